@@ -1,0 +1,6 @@
+/* The math op family. */
+#include "../../op.h"
+
+const oct_op *const oct_ops_math[] = {
+    NULL
+};

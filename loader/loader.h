@@ -1,0 +1,28 @@
+/* Readers and writers for the files octet consumes: ONNX models, .npy arrays, TensorProto .pb.
+   Everything read is validated; failures name the file, node or tensor at fault. */
+#ifndef OCT_LOADER_H
+#define OCT_LOADER_H
+
+#include <stddef.h>
+
+#include "../engine/error.h"
+#include "../engine/graph.h"
+
+/* Reads a whole file, at most max_bytes (fails beyond). *data is malloc'ed (NUL-terminated). */
+int oct_read_file(const char *path, size_t max_bytes, void **data, size_t *size, octet_error *err);
+
+/* Parses a serialized ModelProto into a graph. base_dir resolves external data (NULL: refuse
+   external data). Checks opsets (default domain 7..17), indices, dtypes, sizes. */
+oct_graph *oct_onnx_parse(const void *bytes, size_t size, const char *base_dir, octet_error *err);
+
+/* .npy (version 1.0-3.0, little-endian, C order; dtypes f4 u1 i1 i4 i8 b1). t->data is malloc'ed. */
+int oct_npy_read(const char *path, oct_tensor *t, octet_error *err);
+int oct_npy_write(const char *path, const oct_tensor *t, octet_error *err);
+
+/* One serialized TensorProto (.pb). name (may be NULL) receives a malloc'ed copy of its name. */
+int oct_tensor_pb_read(const char *path, oct_tensor *t, char **name, octet_error *err);
+
+/* Either of the above by extension (.npy, else .pb). */
+int oct_tensor_file_read(const char *path, oct_tensor *t, octet_error *err);
+
+#endif
