@@ -1,0 +1,251 @@
+/* Plan building: fix input shapes, infer shapes node by node, fold constants, run the passes,
+   drop dead nodes, then plan memory. */
+#include "plan.h"
+
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "op.h"
+#include "passes/passes.h"
+
+/* A single tensor larger than this is refused: it would not fit the devices octet targets. */
+#define OCT_MAX_TENSOR_BYTES ((size_t)16 << 30)
+
+void oct_plan_free(oct_plan *p) {
+    if (!p) return;
+    oct_graph_free(p->g);
+    free(p->exec);
+    free(p->input_shapes);
+    free(p);
+}
+
+static int value_bytes(const oct_value *v, size_t *bytes, octet_error *err) {
+    int64_t n = oct_value_numel(v);
+    size_t es = octet_dtype_size(v->dtype);
+    if (n < 0 || es == 0 || (uint64_t)n > OCT_MAX_TENSOR_BYTES / es)
+        return oct_fail(err, OCTET_ERR_SHAPE, "tensor '%s' has an invalid or too large shape", v->name);
+    *bytes = (size_t)n * es;
+    return 0;
+}
+
+static int fix_input_shapes(oct_plan *p, const oct_shape *shapes, int batch, octet_error *err) {
+    oct_graph *g = p->g;
+    p->input_shapes = calloc((size_t)g->n_inputs + 1, sizeof(oct_shape));
+    if (!p->input_shapes) return oct_fail(err, OCTET_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < g->n_inputs; i++) {
+        oct_value *v = &g->values[g->inputs[i]];
+        if (shapes && shapes[i].rank >= 0) {
+            if (v->rank >= 0 && shapes[i].rank != v->rank)
+                return oct_fail(err, OCTET_ERR_SHAPE, "input '%s' has rank %d, the model expects rank %d",
+                                v->name, shapes[i].rank, v->rank);
+            for (int d = 0; d < shapes[i].rank; d++) {
+                if (v->rank >= 0 && v->dims[d] >= 0 && v->dims[d] != shapes[i].dims[d] && !v->dim_params[d])
+                    return oct_fail(err, OCTET_ERR_SHAPE,
+                                    "input '%s' dim %d is %lld, the model expects %lld", v->name, d,
+                                    (long long)shapes[i].dims[d], (long long)v->dims[d]);
+                if (shapes[i].dims[d] < 0)
+                    return oct_fail(err, OCTET_ERR_SHAPE, "input '%s' dim %d is negative", v->name, d);
+                v->dims[d] = shapes[i].dims[d];
+            }
+            v->rank = shapes[i].rank;
+        } else {
+            if (v->rank < 0)
+                return oct_fail(err, OCTET_ERR_SHAPE, "input '%s' has no shape in the model; give one",
+                                v->name);
+            for (int d = 0; d < v->rank; d++) {
+                if (v->dims[d] >= 0 && !v->dim_params[d]) continue;
+                if (d != 0)
+                    return oct_fail(err, OCTET_ERR_SHAPE,
+                                    "input '%s' dim %d is symbolic ('%s'); pass an input to fix it",
+                                    v->name, d, v->dim_params[d] ? v->dim_params[d] : "?");
+                v->dims[d] = batch;
+            }
+        }
+        if (v->dtype == 0)
+            return oct_fail(err, OCTET_ERR_FORMAT, "input '%s' has no element type", v->name);
+        p->input_shapes[i].rank = v->rank;
+        memcpy(p->input_shapes[i].dims, v->dims, sizeof v->dims);
+    }
+    return 0;
+}
+
+static bool node_is_foldable(const oct_graph *g, const oct_node *n) {
+    if (n->op->flags & OCT_OP_NO_FOLD) return false;
+    if (n->op->flags & OCT_OP_SHAPE_ONLY) return true;
+    for (int i = 0; i < n->n_in; i++)
+        if (n->in[i] >= 0 && g->values[n->in[i]].kind != OCT_VAL_CONST) return false;
+    return true;
+}
+
+/* Runs a node whose inputs are all known now; its outputs become constants. */
+static int fold_node(oct_graph *g, oct_node *n, octet_error *err) {
+    oct_tensor *t = calloc((size_t)g->n_values, sizeof *t);
+    void *ws = n->workspace_bytes ? malloc(n->workspace_bytes) : NULL;
+    int rc = -1;
+    if (!t || (n->workspace_bytes && !ws)) {
+        oct_fail(err, OCTET_ERR_NOMEM, "out of memory folding constants");
+        goto done;
+    }
+    for (int i = 0; i < n->n_in; i++)
+        if (n->in[i] >= 0) t[n->in[i]] = oct_value_tensor(&g->values[n->in[i]]);
+    for (int i = 0; i < n->n_out; i++) {
+        if (n->out[i] < 0) continue;
+        oct_value *v = &g->values[n->out[i]];
+        size_t bytes = 0;
+        if (value_bytes(v, &bytes, err)) goto done;
+        t[n->out[i]] = oct_value_tensor(v);
+        t[n->out[i]].data = calloc(1, bytes ? bytes : 1);
+        if (!t[n->out[i]].data) {
+            oct_fail(err, OCTET_ERR_NOMEM, "out of memory folding constants");
+            goto done;
+        }
+    }
+    oct_run_ctx ctx = {g, t, ws, 1};
+    if (n->op->run(&ctx, n, err)) goto done;
+    for (int i = 0; i < n->n_out; i++) {
+        if (n->out[i] < 0) continue;
+        oct_value *v = &g->values[n->out[i]];
+        oct_value_set_const(v, v->dtype, v->rank, v->dims, t[n->out[i]].data);
+        t[n->out[i]].data = NULL;
+    }
+    n->dead = true;
+    rc = 0;
+done:
+    for (int i = 0; t && i < n->n_out; i++)
+        if (n->out[i] >= 0) free(t[n->out[i]].data);
+    free(t);
+    free(ws);
+    return rc;
+}
+
+static int infer_node(oct_graph *g, oct_node *n, octet_error *err) {
+    if (!n->op) {
+        n->op = oct_op_find(n->domain, n->op_type);
+        if (!n->op)
+            return oct_fail(err, OCTET_ERR_UNSUPPORTED, "node '%s': operator %s%s%s is not supported",
+                            n->name, n->domain[0] ? n->domain : "", n->domain[0] ? "." : "", n->op_type);
+    }
+    for (int i = 0; i < n->n_in; i++) {
+        if (n->in[i] < 0) continue;
+        const oct_value *v = &g->values[n->in[i]];
+        if (v->dtype == 0 || v->rank < 0)
+            return oct_fail(err, OCTET_ERR_SHAPE, "node '%s' (%s): input '%s' has no known type or shape",
+                            n->name, n->op_type, v->name);
+    }
+    if (n->params) {
+        if (n->op->free_params) n->op->free_params(n->params);
+        else free(n->params);
+        n->params = NULL;
+    }
+    n->workspace_bytes = 0;
+    if (n->op->infer(g, n, err))
+        return oct_fail_context(err, "node '%s' (%s)", n->name, n->op_type);
+    for (int i = 0; i < n->n_out; i++) {
+        if (n->out[i] < 0) continue;
+        const oct_value *v = &g->values[n->out[i]];
+        size_t bytes = 0;
+        if (v->dtype == 0 || v->rank < 0)
+            return oct_fail(err, OCTET_ERR_INTERNAL, "node '%s' (%s): output '%s' was not inferred",
+                            n->name, n->op_type, v->name);
+        if (value_bytes(v, &bytes, err))
+            return oct_fail_context(err, "node '%s' (%s)", n->name, n->op_type);
+    }
+    return 0;
+}
+
+static int infer_and_fold(oct_graph *g, octet_error *err) {
+    if (oct_graph_toposort(g, err)) return -1;
+    for (int k = 0; k < g->n_nodes; k++) {
+        oct_node *n = &g->nodes[g->order[k]];
+        if (n->dead) continue;
+        if (infer_node(g, n, err)) return -1;
+        if (node_is_foldable(g, n) && fold_node(g, n, err))
+            return oct_fail_context(err, "folding node '%s' (%s)", n->name, n->op_type);
+    }
+    return 0;
+}
+
+/* Marks nodes dead whose outputs nobody reads, until nothing changes. */
+static void remove_dead_nodes(oct_graph *g) {
+    bool changed = true;
+    while (changed) {
+        changed = false;
+        oct_graph_update_uses(g);
+        for (int i = 0; i < g->n_nodes; i++) {
+            oct_node *n = &g->nodes[i];
+            if (n->dead) continue;
+            bool used = false;
+            for (int j = 0; j < n->n_out && !used; j++) {
+                if (n->out[j] < 0) continue;
+                const oct_value *v = &g->values[n->out[j]];
+                used = v->n_consumers > 0 || v->is_output;
+            }
+            if (!used) {
+                n->dead = true;
+                changed = true;
+            }
+        }
+    }
+}
+
+static int collect_exec(oct_plan *p, octet_error *err) {
+    oct_graph *g = p->g;
+    if (oct_graph_toposort(g, err)) return -1;
+    p->exec = malloc(((size_t)g->n_nodes + 1) * sizeof(int));
+    if (!p->exec) return oct_fail(err, OCTET_ERR_NOMEM, "out of memory");
+    p->n_exec = 0;
+    for (int k = 0; k < g->n_nodes; k++)
+        if (!g->nodes[g->order[k]].dead) p->exec[p->n_exec++] = g->order[k];
+    return 0;
+}
+
+static void count_bytes(oct_plan *p) {
+    oct_graph *g = p->g;
+    oct_graph_update_uses(g);
+    p->weight_bytes = 0;
+    p->io_bytes = 0;
+    for (int i = 0; i < g->n_values; i++) {
+        const oct_value *v = &g->values[i];
+        size_t bytes = 0;
+        if (v->rank < 0 || value_bytes(v, &bytes, NULL)) continue;
+        if (v->kind == OCT_VAL_CONST && (v->n_consumers > 0 || v->is_output)) p->weight_bytes += bytes;
+        else if (v->kind == OCT_VAL_INPUT || v->is_output) p->io_bytes += bytes;
+    }
+    p->peak_bytes = p->arena_bytes + p->weight_bytes + p->io_bytes +
+                    (size_t)g->n_values * sizeof(oct_tensor);
+}
+
+oct_plan *oct_plan_build(const oct_graph *model, const oct_shape *shapes, int batch, octet_error *err) {
+    oct_plan *p = calloc(1, sizeof *p);
+    if (!p) {
+        oct_fail(err, OCTET_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    p->g = oct_graph_clone(model, err);
+    if (!p->g || fix_input_shapes(p, shapes, batch > 0 ? batch : 1, err) || infer_and_fold(p->g, err))
+        goto fail;
+    oct_graph_update_uses(p->g);
+    if (oct_pass_fuse(p->g, err)) goto fail;
+    remove_dead_nodes(p->g);
+    /* Passes rewrote nodes: infer again so every op's params match its final inputs. */
+    if (oct_graph_toposort(p->g, err)) goto fail;
+    for (int k = 0; k < p->g->n_nodes; k++) {
+        oct_node *n = &p->g->nodes[p->g->order[k]];
+        if (!n->dead && infer_node(p->g, n, err)) goto fail;
+    }
+    for (int i = 0; i < p->g->n_outputs; i++) {
+        const oct_value *v = &p->g->values[p->g->outputs[i]];
+        if (v->dtype == 0 || v->rank < 0) {
+            oct_fail(err, OCTET_ERR_FORMAT, "graph output '%s' is not produced by any node", v->name);
+            goto fail;
+        }
+    }
+    if (collect_exec(p, err) || oct_plan_memory(p, err)) goto fail;
+    count_bytes(p);
+    return p;
+fail:
+    oct_plan_free(p);
+    return NULL;
+}

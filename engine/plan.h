@@ -1,0 +1,34 @@
+/* An executable plan: the model graph specialised to fixed input shapes, after shape inference,
+   constant folding, fusion and dead-node removal, with every activation placed in one arena. */
+#ifndef OCT_PLAN_H
+#define OCT_PLAN_H
+
+#include <stddef.h>
+
+#include "graph.h"
+
+typedef struct {
+    int rank;
+    int64_t dims[OCTET_MAX_RANK];
+} oct_shape;
+
+typedef struct oct_plan {
+    oct_graph *g;
+    int *exec;            /* node indices in execution order */
+    int n_exec;
+    oct_shape *input_shapes; /* one per graph input, what this plan was built for */
+    size_t arena_bytes;
+    size_t weight_bytes;  /* constants read by executed nodes */
+    size_t io_bytes;      /* graph inputs and outputs */
+    size_t peak_bytes;    /* arena + weights + io + per-run bookkeeping */
+} oct_plan;
+
+/* Builds a plan. shapes (one per graph input) fixes every input dim; NULL entries take the model's
+   dims with a symbolic first dim set to batch. */
+oct_plan *oct_plan_build(const oct_graph *model, const oct_shape *shapes, int batch, octet_error *err);
+void oct_plan_free(oct_plan *p);
+
+/* Places activations and node workspaces in one arena (memplan.c). */
+int oct_plan_memory(oct_plan *p, octet_error *err);
+
+#endif
