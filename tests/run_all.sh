@@ -1,0 +1,62 @@
+#!/bin/sh
+# The test command of the README (and of CI): installs dependencies, builds octet natively, with
+# AddressSanitizer+UBSan, and for aarch64 (tests under qemu), exports the model zoo and compares
+# octet against ONNX Runtime. Ends with one line: "N passed, N failed".
+set -u
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+SHARED=${OCTET_SHARED:-$ROOT/../shared}
+OUT=${OCTET_TEST_OUT:-$ROOT/build-test}
+mkdir -p "$OUT"
+PASSED=0
+FAILED=0
+step() { # step NAME COMMAND...: runs one step, counts it when it is not a meson test run
+    name=$1; shift
+    echo "=== $name"
+    if "$@"; then echo "=== $name: ok"; return 0; fi
+    echo "=== $name: FAILED"; return 1
+}
+count_meson() { # adds the results of a meson test log to the totals
+    log=$1/meson-logs/testlog.json
+    if [ ! -f "$log" ]; then FAILED=$((FAILED + 1)); return; fi
+    p=$(grep -c '"result": "OK"' "$log" || true)
+    f=$(grep -c -E '"result": "(FAIL|TIMEOUT|ERROR|UNEXPECTEDPASS)"' "$log" || true)
+    PASSED=$((PASSED + p)); FAILED=$((FAILED + f))
+    echo "    $1: $p passed, $f failed"
+}
+run_step() { if step "$@"; then PASSED=$((PASSED + 1)); else FAILED=$((FAILED + 1)); fi; }
+
+run_step "install dependencies" sh tests/install_deps.sh
+run_step "onnxruntime-node (reference only)" sh -c "cd bench && npm install --no-audit --no-fund --ignore-scripts >/dev/null"
+
+# Native release build: unit tests, conformance, model zoo against ONNX Runtime.
+run_step "export model zoo" /usr/bin/python3 models/export_zoo.py "$OUT/zoo"
+if step "build (release)" sh -c "meson setup --wipe build -Dshared_dir='$SHARED' -Dzoo_dir='$OUT/zoo' >/dev/null && ninja -C build"; then
+    PASSED=$((PASSED + 1))
+    meson test -C build --print-errorlogs --num-processes 2
+    count_meson build
+else
+    FAILED=$((FAILED + 1))
+fi
+
+# AddressSanitizer + UBSan: unit tests and conformance (the model zoo is too slow here).
+if step "build (asan+ubsan)" sh -c "meson setup --wipe build-asan -Dbuildtype=debugoptimized -Db_sanitize=address,undefined -Db_lundef=false -Dshared_dir='$SHARED' >/dev/null && ninja -C build-asan"; then
+    PASSED=$((PASSED + 1))
+    UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
+        meson test -C build-asan --print-errorlogs --num-processes 2 --no-suite models
+    count_meson build-asan
+else
+    FAILED=$((FAILED + 1))
+fi
+
+# aarch64 cross build, tests under qemu-user.
+if step "build (aarch64 cross)" sh -c "meson setup --wipe build-arm --cross-file cross/aarch64-linux-gnu.txt -Dshared_dir='$SHARED' >/dev/null && ninja -C build-arm"; then
+    PASSED=$((PASSED + 1))
+    meson test -C build-arm --print-errorlogs --num-processes 2 --no-suite models
+    count_meson build-arm
+else
+    FAILED=$((FAILED + 1))
+fi
+
+echo "$PASSED passed, $FAILED failed"
+[ "$FAILED" -eq 0 ]
