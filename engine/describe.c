@@ -103,6 +103,11 @@ static void describe_json(FILE *f, const oct_plan *p) {
 int octet_session_describe(const octet_session *s, void *file, int json) {
     if (!s || !file) return -1;
     const oct_plan *p = oct_session_plan(s);
+    if (!p) {
+        fprintf(file, json ? "{\"deferred\":\"the plan waits for input values that fix shapes\"}\n"
+                           : "the plan waits for input values that fix shapes (planned at the first run)\n");
+        return 0;
+    }
     if (json) describe_json(file, p);
     else describe_text(file, p);
     return 0;

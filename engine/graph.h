@@ -29,6 +29,7 @@ typedef struct {
     int producer;           /* node index, or -1 */
     int n_consumers;        /* maintained by oct_graph_update_uses */
     bool is_output;         /* a graph output */
+    bool value_needed;      /* an op's infer needed this graph input's values (see op.h) */
     /* memory plan */
     size_t nbytes;
     size_t arena_offset;

@@ -61,6 +61,10 @@ void oct_set_output(oct_graph *g, const oct_node *n, int i, octet_dtype dtype, i
                     const int64_t *dims);
 /* Checks input count (min..max present slots) and that required inputs exist. */
 int oct_check_inputs(const oct_node *n, int min, int max, octet_error *err);
+/* Returns input i as a constant value, or NULL with err set. When the input is a graph input, it is
+   marked value_needed: the session then plans with that input's run-time values bound as constants
+   (one plan per distinct value), which is how node tests feed shapes, axes and scales. */
+const oct_value *oct_const_input(oct_graph *g, const oct_node *n, int i, octet_error *err);
 /* Reads a constant integer tensor (int64 or int32) input into out[max]; returns the element count,
    or -1 with err set if the input is not a constant or has more than max elements. */
 int oct_const_ints(oct_graph *g, const oct_node *n, int i, int64_t *out, int max, octet_error *err);

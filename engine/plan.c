@@ -30,7 +30,22 @@ static int value_bytes(const oct_value *v, size_t *bytes, octet_error *err) {
     return 0;
 }
 
-static int fix_input_shapes(oct_plan *p, const oct_shape *shapes, int batch, octet_error *err) {
+/* Makes graph input v a constant holding a copy of the caller's values. */
+static int bind_value(oct_value *v, const octet_tensor *t, octet_error *err) {
+    if (t->dtype != v->dtype)
+        return oct_fail(err, OCTET_ERR_SHAPE, "input '%s' must be %s, got %s", v->name,
+                        octet_dtype_name(v->dtype), octet_dtype_name(t->dtype));
+    int64_t n = octet_tensor_numel(t);
+    size_t bytes = (size_t)(n > 0 ? n : 0) * octet_dtype_size(t->dtype);
+    void *copy = malloc(bytes + 1);
+    if (!copy) return oct_fail(err, OCTET_ERR_NOMEM, "out of memory binding input '%s'", v->name);
+    if (bytes) memcpy(copy, t->data, bytes);
+    oct_value_set_const(v, t->dtype, t->rank, t->dims, copy);
+    return 0;
+}
+
+static int fix_input_shapes(oct_plan *p, const oct_shape *shapes, const octet_tensor *const *values,
+                            int batch, octet_error *err) {
     oct_graph *g = p->g;
     p->input_shapes = calloc((size_t)g->n_inputs + 1, sizeof(oct_shape));
     if (!p->input_shapes) return oct_fail(err, OCTET_ERR_NOMEM, "out of memory");
@@ -67,6 +82,7 @@ static int fix_input_shapes(oct_plan *p, const oct_shape *shapes, int batch, oct
             return oct_fail(err, OCTET_ERR_FORMAT, "input '%s' has no element type", v->name);
         p->input_shapes[i].rank = v->rank;
         memcpy(p->input_shapes[i].dims, v->dims, sizeof v->dims);
+        if (values && values[i] && bind_value(v, values[i], err)) return -1;
     }
     return 0;
 }
@@ -217,14 +233,26 @@ static void count_bytes(oct_plan *p) {
                     (size_t)g->n_values * sizeof(oct_tensor);
 }
 
-oct_plan *oct_plan_build(const oct_graph *model, const oct_shape *shapes, int batch, octet_error *err) {
+/* Graph inputs whose values an op asked for while they were not bound. */
+static uint64_t needed_inputs(const oct_graph *g) {
+    uint64_t mask = 0;
+    for (int i = 0; i < g->n_inputs && i < 64; i++)
+        if (g->values[g->inputs[i]].value_needed && g->values[g->inputs[i]].kind == OCT_VAL_INPUT)
+            mask |= (uint64_t)1 << i;
+    return mask;
+}
+
+oct_plan *oct_plan_build(const oct_graph *model, const oct_shape *shapes, const octet_tensor *const *values,
+                         int batch, uint64_t *needed, octet_error *err) {
+    if (needed) *needed = 0;
     oct_plan *p = calloc(1, sizeof *p);
     if (!p) {
         oct_fail(err, OCTET_ERR_NOMEM, "out of memory");
         return NULL;
     }
     p->g = oct_graph_clone(model, err);
-    if (!p->g || fix_input_shapes(p, shapes, batch > 0 ? batch : 1, err) || infer_and_fold(p->g, err))
+    if (!p->g || fix_input_shapes(p, shapes, values, batch > 0 ? batch : 1, err) ||
+        infer_and_fold(p->g, err))
         goto fail;
     oct_graph_update_uses(p->g);
     if (oct_pass_fuse(p->g, err)) goto fail;
@@ -246,6 +274,7 @@ oct_plan *oct_plan_build(const oct_graph *model, const oct_shape *shapes, int ba
     count_bytes(p);
     return p;
 fail:
+    if (needed && p->g) *needed = needed_inputs(p->g);
     oct_plan_free(p);
     return NULL;
 }

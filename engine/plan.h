@@ -23,9 +23,13 @@ typedef struct oct_plan {
     size_t peak_bytes;    /* arena + weights + io + per-run bookkeeping */
 } oct_plan;
 
-/* Builds a plan. shapes (one per graph input) fixes every input dim; NULL entries take the model's
-   dims with a symbolic first dim set to batch. */
-oct_plan *oct_plan_build(const oct_graph *model, const oct_shape *shapes, int batch, octet_error *err);
+/* Builds a plan. shapes (one per graph input, or NULL) fixes every input dim; inputs without a shape
+   take the model's dims with a symbolic first dim set to batch. values (one per graph input, or NULL)
+   binds the inputs whose values shape inference needs: they become constants of this plan.
+   On failure, *needed (if not NULL) receives the bit mask of graph inputs whose values were needed
+   but not bound, so that the caller may retry with them bound. */
+oct_plan *oct_plan_build(const oct_graph *model, const oct_shape *shapes, const octet_tensor *const *values,
+                         int batch, uint64_t *needed, octet_error *err);
 void oct_plan_free(oct_plan *p);
 
 /* Places activations and node workspaces in one arena (memplan.c). */

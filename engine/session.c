@@ -29,6 +29,7 @@ struct octet_session {
     pthread_mutex_t lock;
     plan_slot plans[MAX_PLANS];
     int n_plans;
+    uint64_t value_inputs; /* graph inputs whose values shape inference needs (plan per value) */
 };
 
 const char *octet_version(void) {
@@ -59,14 +60,20 @@ octet_session *octet_session_create(const octet_model *model, const octet_sessio
     s->threads = opts && opts->threads > 0 ? opts->threads : omp_get_max_threads();
     s->batch = opts && opts->batch > 0 ? opts->batch : 1;
     pthread_mutex_init(&s->lock, NULL);
-    s->plans[0].plan = oct_plan_build(model->graph, NULL, s->batch, err);
-    if (!s->plans[0].plan) {
-        pthread_mutex_destroy(&s->lock);
-        free(s);
-        return NULL;
+    if (model->graph->n_inputs > 64) {
+        oct_fail(err, OCTET_ERR_UNSUPPORTED, "more than 64 graph inputs");
+        goto fail;
     }
-    s->n_plans = 1;
+    uint64_t needed = 0;
+    s->plans[0].plan = oct_plan_build(model->graph, NULL, NULL, s->batch, &needed, err);
+    if (s->plans[0].plan) s->n_plans = 1;
+    else if (needed) s->value_inputs = needed; /* planned at the first run, with those values */
+    else goto fail;
     return s;
+fail:
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+    return NULL;
 }
 
 void octet_session_free(octet_session *s) {
@@ -79,16 +86,22 @@ void octet_session_free(octet_session *s) {
     free(s);
 }
 
+/* The first plan, or NULL while planning waits for input values. */
 static const oct_plan *main_plan(const octet_session *s) {
-    return s->plans[0].plan;
+    return s->n_plans ? s->plans[0].plan : NULL;
+}
+
+/* The planned graph when there is one (fixed shapes), else the model's. */
+static const oct_graph *info_graph(const octet_session *s) {
+    return s->n_plans ? s->plans[0].plan->g : s->model->graph;
 }
 
 int octet_session_input_count(const octet_session *s) {
-    return s ? main_plan(s)->g->n_inputs : 0;
+    return s ? info_graph(s)->n_inputs : 0;
 }
 
 int octet_session_output_count(const octet_session *s) {
-    return s ? main_plan(s)->g->n_outputs : 0;
+    return s ? info_graph(s)->n_outputs : 0;
 }
 
 static int value_info(const oct_value *v, const char **name, octet_dtype *dtype, int *rank,
@@ -104,20 +117,20 @@ static int value_info(const oct_value *v, const char **name, octet_dtype *dtype,
 int octet_session_input_info(const octet_session *s, int i, const char **name, octet_dtype *dtype,
                              int *rank, int64_t dims[OCTET_MAX_RANK]) {
     if (!s || i < 0 || i >= octet_session_input_count(s)) return -1;
-    const oct_graph *g = main_plan(s)->g;
+    const oct_graph *g = info_graph(s);
     return value_info(&g->values[g->inputs[i]], name, dtype, rank, dims);
 }
 
 int octet_session_output_info(const octet_session *s, int i, const char **name, octet_dtype *dtype,
                               int *rank, int64_t dims[OCTET_MAX_RANK]) {
     if (!s || i < 0 || i >= octet_session_output_count(s)) return -1;
-    const oct_graph *g = main_plan(s)->g;
+    const oct_graph *g = info_graph(s);
     return value_info(&g->values[g->outputs[i]], name, dtype, rank, dims);
 }
 
 int octet_session_plan_stats(const octet_session *s, octet_plan_stats *st) {
-    if (!s || !st) return -1;
-    const oct_plan *p = main_plan(s);
+    const oct_plan *p = s ? main_plan(s) : NULL;
+    if (!p || !st) return -1;
     st->arena_bytes = p->arena_bytes;
     st->weight_bytes = p->weight_bytes;
     st->peak_bytes = p->peak_bytes;
@@ -132,15 +145,40 @@ static bool shape_matches(const oct_shape *a, const octet_tensor *t) {
     return true;
 }
 
+/* A plan fits these inputs when the shapes match and every input it bound has the same values. */
+static bool plan_fits(const oct_plan *p, const octet_tensor *const *in) {
+    const oct_graph *g = p->g;
+    for (int i = 0; i < g->n_inputs; i++) {
+        if (!shape_matches(&p->input_shapes[i], in[i])) return false;
+        const oct_value *v = &g->values[g->inputs[i]];
+        if (v->kind != OCT_VAL_CONST) continue;
+        size_t bytes = (size_t)oct_value_numel(v) * octet_dtype_size(v->dtype);
+        if (bytes && memcmp(v->data, in[i]->data, bytes) != 0) return false;
+    }
+    return true;
+}
+
+/* Builds a plan for these inputs, binding the values of every input shape inference needs. */
+static oct_plan *build_plan(octet_session *s, const oct_shape *shapes, const octet_tensor *const *in,
+                            octet_error *err) {
+    const oct_graph *g = s->model->graph;
+    for (;;) {
+        const octet_tensor *values[64];
+        for (int i = 0; i < g->n_inputs; i++)
+            values[i] = (s->value_inputs >> i) & 1 ? in[i] : NULL;
+        uint64_t needed = 0;
+        oct_plan *p = oct_plan_build(g, shapes, values, s->batch, &needed, err);
+        if (p || !(needed & ~s->value_inputs)) return p;
+        s->value_inputs |= needed;
+    }
+}
+
 /* Finds (or builds) the plan for these input tensors, ordered as the graph inputs. */
 static int find_plan(octet_session *s, const octet_tensor *const *in, int *slot, octet_error *err) {
-    const oct_graph *g = main_plan(s)->g;
+    const oct_graph *g = s->model->graph;
     pthread_mutex_lock(&s->lock);
     for (int p = 0; p < s->n_plans; p++) {
-        bool ok = true;
-        for (int i = 0; i < g->n_inputs && ok; i++)
-            ok = shape_matches(&s->plans[p].plan->input_shapes[i], in[i]);
-        if (ok) {
+        if (plan_fits(s->plans[p].plan, in)) {
             *slot = p;
             pthread_mutex_unlock(&s->lock);
             return 0;
@@ -160,7 +198,7 @@ static int find_plan(octet_session *s, const octet_tensor *const *in, int *slot,
         shapes[i].rank = in[i]->rank;
         memcpy(shapes[i].dims, in[i]->dims, sizeof shapes[i].dims);
     }
-    oct_plan *p = oct_plan_build(s->model->graph, shapes, s->batch, err);
+    oct_plan *p = build_plan(s, shapes, in, err);
     if (!p) goto out;
     s->plans[s->n_plans] = (plan_slot){p, NULL};
     *slot = s->n_plans++;
@@ -271,7 +309,7 @@ int octet_session_run(octet_session *s, int n_in, const char *const *in_names,
                       octet_tensor *outputs, octet_error *err) {
     if (!s || (n_in && !inputs) || n_out < 0 || (n_out && !outputs))
         return oct_fail(err, OCTET_ERR_ARG, "bad arguments to octet_session_run");
-    const oct_graph *g0 = main_plan(s)->g;
+    const oct_graph *g0 = s->model->graph;
     const octet_tensor *ordered[64];
     int out_vals[64];
     if (g0->n_inputs > 64 || n_out > 64)

@@ -18,6 +18,8 @@ oct_graph *oct_onnx_parse(const void *bytes, size_t size, const char *base_dir, 
 /* .npy (version 1.0-3.0, little-endian, C order; dtypes f4 u1 i1 i4 i8 b1). t->data is malloc'ed. */
 int oct_npy_read(const char *path, oct_tensor *t, octet_error *err);
 int oct_npy_write(const char *path, const oct_tensor *t, octet_error *err);
+/* The same from a buffer holding a whole .npy file (e.g. an .npz member). t->data is malloc'ed. */
+int oct_npy_parse(const void *bytes, size_t size, oct_tensor *t, octet_error *err);
 
 /* One serialized TensorProto (.pb). name (may be NULL) receives a malloc'ed copy of its name. */
 int oct_tensor_pb_read(const char *path, oct_tensor *t, char **name, octet_error *err);

@@ -21,12 +21,22 @@ int oct_check_inputs(const oct_node *n, int min, int max, octet_error *err) {
     return 0;
 }
 
+const oct_value *oct_const_input(oct_graph *g, const oct_node *n, int i, octet_error *err) {
+    if (!oct_node_has_input(n, i)) {
+        oct_fail(err, OCTET_ERR_FORMAT, "input %d is missing", i);
+        return NULL;
+    }
+    oct_value *v = &g->values[n->in[i]];
+    if (v->kind == OCT_VAL_CONST && (v->data || oct_value_numel(v) == 0)) return v;
+    if (v->kind == OCT_VAL_INPUT) v->value_needed = true;
+    oct_fail(err, OCTET_ERR_UNSUPPORTED, "input '%s' must be a constant (octet plans static shapes)",
+             v->name);
+    return NULL;
+}
+
 int oct_const_ints(oct_graph *g, const oct_node *n, int i, int64_t *out, int max, octet_error *err) {
-    if (!oct_node_has_input(n, i)) return oct_fail(err, OCTET_ERR_FORMAT, "input %d is missing", i);
-    const oct_value *v = &g->values[n->in[i]];
-    if (v->kind != OCT_VAL_CONST || !v->data)
-        return oct_fail(err, OCTET_ERR_UNSUPPORTED,
-                        "input '%s' must be a constant (octet plans static shapes)", v->name);
+    const oct_value *v = oct_const_input(g, n, i, err);
+    if (!v) return -1;
     if (v->dtype != OCTET_INT64 && v->dtype != OCTET_INT32)
         return oct_fail(err, OCTET_ERR_FORMAT, "input '%s' must be int64 or int32, is %s", v->name,
                         octet_dtype_name(v->dtype));

@@ -1,0 +1,90 @@
+/* Loading a model: the file is read, parsed into a graph and released; the graph is all a
+   model keeps. */
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "loader.h"
+#include "model.h"
+
+/* protobuf messages cannot exceed 2 GiB; larger models keep their weights as external data */
+#define MAX_MODEL_FILE ((size_t)2 << 30)
+
+octet_model *octet_model_load_memory(const void *bytes, size_t size, const char *base_dir,
+                                     octet_error *err) {
+    octet_model *m = calloc(1, sizeof *m);
+    if (!m) {
+        oct_fail(err, OCTET_ERR_NOMEM, "out of memory loading a model");
+        return NULL;
+    }
+    if (!(m->graph = oct_onnx_parse(bytes, size, base_dir, err))) {
+        free(m);
+        return NULL;
+    }
+    return m;
+}
+
+/* Maps the file read-only: protobuf-c then copies each raw_data straight from the page cache
+   into the buffer the graph keeps, the only copy of the weights. Falls back to reading. */
+static int map_file(const char *path, void **bytes, size_t *size, int *mapped, octet_error *err) {
+    *mapped = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 &&
+        (uint64_t)st.st_size <= MAX_MODEL_FILE) {
+        void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (p != MAP_FAILED) {
+            madvise(p, (size_t)st.st_size, MADV_SEQUENTIAL);
+            close(fd);
+            *bytes = p;
+            *size = (size_t)st.st_size;
+            *mapped = 1;
+            return 0;
+        }
+    }
+    if (fd >= 0) close(fd);
+    return oct_read_file(path, MAX_MODEL_FILE, bytes, size, err);
+}
+
+octet_model *octet_model_load(const char *path, octet_error *err) {
+    if (!path) {
+        oct_fail(err, OCTET_ERR_ARG, "octet_model_load: path is NULL");
+        return NULL;
+    }
+    void *bytes;
+    size_t size;
+    int mapped;
+    if (map_file(path, &bytes, &size, &mapped, err)) return NULL;
+    /* external data files are resolved relative to the model's directory */
+    const char *slash = strrchr(path, '/');
+    size_t dlen = slash ? (size_t)(slash - path) : 1;
+    char *dir = malloc(dlen + 2);
+    octet_model *m = NULL;
+    if (!dir) {
+        oct_fail(err, OCTET_ERR_NOMEM, "out of memory loading '%s'", path);
+    } else {
+        if (!slash) strcpy(dir, ".");
+        else if (dlen == 0) strcpy(dir, "/");
+        else {
+            memcpy(dir, path, dlen);
+            dir[dlen] = 0;
+        }
+        m = octet_model_load_memory(bytes, size, dir, err);
+    }
+    if (mapped) munmap(bytes, size);
+    else free(bytes);
+    free(dir);
+    if (!m) oct_fail_context(err, "loading '%s'", path);
+    return m;
+}
+
+void octet_model_free(octet_model *model) {
+    if (!model) return;
+    oct_graph_free(model->graph);
+    free(model);
+}

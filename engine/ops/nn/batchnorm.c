@@ -1,0 +1,79 @@
+/* BatchNormalization in inference mode (opsets 7, 9, 14, 15): y = (x - mean) / sqrt(var + eps) *
+   scale + B, folded per channel into y = a*x + b. Training mode (training_mode=1, or any of the
+   running/saved statistics outputs) is not supported. opset 7's spatial=0 (statistics per element
+   of a [C, D1, ...] plane) is handled as well. */
+#include <math.h>
+#include <stdlib.h>
+
+#include "nn_common.h"
+
+typedef struct {
+    int64_t N, C, vol;
+    int per_element; /* statistics shaped [C, D1, ...] instead of [C] */
+    int threads;
+} bn_params;
+
+static int bn_infer(oct_graph *g, oct_node *n, octet_error *err) {
+    nn_reset_params(n);
+    if (oct_check_inputs(n, 5, 5, err)) return -1;
+    if (oct_attr_int(n, "training_mode", 0) != 0)
+        return oct_fail(err, OCTET_ERR_UNSUPPORTED, "BatchNormalization in training mode is not supported");
+    for (int i = 1; i < n->n_out; i++)
+        if (n->out[i] >= 0)
+            return oct_fail(err, OCTET_ERR_UNSUPPORTED,
+                            "BatchNormalization output %d (training statistics) is not supported", i);
+    static const char *const names[5] = {"X", "scale", "B", "mean", "var"};
+    for (int i = 0; i < 5; i++)
+        if (nn_require_float(g, n, i, names[i], err)) return -1;
+    const oct_value *x = oct_in_val(g, n, 0);
+    if (x->rank < 2) return oct_fail(err, OCTET_ERR_SHAPE, "X '%s' has rank %d, needs at least 2", x->name, x->rank);
+    bn_params *p = calloc(1, sizeof *p);
+    if (!p) return oct_fail(err, OCTET_ERR_NOMEM, "out of memory");
+    n->params = p;
+    p->N = x->dims[0];
+    p->C = x->dims[1];
+    p->vol = 1;
+    for (int d = 2; d < x->rank; d++) p->vol *= x->dims[d];
+    const int64_t want = oct_value_numel(oct_in_val(g, n, 1));
+    p->per_element = want != p->C && want == p->C * p->vol;
+    for (int i = 1; i < 5; i++) {
+        const oct_value *s = oct_in_val(g, n, i);
+        int64_t cnt = oct_value_numel(s);
+        if (cnt != (p->per_element ? p->C * p->vol : p->C) || (!p->per_element && s->rank != 1))
+            return oct_fail(err, OCTET_ERR_SHAPE, "%s '%s' must have shape [%lld]", names[i], s->name,
+                            (long long)p->C);
+    }
+    p->threads = nn_plan_threads();
+    oct_set_output(g, n, 0, OCTET_FLOAT, x->rank, x->dims);
+    return 0;
+}
+
+static int bn_run(const oct_run_ctx *ctx, const oct_node *n, octet_error *err) {
+    const bn_params *p = n->params;
+    if (!p) return oct_fail(err, OCTET_ERR_INTERNAL, "BatchNormalization run before infer");
+    const float *x = oct_in(ctx, n, 0)->data, *scale = oct_in(ctx, n, 1)->data, *bias = oct_in(ctx, n, 2)->data;
+    const float *mean = oct_in(ctx, n, 3)->data, *var = oct_in(ctx, n, 4)->data;
+    float *y = oct_out(ctx, n, 0)->data;
+    const double eps = oct_attr_float(n, "epsilon", 1e-5f);
+    const int t = nn_run_threads(ctx, p->threads);
+    const int64_t planes = p->N * p->C;
+#pragma omp parallel for num_threads(t) schedule(static) if (t > 1 && planes * p->vol > 65536)
+    for (int64_t pl = 0; pl < planes; pl++) {
+        const int64_t c = pl % p->C;
+        const float *xp = x + pl * p->vol;
+        float *yp = y + pl * p->vol;
+        if (!p->per_element) {
+            double a = scale[c] / sqrt((double)var[c] + eps);
+            oct_ref_scale_shift(xp, p->vol, (float)a, (float)(bias[c] - mean[c] * a), yp);
+        } else {
+            for (int64_t i = 0; i < p->vol; i++) {
+                int64_t s = c * p->vol + i;
+                double a = scale[s] / sqrt((double)var[s] + eps);
+                yp[i] = (float)((xp[i] - mean[s]) * a + bias[s]);
+            }
+        }
+    }
+    return 0;
+}
+
+const oct_op oct_op_batch_normalization = {"", "BatchNormalization", 0, bn_infer, bn_run, NULL};

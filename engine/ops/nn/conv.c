@@ -1,0 +1,204 @@
+/* Conv (opsets 1..17): 1-D/2-D/3-D, groups, pads, strides, dilations, auto_pad, optional bias,
+   fused epilogue. Three strategies:
+   - depthwise (one input channel per group): a direct loop per output channel;
+   - pointwise (1x1, stride 1, no padding): GEMM straight on the input, no unfolding;
+   - otherwise implicit GEMM: im2col of a tile of output pixels into the thread's workspace slice,
+     then W_g[Mg x K] * col[K x tile] written into the output, then the epilogue on that tile. */
+#include <omp.h>
+#include <stdlib.h>
+
+#include "nn_common.h"
+
+enum { CONV_DEPTHWISE, CONV_POINTWISE, CONV_IM2COL };
+
+typedef struct {
+    oct_conv_geom geom;
+    int64_t N, C, M, group, Cg, Mg, K, P, in_vol, kvol;
+    int mode;
+    int64_t tile;   /* output pixels per im2col tile */
+    int64_t mblock; /* output channels per work item (im2col mode) */
+    int threads;    /* threads the workspace was sized for */
+    size_t slice_bytes;
+} conv_params;
+
+/* Bytes of im2col buffer a thread may use: stays in L2 together with the GEMM's panels. */
+enum { COL_BUDGET_FLOATS = 1 << 18 };
+
+static int conv_infer(oct_graph *g, oct_node *n, octet_error *err) {
+    nn_reset_params(n);
+    if (oct_check_inputs(n, 2, 3, err)) return -1;
+    if (n->n_out != 1) return oct_fail(err, OCTET_ERR_FORMAT, "Conv has %d outputs, expects 1", n->n_out);
+    if (nn_require_float(g, n, 0, "input", err) || nn_require_float(g, n, 1, "weight", err)) return -1;
+    const oct_value *x = oct_in_val(g, n, 0), *w = oct_in_val(g, n, 1);
+    if (x->rank < 3 || x->rank > 5)
+        return oct_fail(err, OCTET_ERR_UNSUPPORTED, "input '%s' has rank %d; Conv supports 1-D to 3-D (rank 3..5)",
+                        x->name, x->rank);
+    if (w->rank != x->rank)
+        return oct_fail(err, OCTET_ERR_SHAPE, "weight '%s' has rank %d, input has rank %d", w->name, w->rank, x->rank);
+    const int64_t group = oct_attr_int(n, "group", 1);
+    const int64_t C = x->dims[1], M = w->dims[0];
+    if (C < 1 || M < 1)
+        return oct_fail(err, OCTET_ERR_SHAPE, "Conv needs at least one input and one output channel");
+    if (group < 1 || C % group != 0 || M % group != 0)
+        return oct_fail(err, OCTET_ERR_SHAPE, "group %lld does not divide input channels %lld and output channels %lld",
+                        (long long)group, (long long)C, (long long)M);
+    if (w->dims[1] != C / group)
+        return oct_fail(err, OCTET_ERR_SHAPE, "weight '%s' has %lld input channels per group, expected %lld",
+                        w->name, (long long)w->dims[1], (long long)(C / group));
+    nn_window win = {.nsp = x->rank - 2};
+    int64_t ks[OCTET_MAX_RANK];
+    int nks = oct_attr_ints(n, "kernel_shape", ks, OCTET_MAX_RANK, err);
+    if (nks == -2) return -1;
+    if (nks >= 0 && nks != win.nsp)
+        return oct_fail(err, OCTET_ERR_FORMAT, "kernel_shape has %d values for %d spatial dims", nks, win.nsp);
+    for (int i = 0; i < win.nsp; i++) {
+        win.in[i] = x->dims[2 + i];
+        win.k[i] = w->dims[2 + i];
+        if (nks >= 0 && ks[i] != win.k[i])
+            return oct_fail(err, OCTET_ERR_SHAPE, "kernel_shape[%d] = %lld does not match the weight (%lld)", i,
+                            (long long)ks[i], (long long)win.k[i]);
+    }
+    if (nn_window_forward(n, 0, 1, &win, err)) return -1;
+    if (oct_node_has_input(n, 2)) {
+        if (nn_require_float(g, n, 2, "bias", err)) return -1;
+        const oct_value *b = oct_in_val(g, n, 2);
+        if (b->rank != 1 || b->dims[0] != M)
+            return oct_fail(err, OCTET_ERR_SHAPE, "bias '%s' must have shape [%lld]", b->name, (long long)M);
+    }
+    int64_t dims[OCTET_MAX_RANK] = {x->dims[0], M};
+    for (int i = 0; i < win.nsp; i++) dims[2 + i] = win.out[i];
+    oct_set_output(g, n, 0, OCTET_FLOAT, x->rank, dims);
+    if (nn_check_epilogue(g, n, err)) return -1;
+
+    conv_params *p = calloc(1, sizeof *p);
+    if (!p) return oct_fail(err, OCTET_ERR_NOMEM, "out of memory");
+    nn_window_geom(&win, &p->geom);
+    p->N = x->dims[0];
+    p->C = C;
+    p->M = M;
+    p->group = group;
+    p->Cg = C / group;
+    p->Mg = M / group;
+    p->kvol = oct_geom_k_vol(&p->geom);
+    p->K = p->Cg * p->kvol;
+    p->P = oct_geom_out_vol(&p->geom);
+    p->in_vol = oct_geom_in_vol(&p->geom);
+    p->threads = nn_plan_threads();
+    n->params = p;
+    if (nn_check_int(p->K, "the reduction size (channels x kernel volume)", err) ||
+        nn_check_int(p->P, "the output volume", err) || nn_check_int(p->in_vol, "the input volume", err) ||
+        nn_check_int(p->M, "the output channel count", err))
+        return -1;
+    int pointwise = 1;
+    for (int i = 0; i < 3; i++)
+        pointwise &= p->geom.k[i] == 1 && p->geom.stride[i] == 1 && p->geom.pad[i] == 0;
+    n->workspace_bytes = 0;
+    if (p->Cg == 1) {
+        p->mode = CONV_DEPTHWISE;
+    } else if (pointwise) {
+        p->mode = CONV_POINTWISE;
+    } else {
+        p->mode = CONV_IM2COL;
+        int64_t tile = COL_BUDGET_FLOATS / p->K;
+        if (tile > 2048) tile = 2048;
+        tile = tile / 8 * 8;
+        if (tile < 8) tile = 8;
+        /* Enough work items for every thread: split pixels, then output channels. */
+        const int64_t outer = p->N * group > 0 ? p->N * group : 1;
+        const int64_t want = 2 * (int64_t)p->threads;
+        if (outer * ((p->P + tile - 1) / tile) < want) {
+            int64_t per = (p->P * outer + want - 1) / want;
+            per = (per + 7) / 8 * 8;
+            if (per < tile) tile = per < 32 ? 32 : per;
+        }
+        if (tile > p->P) tile = p->P;
+        p->tile = tile;
+        p->mblock = p->Mg;
+        int64_t items = outer * ((p->P + tile - 1) / tile);
+        if (items < want && p->Mg > 32) {
+            int64_t split = (want + items - 1) / items;
+            int64_t mb = (p->Mg + split - 1) / split;
+            mb = (mb + 3) / 4 * 4;
+            p->mblock = mb < 32 ? 32 : mb;
+        }
+        p->slice_bytes = nn_float_bytes(p->K * tile);
+        if (!p->slice_bytes || p->slice_bytes > SIZE_MAX / (size_t)p->threads)
+            return oct_fail(err, OCTET_ERR_NOMEM, "im2col workspace size overflows");
+        n->workspace_bytes = p->slice_bytes * (size_t)p->threads;
+    }
+    return 0;
+}
+
+static void run_depthwise(const oct_run_ctx *ctx, const oct_node *n, const conv_params *p, const float *x,
+                          const float *w, const float *bias, const float *res, float *y) {
+    const int t = nn_run_threads(ctx, p->threads);
+    const oct_act act = nn_node_act(n);
+    const int64_t items = p->N * p->M;
+#pragma omp parallel for num_threads(t) schedule(dynamic, 1) if (t > 1 && items > 1)
+    for (int64_t it = 0; it < items; it++) {
+        const int64_t b = it / p->M, m = it % p->M;
+        const int64_t c = m / p->Mg; /* the input channel of m's group */
+        oct_ref_conv_depthwise(&p->geom, x + (b * p->C + c) * p->in_vol, w + m * p->kvol, bias ? bias[m] : 0.f,
+                               res ? res + it * p->P : NULL, &act, y + it * p->P);
+    }
+}
+
+static void run_pointwise(const oct_run_ctx *ctx, const oct_node *n, const conv_params *p, const float *x,
+                          const float *w, const float *bias, const float *res, float *y) {
+    const int t = nn_run_threads(ctx, p->threads);
+    for (int64_t b = 0; b < p->N; b++)
+        for (int64_t gi = 0; gi < p->group; gi++) {
+            const int64_t yoff = (b * p->M + gi * p->Mg) * p->P;
+            oct_epilogue_args e = {.alpha = 1.f, .row_bias = bias ? bias + gi * p->Mg : NULL,
+                                   .res = res ? res + yoff : NULL, .ldr = p->P, .act = nn_node_act(n)};
+            nn_gemm_tiled(t, (int)p->Mg, (int)p->P, (int)p->Cg, w + gi * p->Mg * p->Cg, (int)p->Cg,
+                          x + (b * p->C + gi * p->Cg) * p->in_vol, (int)p->in_vol, y + yoff, (int)p->P, &e);
+        }
+}
+
+static void run_im2col(const oct_run_ctx *ctx, const oct_node *n, const conv_params *p, const float *x,
+                       const float *w, const float *bias, const float *res, float *y) {
+    const int t = nn_run_threads(ctx, p->threads);
+    const int64_t ntiles = (p->P + p->tile - 1) / p->tile;
+    const int64_t nmb = (p->Mg + p->mblock - 1) / p->mblock;
+    const int64_t items = p->N * p->group * ntiles * nmb;
+    const oct_act act = nn_node_act(n);
+    const oct_sgemm_fn sgemm = oct_kernels()->sgemm;
+#pragma omp parallel num_threads(t) if (t > 1 && items > 1)
+    {
+        float *col = (float *)((char *)ctx->workspace + (size_t)omp_get_thread_num() * p->slice_bytes);
+        /* Items run tile-major within an image so that threads share the input rows they unfold. */
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t it = 0; it < items; it++) {
+            const int64_t mbi = it % nmb, tile_i = (it / nmb) % ntiles, bg = it / (nmb * ntiles);
+            const int64_t b = bg / p->group, gi = bg % p->group;
+            const int64_t p0 = tile_i * p->tile, np = p->P - p0 < p->tile ? p->P - p0 : p->tile;
+            const int64_t m0 = mbi * p->mblock, mc = p->Mg - m0 < p->mblock ? p->Mg - m0 : p->mblock;
+            oct_ref_im2col_tile(&p->geom, x + (b * p->C + gi * p->Cg) * p->in_vol, p->Cg, p0, np, col);
+            const int64_t ch = gi * p->Mg + m0;
+            const int64_t yoff = (b * p->M + ch) * p->P + p0;
+            sgemm((int)mc, (int)np, (int)p->K, w + ch * p->K, (int)p->K, col, (int)np, y + yoff, (int)p->P, 0);
+            oct_epilogue_args e = {.alpha = 1.f, .row_bias = bias ? bias + ch : NULL,
+                                   .res = res ? res + yoff : NULL, .ldr = p->P, .act = act};
+            oct_ref_epilogue(y + yoff, p->P, mc, np, &e);
+        }
+    }
+}
+
+static int conv_run(const oct_run_ctx *ctx, const oct_node *n, octet_error *err) {
+    const conv_params *p = n->params;
+    if (!p) return oct_fail(err, OCTET_ERR_INTERNAL, "Conv run before infer");
+    const float *x = oct_in(ctx, n, 0)->data, *w = oct_in(ctx, n, 1)->data;
+    const float *bias = oct_node_has_input(n, 2) ? oct_in(ctx, n, 2)->data : NULL;
+    float *y = oct_out(ctx, n, 0)->data;
+    const float *res = nn_residual(ctx, n);
+    if (p->N == 0 || p->P == 0) return 0;
+    switch (p->mode) {
+    case CONV_DEPTHWISE: run_depthwise(ctx, n, p, x, w, bias, res, y); break;
+    case CONV_POINTWISE: run_pointwise(ctx, n, p, x, w, bias, res, y); break;
+    default: run_im2col(ctx, n, p, x, w, bias, res, y); break;
+    }
+    return 0;
+}
+
+const oct_op oct_op_conv = {"", "Conv", 0, conv_infer, conv_run, NULL};

@@ -1,0 +1,196 @@
+/* Helpers shared by the nn ops; see nn_common.h. */
+#include "nn_common.h"
+
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <omp.h>
+
+int nn_window_read_strides(const oct_node *n, nn_window *w, int allow_dil, octet_error *err) {
+    int64_t v[OCTET_MAX_RANK];
+    for (int i = 0; i < w->nsp; i++) w->stride[i] = w->dil[i] = 1;
+    int c = oct_attr_ints(n, "strides", v, OCTET_MAX_RANK, err);
+    if (c == -2) return -1;
+    if (c >= 0) {
+        if (c != w->nsp)
+            return oct_fail(err, OCTET_ERR_FORMAT, "strides has %d values for %d spatial dims", c, w->nsp);
+        for (int i = 0; i < c; i++) {
+            if (v[i] < 1) return oct_fail(err, OCTET_ERR_FORMAT, "strides[%d] is %lld, must be >= 1", i, (long long)v[i]);
+            w->stride[i] = v[i];
+        }
+    }
+    c = oct_attr_ints(n, "dilations", v, OCTET_MAX_RANK, err);
+    if (c == -2) return -1;
+    if (c >= 0) {
+        if (c != w->nsp)
+            return oct_fail(err, OCTET_ERR_FORMAT, "dilations has %d values for %d spatial dims", c, w->nsp);
+        for (int i = 0; i < c; i++) {
+            if (v[i] < 1) return oct_fail(err, OCTET_ERR_FORMAT, "dilations[%d] is %lld, must be >= 1", i, (long long)v[i]);
+            if (!allow_dil && v[i] != 1)
+                return oct_fail(err, OCTET_ERR_UNSUPPORTED, "dilations other than 1 are not supported here");
+            w->dil[i] = v[i];
+        }
+    }
+    return 0;
+}
+
+int nn_window_read_pads(const oct_node *n, nn_window *w, octet_error *err) {
+    int64_t v[2 * OCTET_MAX_RANK];
+    for (int i = 0; i < w->nsp; i++) w->pad_begin[i] = w->pad_end[i] = 0;
+    int c = oct_attr_ints(n, "pads", v, 2 * OCTET_MAX_RANK, err);
+    if (c == -2) return -1;
+    if (c < 0) return 0;
+    if (c != 2 * w->nsp)
+        return oct_fail(err, OCTET_ERR_FORMAT, "pads has %d values for %d spatial dims", c, w->nsp);
+    for (int i = 0; i < c; i++)
+        if (v[i] < 0 || v[i] > INT32_MAX)
+            return oct_fail(err, OCTET_ERR_UNSUPPORTED, "pads[%d] is %lld (must be 0..2^31)", i, (long long)v[i]);
+    for (int i = 0; i < w->nsp; i++) {
+        w->pad_begin[i] = v[i];
+        w->pad_end[i] = v[i + w->nsp];
+    }
+    return 0;
+}
+
+int nn_window_forward(const oct_node *n, int ceil_mode, int allow_dil, nn_window *w,
+                      octet_error *err) {
+    if (nn_window_read_strides(n, w, allow_dil, err)) return -1;
+    const char *ap = oct_attr_string(n, "auto_pad", "NOTSET");
+    int same_upper = strcmp(ap, "SAME_UPPER") == 0, same_lower = strcmp(ap, "SAME_LOWER") == 0;
+    int valid = strcmp(ap, "VALID") == 0;
+    if (!same_upper && !same_lower && !valid && strcmp(ap, "NOTSET") != 0)
+        return oct_fail(err, OCTET_ERR_FORMAT, "unknown auto_pad '%s'", ap);
+    if (!same_upper && !same_lower && !valid) {
+        if (nn_window_read_pads(n, w, err)) return -1;
+    } else {
+        for (int i = 0; i < w->nsp; i++) w->pad_begin[i] = w->pad_end[i] = 0;
+    }
+    for (int i = 0; i < w->nsp; i++) {
+        if (w->k[i] < 1 || w->k[i] > INT32_MAX)
+            return oct_fail(err, OCTET_ERR_FORMAT, "kernel dim %d is %lld", i, (long long)w->k[i]);
+        if (w->in[i] < 1)
+            return oct_fail(err, OCTET_ERR_SHAPE, "spatial input dim %d is %lld (empty input)", i, (long long)w->in[i]);
+        const int64_t ek = (w->k[i] - 1) * w->dil[i] + 1; /* dilated kernel extent */
+        const int64_t s = w->stride[i];
+        if (same_upper || same_lower) {
+            int64_t out = (w->in[i] + s - 1) / s;
+            int64_t total = (out - 1) * s + ek - w->in[i];
+            if (total < 0) total = 0;
+            w->pad_begin[i] = same_upper ? total / 2 : total - total / 2;
+            w->pad_end[i] = total - w->pad_begin[i];
+            w->out[i] = out;
+            continue;
+        }
+        const int64_t span = w->in[i] + w->pad_begin[i] + w->pad_end[i] - ek;
+        if (span < 0)
+            return oct_fail(err, OCTET_ERR_SHAPE,
+                            "kernel extent %lld is larger than the padded input (%lld) in spatial dim %d",
+                            (long long)ek, (long long)(w->in[i] + w->pad_begin[i] + w->pad_end[i]), i);
+        int64_t out = (ceil_mode ? (span + s - 1) / s : span / s) + 1;
+        /* The last window must start inside the input or the leading padding (onnxruntime and
+           PyTorch drop a ceil_mode window that would start in the trailing padding). */
+        if (ceil_mode && (out - 1) * s >= w->in[i] + w->pad_begin[i]) out--;
+        w->out[i] = out;
+    }
+    return 0;
+}
+
+void nn_window_geom(const nn_window *w, oct_conv_geom *g) {
+    for (int i = 0; i < 3; i++) {
+        g->in[i] = g->out[i] = g->k[i] = g->stride[i] = g->dil[i] = 1;
+        g->pad[i] = 0;
+    }
+    const int off = 3 - w->nsp;
+    for (int i = 0; i < w->nsp; i++) {
+        g->in[off + i] = w->in[i];
+        g->out[off + i] = w->out[i];
+        g->k[off + i] = w->k[i];
+        g->stride[off + i] = w->stride[i];
+        g->dil[off + i] = w->dil[i];
+        g->pad[off + i] = w->pad_begin[i];
+    }
+}
+
+void nn_reset_params(oct_node *n) {
+    if (!n->params) return;
+    if (n->op && n->op->free_params) n->op->free_params(n->params);
+    else free(n->params);
+    n->params = NULL;
+}
+
+int nn_check_epilogue(oct_graph *g, const oct_node *n, octet_error *err) {
+    if (n->epi.residual < 0) return 0;
+    if (n->epi.residual >= g->n_values)
+        return oct_fail(err, OCTET_ERR_INTERNAL, "fused residual index %d is out of range", n->epi.residual);
+    const oct_value *r = &g->values[n->epi.residual], *y = &g->values[n->out[0]];
+    int same = r->dtype == OCTET_FLOAT && r->rank == y->rank;
+    for (int d = 0; same && d < y->rank; d++) same = r->dims[d] == y->dims[d];
+    if (!same)
+        return oct_fail(err, OCTET_ERR_SHAPE, "fused residual '%s' does not have the output's shape", r->name);
+    return 0;
+}
+
+oct_act nn_node_act(const oct_node *n) {
+    oct_act a = {(int)n->epi.act, n->epi.alpha, n->epi.beta};
+    return a;
+}
+
+const float *nn_residual(const oct_run_ctx *ctx, const oct_node *n) {
+    return n->epi.residual >= 0 ? (const float *)ctx->tensors[n->epi.residual].data : NULL;
+}
+
+int nn_plan_threads(void) {
+    int t = omp_get_max_threads();
+    return t < 1 ? 1 : t;
+}
+
+int nn_run_threads(const oct_run_ctx *ctx, int planned) {
+    int t = ctx->threads < planned ? ctx->threads : planned;
+    return t < 1 ? 1 : t;
+}
+
+size_t nn_float_bytes(int64_t n) {
+    if (n < 0 || (uint64_t)n > (SIZE_MAX - 64) / sizeof(float)) return 0;
+    return ((size_t)n * sizeof(float) + 63) & ~(size_t)63;
+}
+
+int nn_check_int(int64_t v, const char *what, octet_error *err) {
+    if (v < 0 || v > INT_MAX)
+        return oct_fail(err, OCTET_ERR_UNSUPPORTED, "%s is %lld, more than the kernels' int range", what,
+                        (long long)v);
+    return 0;
+}
+
+int nn_require_float(oct_graph *g, const oct_node *n, int i, const char *what, octet_error *err) {
+    const oct_value *v = oct_in_val(g, n, i);
+    if (v->dtype != OCTET_FLOAT)
+        return oct_fail(err, OCTET_ERR_UNSUPPORTED, "%s '%s' is %s; only float32 is supported", what, v->name,
+                        octet_dtype_name(v->dtype));
+    return 0;
+}
+
+void nn_gemm_tiled(int threads, int m, int n, int k, const float *a, int lda, const float *b,
+                   int ldb, float *y, int ldy, const oct_epilogue_args *e) {
+    if (m <= 0 || n <= 0) return;
+    /* Tiles big enough for the kernel's blocking, small enough that every thread gets work. */
+    int mb = m < 64 ? m : 64, nb = n < 256 ? n : 256;
+    int64_t flops = (int64_t)m * n * (k > 0 ? k : 1);
+    if (flops < 1 << 16) threads = 1;
+    while ((int64_t)((m + mb - 1) / mb) * ((n + nb - 1) / nb) < 2 * threads && nb > 16) nb /= 2;
+    while ((int64_t)((m + mb - 1) / mb) * ((n + nb - 1) / nb) < 2 * threads && mb > 4) mb /= 2;
+    const int tm = (m + mb - 1) / mb, tn = (n + nb - 1) / nb;
+    const oct_sgemm_fn sgemm = oct_kernels()->sgemm;
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1) if (threads > 1)
+    for (int t = 0; t < tm * tn; t++) {
+        const int i0 = (t / tn) * mb, j0 = (t % tn) * nb;
+        const int mi = m - i0 < mb ? m - i0 : mb, nj = n - j0 < nb ? n - j0 : nb;
+        float *yt = y + (size_t)i0 * ldy + j0;
+        sgemm(mi, nj, k, a + (size_t)i0 * lda, lda, b + j0, ldb, yt, ldy, 0);
+        oct_epilogue_args te = *e;
+        if (te.row_bias) te.row_bias += i0;
+        if (te.c) te.c += i0 * te.c_rs + j0 * te.c_cs;
+        if (te.res) te.res += (int64_t)i0 * te.ldr + j0;
+        oct_ref_epilogue(yt, ldy, mi, nj, &te);
+    }
+}

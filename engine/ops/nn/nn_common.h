@@ -1,0 +1,54 @@
+/* Helpers shared by the nn ops: window geometry (Conv, ConvTranspose, pools), the fused epilogue
+   of GEMM-shaped producers, a tiled parallel GEMM driver, and thread/workspace bookkeeping. */
+#ifndef OCT_NN_COMMON_H
+#define OCT_NN_COMMON_H
+
+#include <stdint.h>
+
+#include "../../op.h"
+#include "ref/nn_kernels.h"
+
+/* Geometry of a sliding-window op over nsp (1..3) spatial dims, in ONNX order. */
+typedef struct {
+    int nsp;
+    int64_t in[3], out[3], k[3], stride[3], dil[3], pad_begin[3], pad_end[3];
+} nn_window;
+
+/* Reads strides, dilations (if allow_dil) and pads/auto_pad of a forward window op (Conv,
+   MaxPool, AveragePool) and computes the output dims. w->nsp, w->in and w->k must be set. */
+int nn_window_forward(const oct_node *n, int ceil_mode, int allow_dil, nn_window *w,
+                      octet_error *err);
+/* Reads the strides/dilations attributes (default 1) into w. */
+int nn_window_read_strides(const oct_node *n, nn_window *w, int allow_dil, octet_error *err);
+/* Reads the explicit pads attribute (default 0) into w. */
+int nn_window_read_pads(const oct_node *n, nn_window *w, octet_error *err);
+/* The kernel's 3-D geometry, spatial dims right-aligned (missing leading dims are 1). */
+void nn_window_geom(const nn_window *w, oct_conv_geom *g);
+
+/* Frees params left by an earlier infer() (the planner re-runs infer after the passes). */
+void nn_reset_params(oct_node *n);
+/* Checks that n's fused residual (if any) is a float value shaped like output 0, and that an
+   epilogue is only present on ops that apply it. */
+int nn_check_epilogue(oct_graph *g, const oct_node *n, octet_error *err);
+/* The activation of n's epilogue, and its residual tensor data (NULL when none). */
+oct_act nn_node_act(const oct_node *n);
+const float *nn_residual(const oct_run_ctx *ctx, const oct_node *n);
+
+/* Threads planned for workspace sizing, and the threads a run may use given that plan. */
+int nn_plan_threads(void);
+int nn_run_threads(const oct_run_ctx *ctx, int planned);
+
+/* Bytes of n floats rounded up to a 64-byte line; 0 on overflow. */
+size_t nn_float_bytes(int64_t n);
+/* Checks that a dimension fits the int sizes of the GEMM kernels. */
+int nn_check_int(int64_t v, const char *what, octet_error *err);
+
+/* y[m x n] = epilogue(a[m x k] * b[k x n]), split into tiles run by `threads` threads; each
+   tile's epilogue runs right after its GEMM. e's row_bias/c/res are indexed from y's origin. */
+void nn_gemm_tiled(int threads, int m, int n, int k, const float *a, int lda, const float *b,
+                   int ldb, float *y, int ldy, const oct_epilogue_args *e);
+
+/* Requires input i to be float32. */
+int nn_require_float(oct_graph *g, const oct_node *n, int i, const char *what, octet_error *err);
+
+#endif

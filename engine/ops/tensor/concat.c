@@ -1,0 +1,76 @@
+/* Concat along any axis (negative counts from the end): each output row of the dims before the
+   axis is the inputs' contiguous runs laid side by side, so the copy is one memcpy per input
+   per row. */
+#include "tensor_ops.h"
+
+static int infer_concat(oct_graph *g, oct_node *n, octet_error *err) {
+    if (n->n_in < 1) return oct_fail(err, OCTET_ERR_FORMAT, "expects at least 1 input");
+    for (int i = 0; i < n->n_in; i++)
+        if (n->in[i] < 0) return oct_fail(err, OCTET_ERR_FORMAT, "input %d is missing", i);
+    const oct_attr *a = oct_node_attr(n, "axis");
+    if (!a && tensor_opset(g) >= 4) return oct_fail(err, OCTET_ERR_FORMAT, "attribute 'axis' is missing");
+    const oct_value *x0 = oct_in_val(g, n, 0);
+    if (x0->rank < 1) return oct_fail(err, OCTET_ERR_SHAPE, "cannot concatenate scalars");
+    int64_t axis;
+    if (oct_norm_axis(a ? a->i : 1, x0->rank, &axis, err)) return -1;
+    int64_t out[OCTET_MAX_RANK];
+    for (int d = 0; d < x0->rank; d++) out[d] = x0->dims[d];
+    out[axis] = 0;
+    char b0[160], b1[160];
+    for (int i = 0; i < n->n_in; i++) {
+        const oct_value *x = oct_in_val(g, n, i);
+        if (x->dtype != x0->dtype)
+            return oct_fail(err, OCTET_ERR_SHAPE, "input %d is %s but input 0 is %s", i,
+                            octet_dtype_name(x->dtype), octet_dtype_name(x0->dtype));
+        bool same = x->rank == x0->rank;
+        for (int d = 0; same && d < x->rank; d++) same = d == axis || x->dims[d] == x0->dims[d];
+        if (!same)
+            return oct_fail(err, OCTET_ERR_SHAPE, "input %d has shape %s, input 0 %s: they differ "
+                            "outside axis %lld", i, tensor_format_dims(b0, sizeof b0, x->rank, x->dims),
+                            tensor_format_dims(b1, sizeof b1, x0->rank, x0->dims), (long long)axis);
+        if (out[axis] > INT64_MAX / 2 - x->dims[axis])
+            return oct_fail(err, OCTET_ERR_SHAPE, "concatenated axis is too large");
+        out[axis] += x->dims[axis];
+    }
+    if (tensor_check_shape(x0->rank, out, x0->dtype, "output", err)) return -1;
+    oct_set_output(g, n, 0, x0->dtype, x0->rank, out);
+    return 0;
+}
+
+static int run_concat(const oct_run_ctx *ctx, const oct_node *n, octet_error *err) {
+    (void)err;
+    oct_tensor *y = oct_out(ctx, n, 0);
+    size_t es = octet_dtype_size(y->dtype);
+    const oct_attr *a = oct_node_attr(n, "axis");
+    int64_t axis = a ? a->i : 1;
+    if (axis < 0) axis += y->rank;
+    int64_t outer = tensor_prod(y->dims, 0, (int)axis);
+    size_t row_bytes = (size_t)tensor_prod(y->dims, (int)axis, y->rank) * es;
+    size_t total = (size_t)outer * row_bytes;
+    if (total == 0) return 0;
+    char *dst = y->data;
+    if (outer == 1) {
+        for (int i = 0; i < n->n_in; i++) {
+            const oct_tensor *x = oct_in(ctx, n, i);
+            size_t bytes = (size_t)octet_tensor_numel(x) * es;
+            tensor_copy(dst, x->data, bytes, tensor_threads(ctx, bytes));
+            dst += bytes;
+        }
+        return 0;
+    }
+    int threads = tensor_threads(ctx, total);
+    int n_in = n->n_in;
+    #pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static)
+    for (int64_t r = 0; r < outer; r++) {
+        char *d = dst + (size_t)r * row_bytes;
+        for (int i = 0; i < n_in; i++) {
+            const oct_tensor *x = oct_in(ctx, n, i);
+            size_t run = (size_t)tensor_prod(x->dims, (int)axis, x->rank) * es;
+            if (run) memcpy(d, (const char *)x->data + (size_t)r * run, run);
+            d += run;
+        }
+    }
+    return 0;
+}
+
+const oct_op oct_op_concat = {"", "Concat", 0, infer_concat, run_concat, NULL};
