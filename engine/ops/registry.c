@@ -3,7 +3,8 @@
 
 #include "../op.h"
 
-static const oct_op *const *const families[] = {oct_ops_nn, oct_ops_math, oct_ops_tensor};
+static const oct_op *const *const families[] = {oct_ops_nn, oct_ops_math, oct_ops_tensor,
+                                                      oct_ops_quant};
 
 const oct_op *oct_op_find(const char *domain, const char *type) {
     if (!domain || strcmp(domain, "ai.onnx") == 0) domain = "";
