@@ -1,0 +1,244 @@
+/* The planner and sessions on hand-built graphs: folding, dead nodes, re-planning for a new
+   batch, input-value binding, concurrent runs and error messages. */
+#include <check.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/model.h"
+#include "engine/octet.h"
+#include "engine/plan.h"
+
+static int add_value(oct_graph *g, const char *name, octet_dtype dt, int rank, const int64_t *dims) {
+    int v = oct_graph_add_value(g, name, NULL);
+    g->values[v].dtype = dt;
+    g->values[v].rank = rank;
+    for (int d = 0; d < rank; d++) g->values[v].dims[d] = dims[d];
+    return v;
+}
+
+static int add_const_i64(oct_graph *g, const char *name, int n, const int64_t *vals) {
+    int v = oct_graph_add_value(g, name, NULL);
+    int64_t *data = malloc(sizeof(int64_t) * (size_t)(n ? n : 1));
+    memcpy(data, vals, sizeof(int64_t) * (size_t)n);
+    int64_t dims[1] = {n};
+    oct_value_set_const(&g->values[v], OCTET_INT64, 1, dims, data);
+    return v;
+}
+
+static int node(oct_graph *g, const char *op, int n_in, const int *in, int n_out, const int *out) {
+    char name[32];
+    snprintf(name, sizeof name, "%s_%d", op, g->n_nodes);
+    int k = oct_graph_add_node(g, name, op, "", n_in, n_out, NULL);
+    memcpy(g->nodes[k].in, in, sizeof(int) * (size_t)n_in);
+    memcpy(g->nodes[k].out, out, sizeof(int) * (size_t)n_out);
+    return k;
+}
+
+static void set_io(oct_graph *g, int input, int output) {
+    g->inputs = malloc(sizeof(int));
+    g->inputs[0] = input;
+    g->n_inputs = 1;
+    g->values[input].kind = OCT_VAL_INPUT;
+    g->outputs = malloc(sizeof(int));
+    g->outputs[0] = output;
+    g->n_outputs = 1;
+}
+
+/* x[N,2,3] -> Relu -> Reshape(shape = Concat(Gather(Shape(x), 0), [-1])) -> y[N,6], the pattern
+   PyTorch exports for flatten with a dynamic batch; plus a dead Neg branch. */
+static octet_model *flatten_model(void) {
+    oct_graph *g = oct_graph_new();
+    g->opset = 13;
+    int64_t xd[3] = {-1, 2, 3};
+    int x = add_value(g, "x", OCTET_FLOAT, 3, xd);
+    g->values[x].dim_params[0] = strdup("N");
+    int r = oct_graph_add_value(g, "r", NULL);
+    node(g, "Relu", 1, (int[]){x}, 1, (int[]){r});
+    int shp = oct_graph_add_value(g, "shp", NULL);
+    node(g, "Shape", 1, (int[]){x}, 1, (int[]){shp});
+    int zero = oct_graph_add_value(g, "zero", NULL);
+    int64_t *zd = malloc(sizeof(int64_t));
+    *zd = 0;
+    oct_value_set_const(&g->values[zero], OCTET_INT64, 0, NULL, zd);
+    int n = oct_graph_add_value(g, "n", NULL);
+    node(g, "Gather", 2, (int[]){shp, zero}, 1, (int[]){n});
+    int axes = add_const_i64(g, "axes", 1, (int64_t[]){0});
+    int n1 = oct_graph_add_value(g, "n1", NULL);
+    node(g, "Unsqueeze", 2, (int[]){n, axes}, 1, (int[]){n1});
+    int minus1 = add_const_i64(g, "minus1", 1, (int64_t[]){-1});
+    int target = oct_graph_add_value(g, "target", NULL);
+    int k = node(g, "Concat", 2, (int[]){n1, minus1}, 1, (int[]){target});
+    oct_attr *a = calloc(1, sizeof *a);
+    a->name = strdup("axis");
+    a->type = OCT_ATTR_INT;
+    a->i = 0;
+    g->nodes[k].attrs = a;
+    g->nodes[k].n_attr = 1;
+    int y = oct_graph_add_value(g, "y", NULL);
+    node(g, "Reshape", 2, (int[]){r, target}, 1, (int[]){y});
+    int dead = oct_graph_add_value(g, "unused", NULL);
+    node(g, "Neg", 1, (int[]){x}, 1, (int[]){dead});
+    set_io(g, x, y);
+    octet_model *m = calloc(1, sizeof *m);
+    m->graph = g;
+    return m;
+}
+
+START_TEST(shape_chain_folds_and_dead_nodes_go) {
+    octet_model *m = flatten_model();
+    octet_error err = {0};
+    octet_session *s = octet_session_create(m, NULL, &err);
+    ck_assert_msg(s != NULL, "%s", err.msg);
+    octet_plan_stats st;
+    ck_assert_int_eq(octet_session_plan_stats(s, &st), 0);
+    /* Shape/Gather/Unsqueeze/Concat fold to a constant, Neg is dead: Relu and Reshape remain. */
+    ck_assert_int_eq(st.nodes, 2);
+    const char *name;
+    int rank;
+    int64_t dims[OCTET_MAX_RANK];
+    ck_assert_int_eq(octet_session_output_info(s, 0, &name, NULL, &rank, dims), 0);
+    ck_assert_str_eq(name, "y");
+    ck_assert_int_eq(rank, 2);
+    ck_assert_int_eq(dims[0], 1);
+    ck_assert_int_eq(dims[1], 6);
+    octet_session_free(s);
+    octet_model_free(m);
+}
+END_TEST
+
+static void run_batch(octet_session *s, int batch) {
+    float x[4 * 6];
+    for (int i = 0; i < batch * 6; i++) x[i] = (float)(i % 5) - 2.f;
+    octet_tensor in = {OCTET_FLOAT, 3, {batch, 2, 3}, x}, out;
+    octet_error err = {0};
+    ck_assert_msg(octet_session_run(s, 1, NULL, &in, 1, NULL, &out, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(out.rank, 2);
+    ck_assert_int_eq(out.dims[0], batch);
+    ck_assert_int_eq(out.dims[1], 6);
+    for (int i = 0; i < batch * 6; i++) ck_assert(((float *)out.data)[i] == (x[i] > 0 ? x[i] : 0));
+    octet_tensor_release(&out);
+}
+
+START_TEST(new_batch_replans) {
+    octet_model *m = flatten_model();
+    octet_session *s = octet_session_create(m, NULL, NULL);
+    ck_assert_ptr_nonnull(s);
+    run_batch(s, 1);
+    run_batch(s, 4);
+    run_batch(s, 1);
+    run_batch(s, 3);
+    octet_session_free(s);
+    octet_model_free(m);
+}
+END_TEST
+
+static void *run_many(void *arg) {
+    for (int i = 0; i < 50; i++) run_batch(arg, 1 + i % 3);
+    return NULL;
+}
+
+START_TEST(concurrent_runs_share_a_session) {
+    octet_model *m = flatten_model();
+    octet_session *s = octet_session_create(m, NULL, NULL);
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++) pthread_create(&t[i], NULL, run_many, s);
+    for (int i = 0; i < 4; i++) pthread_join(t[i], NULL);
+    octet_session_free(s);
+    octet_model_free(m);
+}
+END_TEST
+
+START_TEST(bad_inputs_are_named) {
+    octet_model *m = flatten_model();
+    octet_session *s = octet_session_create(m, NULL, NULL);
+    octet_error err = {0};
+    int32_t xi[6] = {0};
+    octet_tensor wrong_type = {OCTET_INT32, 3, {1, 2, 3}, xi}, out;
+    ck_assert_int_eq(octet_session_run(s, 1, NULL, &wrong_type, 1, NULL, &out, &err), -1);
+    ck_assert_ptr_nonnull(strstr(err.msg, "'x'"));
+    ck_assert_ptr_nonnull(strstr(err.msg, "float32"));
+    float xf[8] = {0};
+    octet_tensor wrong_dim = {OCTET_FLOAT, 3, {1, 2, 4}, xf};
+    ck_assert_int_eq(octet_session_run(s, 1, NULL, &wrong_dim, 1, NULL, &out, &err), -1);
+    ck_assert_ptr_nonnull(strstr(err.msg, "dim 2"));
+    octet_tensor wrong_rank = {OCTET_FLOAT, 2, {2, 3}, xf};
+    ck_assert_int_eq(octet_session_run(s, 1, NULL, &wrong_rank, 1, NULL, &out, &err), -1);
+    ck_assert_ptr_nonnull(strstr(err.msg, "rank"));
+    const char *bad_name = "nope";
+    octet_tensor ok = {OCTET_FLOAT, 3, {1, 2, 3}, xf};
+    ck_assert_int_eq(octet_session_run(s, 1, &bad_name, &ok, 1, NULL, &out, &err), -1);
+    ck_assert_ptr_nonnull(strstr(err.msg, "nope"));
+    octet_session_free(s);
+    octet_model_free(m);
+}
+END_TEST
+
+START_TEST(unsupported_op_names_the_node) {
+    oct_graph *g = oct_graph_new();
+    int64_t d[1] = {4};
+    int x = add_value(g, "x", OCTET_FLOAT, 1, d);
+    int y = oct_graph_add_value(g, "y", NULL);
+    int k = node(g, "FancyOp", 1, (int[]){x}, 1, (int[]){y});
+    free(g->nodes[k].name);
+    g->nodes[k].name = strdup("my_fancy_node");
+    set_io(g, x, y);
+    octet_model m = {g};
+    octet_error err = {0};
+    ck_assert_ptr_null(octet_session_create(&m, NULL, &err));
+    ck_assert_ptr_nonnull(strstr(err.msg, "my_fancy_node"));
+    ck_assert_ptr_nonnull(strstr(err.msg, "FancyOp"));
+    ck_assert_int_eq(err.code, OCTET_ERR_UNSUPPORTED);
+    oct_graph_free(g);
+}
+END_TEST
+
+/* Unsqueeze-13 with its axes as a graph input: planned per axes value at run time. */
+START_TEST(input_values_that_fix_shapes_are_bound) {
+    oct_graph *g = oct_graph_new();
+    g->opset = 13;
+    int64_t d[1] = {3}, ad[1] = {1};
+    int x = add_value(g, "x", OCTET_FLOAT, 1, d);
+    int axes = add_value(g, "axes", OCTET_INT64, 1, ad);
+    int y = oct_graph_add_value(g, "y", NULL);
+    node(g, "Unsqueeze", 2, (int[]){x, axes}, 1, (int[]){y});
+    set_io(g, x, y);
+    g->inputs = realloc(g->inputs, 2 * sizeof(int));
+    g->inputs[1] = axes;
+    g->n_inputs = 2;
+    g->values[axes].kind = OCT_VAL_INPUT;
+    octet_model m = {g};
+    octet_error err = {0};
+    octet_session *s = octet_session_create(&m, NULL, &err);
+    ck_assert_msg(s != NULL, "%s", err.msg);
+    float xv[3] = {1, 2, 3};
+    for (int64_t axis = 0; axis <= 1; axis++) {
+        octet_tensor in[2] = {{OCTET_FLOAT, 1, {3}, xv}, {OCTET_INT64, 1, {1}, &axis}}, out;
+        ck_assert_msg(octet_session_run(s, 2, NULL, in, 1, NULL, &out, &err) == 0, "%s", err.msg);
+        ck_assert_int_eq(out.rank, 2);
+        ck_assert_int_eq(out.dims[0], axis == 0 ? 1 : 3);
+        ck_assert_int_eq(out.dims[1], axis == 0 ? 3 : 1);
+        octet_tensor_release(&out);
+    }
+    octet_session_free(s);
+    oct_graph_free(g);
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("plan");
+    TCase *tc = tcase_create("core");
+    tcase_add_test(tc, shape_chain_folds_and_dead_nodes_go);
+    tcase_add_test(tc, new_batch_replans);
+    tcase_add_test(tc, concurrent_runs_share_a_session);
+    tcase_add_test(tc, bad_inputs_are_named);
+    tcase_add_test(tc, unsupported_op_names_the_node);
+    tcase_add_test(tc, input_values_that_fix_shapes_are_bound);
+    suite_add_tcase(s, tc);
+    SRunner *r = srunner_create(s);
+    srunner_run_all(r, CK_NORMAL);
+    int failed = srunner_ntests_failed(r);
+    srunner_free(r);
+    return failed ? 1 : 0;
+}
