@@ -41,6 +41,7 @@ typedef struct oct_op {
 extern const oct_op *const oct_ops_math[];
 extern const oct_op *const oct_ops_tensor[];
 extern const oct_op *const oct_ops_nn[];
+extern const oct_op *const oct_ops_quant[];
 const oct_op *oct_op_find(const char *domain, const char *type);
 
 /* Helpers for ops. */
