@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "isa_kernels.h"
 #include "kernels.h"
 
 #if defined(__aarch64__)
@@ -25,7 +26,8 @@ int oct_isa_supported(oct_isa isa) {
         return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     case OCT_ISA_AVX512:
         return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-               __builtin_cpu_supports("avx512vl");
+               __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+               __builtin_cpu_supports("fma");
     case OCT_ISA_VNNI:
         return oct_isa_supported(OCT_ISA_AVX512) && __builtin_cpu_supports("avx512vnni");
 #elif defined(__aarch64__)
@@ -36,15 +38,29 @@ int oct_isa_supported(oct_isa isa) {
     }
 }
 
-/* One table per ISA. Until the SIMD kernels land (issue 3 and 5) every level uses the ref
-   kernels; the table and the OCTET_ISA override exist so that tests already loop over levels. */
+/* One table per ISA. An entry is only ever selected when oct_isa_supported() holds for it, so the
+   entries of the other architecture family keep the ref kernels (their ISA code is not built here).
+   VNNI has no fp32 instructions of its own: its sgemm is the AVX-512 one; likewise dotprod and NEON. */
+#if defined(__x86_64__)
+#define AVX2_SGEMM oct_avx2_sgemm
+#define AVX512_SGEMM oct_avx512_sgemm
+#else
+#define AVX2_SGEMM oct_ref_sgemm
+#define AVX512_SGEMM oct_ref_sgemm
+#endif
+#if defined(__aarch64__)
+#define NEON_SGEMM oct_neon_sgemm
+#else
+#define NEON_SGEMM oct_ref_sgemm
+#endif
+
 static const oct_kernel_table tables[OCT_ISA_COUNT] = {
     [OCT_ISA_REF] = {OCT_ISA_REF, "ref", oct_ref_sgemm},
-    [OCT_ISA_AVX2] = {OCT_ISA_AVX2, "avx2", oct_ref_sgemm},
-    [OCT_ISA_AVX512] = {OCT_ISA_AVX512, "avx512", oct_ref_sgemm},
-    [OCT_ISA_VNNI] = {OCT_ISA_VNNI, "vnni", oct_ref_sgemm},
-    [OCT_ISA_NEON] = {OCT_ISA_NEON, "neon", oct_ref_sgemm},
-    [OCT_ISA_DOTPROD] = {OCT_ISA_DOTPROD, "dotprod", oct_ref_sgemm},
+    [OCT_ISA_AVX2] = {OCT_ISA_AVX2, "avx2", AVX2_SGEMM},
+    [OCT_ISA_AVX512] = {OCT_ISA_AVX512, "avx512", AVX512_SGEMM},
+    [OCT_ISA_VNNI] = {OCT_ISA_VNNI, "vnni", AVX512_SGEMM},
+    [OCT_ISA_NEON] = {OCT_ISA_NEON, "neon", NEON_SGEMM},
+    [OCT_ISA_DOTPROD] = {OCT_ISA_DOTPROD, "dotprod", NEON_SGEMM},
 };
 
 static const oct_kernel_table *selected;

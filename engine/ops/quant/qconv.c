@@ -1,0 +1,359 @@
+/* QLinearConv and ConvInteger (opset 10): 1-D/2-D/3-D, groups, pads, strides, dilations,
+   auto_pad; uint8 or int8 activations and weights; weight zero points (and for QLinearConv
+   scales) per tensor or per output channel; QLinearConv's optional int32 bias.
+
+   The weights must be constant: they are packed at plan time (int8 domain, see quant_kernels.h).
+   Scales and zero points are read at run time. Two strategies:
+   - depthwise (one input channel per group): a direct loop per output channel over pixel tiles;
+   - otherwise implicit GEMM: a tile of output pixels is unfolded (im2col, in the uint8 domain,
+     padding = the zero point) into the thread's workspace slice, multiplied by the packed weights
+     into int32, and requantized (QLinearConv) or written as is (ConvInteger). A 1x1 stride-1
+     unpadded conv over uint8 input skips the unfolding and reads the input directly. */
+#include <omp.h>
+#include <stdlib.h>
+
+#include "../nn/nn_common.h"
+#include "quant_common.h"
+
+enum { QCONV_DEPTHWISE, QCONV_GEMM };
+
+/* Input slots of the two ops; -1 where an op has no such input. */
+typedef struct {
+    int x, x_scale, x_zp, w, w_scale, w_zp, y_scale, y_zp, bias;
+} qconv_slots;
+
+static const qconv_slots QLINEAR_SLOTS = {0, 1, 2, 3, 4, 5, 6, 7, 8};
+static const qconv_slots INTEGER_SLOTS = {0, -1, 2, 1, -1, 3, -1, -1, -1};
+
+typedef struct {
+    int qlinear; /* QLinearConv: requantized 8-bit output; else ConvInteger: int32 output */
+    qconv_slots in;
+    oct_conv_geom geom;
+    int64_t N, C, M, group, Cg, Mg, K, P, in_vol, kvol;
+    int x_s8, w_u8, out_s8;
+    int64_t w_scale_count, w_zp_count;
+    int mode, direct; /* direct: GEMM reads the uint8 input itself (pointwise) */
+    int64_t tile;     /* output pixels per work item */
+    int64_t mblock;   /* output channels per work item (GEMM) */
+    int64_t acc_rows; /* output channels per GEMM call, bounded by the accumulator tile */
+    int threads;
+    size_t mult_bytes, head_bytes, col_bytes, slice_bytes;
+    const oct_quant_kernel_set *ks;
+    void *packed_buf;
+    oct_qweights packed;
+    int8_t *dw_w; /* depthwise weights in the int8 domain, [M x kvol] */
+} qconv_params;
+
+/* Bytes of unfolded input a thread works on: stays in L2 with the weights it meets. */
+enum { COL_BUDGET = 1 << 18, ACC_BUDGET = 1 << 16, DW_TILE = 4096 };
+
+static void qconv_free(void *pp) {
+    qconv_params *p = pp;
+    if (!p) return;
+    free(p->packed_buf);
+    free(p->dw_w);
+    free(p);
+}
+
+static int qconv_check_types(oct_graph *g, const oct_node *n, const qconv_params *p, octet_error *err) {
+    const qconv_slots *s = &p->in;
+    if (quant_require_dtype(g, n, s->x, "input x", OCTET_UINT8, OCTET_INT8, err) ||
+        quant_require_dtype(g, n, s->w, "weight w", OCTET_UINT8, OCTET_INT8, err))
+        return -1;
+    const octet_dtype xt = oct_in_val(g, n, s->x)->dtype;
+    if (oct_node_has_input(n, s->x_zp) &&
+        quant_check_param(g, n, s->x_zp, "x_zero_point", xt, -1, NULL, err) < 0)
+        return -1;
+    if (!p->qlinear) return 0;
+    if (quant_check_param(g, n, s->x_scale, "x_scale", OCTET_FLOAT, -1, NULL, err) < 0 ||
+        quant_check_param(g, n, s->y_scale, "y_scale", OCTET_FLOAT, -1, NULL, err) < 0)
+        return -1;
+    const oct_value *yz = oct_in_val(g, n, s->y_zp);
+    if (!quant_is_8bit(yz->dtype))
+        return oct_fail(err, OCTET_ERR_SHAPE, "y_zero_point '%s' is %s, expected uint8 or int8", yz->name,
+                        octet_dtype_name(yz->dtype));
+    return quant_check_param(g, n, s->y_zp, "y_zero_point", yz->dtype, -1, NULL, err) < 0 ? -1 : 0;
+}
+
+/* Per-channel parameters: weight scale and zero point count 1 or M; bias [M] int32. */
+static int qconv_check_channels(oct_graph *g, const oct_node *n, qconv_params *p, octet_error *err) {
+    const qconv_slots *s = &p->in;
+    const octet_dtype wt = oct_in_val(g, n, s->w)->dtype;
+    p->w_zp_count = 0;
+    if (oct_node_has_input(n, s->w_zp)) {
+        p->w_zp_count = quant_check_param(g, n, s->w_zp, "w_zero_point", wt, p->M, "the output channels", err);
+        if (p->w_zp_count < 0) return -1;
+    }
+    if (!p->qlinear) return 0;
+    p->w_scale_count = quant_check_param(g, n, s->w_scale, "w_scale", OCTET_FLOAT, p->M, "the output channels", err);
+    if (p->w_scale_count < 0) return -1;
+    if (oct_node_has_input(n, s->bias)) {
+        const oct_value *b = oct_in_val(g, n, s->bias);
+        if (b->dtype != OCTET_INT32)
+            return oct_fail(err, OCTET_ERR_SHAPE, "bias '%s' is %s, expected int32", b->name, octet_dtype_name(b->dtype));
+        if (b->rank != 1 || b->dims[0] != p->M)
+            return oct_fail(err, OCTET_ERR_SHAPE, "bias '%s' must have shape [%lld]", b->name, (long long)p->M);
+    }
+    return 0;
+}
+
+/* Output geometry, as Conv computes it. */
+static int qconv_geometry(oct_graph *g, const oct_node *n, qconv_params *p, octet_error *err) {
+    const oct_value *x = oct_in_val(g, n, p->in.x), *w = oct_in_val(g, n, p->in.w);
+    if (x->rank < 3 || x->rank > 5)
+        return oct_fail(err, OCTET_ERR_UNSUPPORTED, "input '%s' has rank %d; 1-D to 3-D convolution needs rank 3..5",
+                        x->name, x->rank);
+    if (w->rank != x->rank)
+        return oct_fail(err, OCTET_ERR_SHAPE, "weight '%s' has rank %d, input has rank %d", w->name, w->rank, x->rank);
+    p->group = oct_attr_int(n, "group", 1);
+    p->C = x->dims[1];
+    p->M = w->dims[0];
+    if (p->C < 1 || p->M < 1)
+        return oct_fail(err, OCTET_ERR_SHAPE, "convolution needs at least one input and one output channel");
+    if (p->group < 1 || p->C % p->group != 0 || p->M % p->group != 0)
+        return oct_fail(err, OCTET_ERR_SHAPE, "group %lld does not divide input channels %lld and output channels %lld",
+                        (long long)p->group, (long long)p->C, (long long)p->M);
+    if (w->dims[1] != p->C / p->group)
+        return oct_fail(err, OCTET_ERR_SHAPE, "weight '%s' has %lld input channels per group, expected %lld", w->name,
+                        (long long)w->dims[1], (long long)(p->C / p->group));
+    nn_window win = {.nsp = x->rank - 2};
+    int64_t ks[OCTET_MAX_RANK];
+    const int nks = oct_attr_ints(n, "kernel_shape", ks, OCTET_MAX_RANK, err);
+    if (nks == -2) return -1;
+    if (nks >= 0 && nks != win.nsp)
+        return oct_fail(err, OCTET_ERR_FORMAT, "kernel_shape has %d values for %d spatial dims", nks, win.nsp);
+    for (int i = 0; i < win.nsp; i++) {
+        win.in[i] = x->dims[2 + i];
+        win.k[i] = w->dims[2 + i];
+        if (nks >= 0 && ks[i] != win.k[i])
+            return oct_fail(err, OCTET_ERR_SHAPE, "kernel_shape[%d] = %lld does not match the weight (%lld)", i,
+                            (long long)ks[i], (long long)win.k[i]);
+    }
+    if (nn_window_forward(n, 0, 1, &win, err)) return -1;
+    nn_window_geom(&win, &p->geom);
+    p->N = x->dims[0];
+    p->Cg = p->C / p->group;
+    p->Mg = p->M / p->group;
+    p->kvol = oct_geom_k_vol(&p->geom);
+    p->K = p->Cg * p->kvol;
+    p->P = oct_geom_out_vol(&p->geom);
+    p->in_vol = oct_geom_in_vol(&p->geom);
+    if (nn_check_int(p->K, "the reduction size (channels x kernel volume)", err) ||
+        nn_check_int(p->P, "the output volume", err) || nn_check_int(p->in_vol, "the input volume", err) ||
+        nn_check_int(p->M, "the output channel count", err))
+        return -1;
+    int64_t dims[OCTET_MAX_RANK] = {p->N, p->M};
+    for (int i = 0; i < win.nsp; i++) dims[2 + i] = win.out[i];
+    const octet_dtype out = p->qlinear ? oct_in_val(g, n, p->in.y_zp)->dtype : OCTET_INT32;
+    oct_set_output(g, n, 0, out, x->rank, dims);
+    return 0;
+}
+
+/* Packs the constant weights for the chosen strategy. */
+static int qconv_pack(oct_graph *g, const oct_node *n, qconv_params *p, octet_error *err) {
+    const oct_value *w = oct_const_input(g, n, p->in.w, err);
+    if (!w) return -1;
+    const uint8_t *wd = w->data;
+    const uint8_t flip = p->w_u8 ? 0x80 : 0;
+    if (p->mode == QCONV_DEPTHWISE) {
+        p->dw_w = malloc((size_t)(p->M * p->kvol));
+        if (!p->dw_w) return oct_fail(err, OCTET_ERR_NOMEM, "out of memory packing weights");
+        for (int64_t i = 0; i < p->M * p->kvol; i++) p->dw_w[i] = (int8_t)(wd[i] ^ flip);
+        return 0;
+    }
+    p->ks = quant_kernels();
+    const size_t bytes = p->ks->qweights_bytes((int)p->M, (int)p->K);
+    if (!bytes) return oct_fail(err, OCTET_ERR_NOMEM, "packed weight size overflows");
+    p->packed_buf = aligned_alloc(64, quant_align64(bytes));
+    if (!p->packed_buf) return oct_fail(err, OCTET_ERR_NOMEM, "out of memory packing weights");
+    p->ks->qweights_pack((int)p->M, (int)p->K, wd, p->w_u8, p->K, 1, p->packed_buf, &p->packed);
+    return 0;
+}
+
+/* Tiles and the workspace: [multipliers M][weight zero points M][one slice per thread]. */
+static int qconv_plan_work(oct_node *n, qconv_params *p, octet_error *err) {
+    p->threads = nn_plan_threads();
+    p->mult_bytes = quant_align64((size_t)p->M * sizeof(float));
+    p->head_bytes = 2 * p->mult_bytes; /* the zero points are int32, as wide as the floats */
+    const int64_t outer = p->N * p->group > 0 ? p->N * p->group : 1;
+    const int64_t want = 2 * (int64_t)p->threads;
+    if (p->mode == QCONV_DEPTHWISE) {
+        p->tile = p->P < DW_TILE ? p->P : DW_TILE;
+        if (p->tile < 1) p->tile = 1;
+        p->col_bytes = 0;
+        p->slice_bytes = p->qlinear ? quant_align64((size_t)p->tile * sizeof(int32_t)) : 0;
+    } else {
+        int64_t tile = COL_BUDGET / p->K;
+        if (tile > 2048) tile = 2048;
+        tile = tile / 16 * 16;
+        if (tile < 16) tile = 16;
+        /* Enough work items for every thread: smaller pixel tiles, then output channel blocks. */
+        if (outer * ((p->P + tile - 1) / tile) < want) {
+            int64_t per = (p->P * outer + want - 1) / want;
+            per = (per + 15) / 16 * 16;
+            if (per < tile) tile = per < 32 ? 32 : per;
+        }
+        if (tile > p->P) tile = p->P;
+        if (tile < 1) tile = 1;
+        p->tile = tile;
+        p->mblock = p->Mg;
+        const int64_t items = outer * ((p->P + tile - 1) / tile);
+        if (items < want && p->Mg > 32) {
+            const int64_t split = (want + items - 1) / items;
+            const int64_t mb = ((p->Mg + split - 1) / split + 3) / 4 * 4;
+            p->mblock = mb < 32 ? 32 : mb;
+        }
+        p->acc_rows = ACC_BUDGET / (int64_t)sizeof(int32_t) / tile;
+        if (p->acc_rows < 1) p->acc_rows = 1;
+        if (p->acc_rows > p->mblock) p->acc_rows = p->mblock;
+        p->direct = !p->x_s8;
+        for (int i = 0; i < 3; i++)
+            p->direct &= p->geom.k[i] == 1 && p->geom.stride[i] == 1 && p->geom.pad[i] == 0;
+        p->col_bytes = p->direct ? 0 : quant_align64((size_t)(p->K * tile));
+        const size_t acc = p->qlinear ? quant_align64((size_t)(p->acc_rows * tile) * sizeof(int32_t)) : 0;
+        if ((!p->direct && !p->col_bytes) || (p->qlinear && !acc))
+            return oct_fail(err, OCTET_ERR_NOMEM, "im2col workspace size overflows");
+        p->slice_bytes = p->col_bytes + acc;
+    }
+    if (p->slice_bytes > (SIZE_MAX - p->head_bytes) / (size_t)p->threads)
+        return oct_fail(err, OCTET_ERR_NOMEM, "convolution workspace size overflows");
+    n->workspace_bytes = p->head_bytes + p->slice_bytes * (size_t)p->threads;
+    return 0;
+}
+
+static int qconv_infer_common(oct_graph *g, oct_node *n, int qlinear, octet_error *err) {
+    nn_reset_params(n);
+    if (qlinear ? oct_check_inputs(n, 8, 9, err) : oct_check_inputs(n, 2, 4, err)) return -1;
+    if (n->n_out != 1)
+        return oct_fail(err, OCTET_ERR_FORMAT, "%s has %d outputs, expects 1", n->op_type, n->n_out);
+    qconv_params *p = calloc(1, sizeof *p);
+    if (!p) return oct_fail(err, OCTET_ERR_NOMEM, "out of memory");
+    n->params = p;
+    p->qlinear = qlinear;
+    p->in = qlinear ? QLINEAR_SLOTS : INTEGER_SLOTS;
+    if (qconv_check_types(g, n, p, err) || qconv_geometry(g, n, p, err) || qconv_check_channels(g, n, p, err))
+        return -1;
+    p->x_s8 = oct_in_val(g, n, p->in.x)->dtype == OCTET_INT8;
+    p->w_u8 = oct_in_val(g, n, p->in.w)->dtype == OCTET_UINT8;
+    p->out_s8 = qlinear && oct_in_val(g, n, p->in.y_zp)->dtype == OCTET_INT8;
+    p->mode = p->Cg == 1 ? QCONV_DEPTHWISE : QCONV_GEMM;
+    if (qconv_plan_work(n, p, err)) return -1;
+    return qconv_pack(g, n, p, err);
+}
+
+static int qlinearconv_infer(oct_graph *g, oct_node *n, octet_error *err) {
+    return qconv_infer_common(g, n, 1, err);
+}
+static int convinteger_infer(oct_graph *g, oct_node *n, octet_error *err) {
+    return qconv_infer_common(g, n, 0, err);
+}
+
+/* Run-time values shared by the strategies. */
+typedef struct {
+    const uint8_t *x;
+    void *y;
+    uint8_t x_xor;
+    int32_t x_zp;         /* in the uint8 domain */
+    const int32_t *w_zp;  /* per channel, int8 domain */
+    oct_requant rq;
+} qconv_run_args;
+
+static void run_depthwise(const oct_run_ctx *ctx, const qconv_params *p, const qconv_run_args *a) {
+    const int t = nn_run_threads(ctx, p->threads);
+    const int64_t ntiles = (p->P + p->tile - 1) / p->tile;
+    const int64_t items = p->N * p->M * ntiles;
+    char *slices = (char *)ctx->workspace + p->head_bytes;
+#pragma omp parallel for num_threads(t) schedule(dynamic, 1) if (t > 1 && items > 1)
+    for (int64_t it = 0; it < items; it++) {
+        const int64_t tile_i = it % ntiles, bm = it / ntiles, b = bm / p->M, m = bm % p->M;
+        const int64_t c = m / p->Mg; /* the input channel of m's group */
+        const int64_t p0 = tile_i * p->tile, np = p->P - p0 < p->tile ? p->P - p0 : p->tile;
+        const uint8_t *x = a->x + (b * p->C + c) * p->in_vol;
+        const int64_t yoff = bm * p->P + p0;
+        int32_t *acc = p->qlinear ? (int32_t *)(slices + (size_t)omp_get_thread_num() * p->slice_bytes)
+                                  : (int32_t *)a->y + yoff;
+        oct_ref_qconv_depthwise(&p->geom, x, a->x_xor, a->x_zp, p->dw_w + m * p->kvol, a->w_zp[m], p0, np, acc);
+        if (p->qlinear)
+            oct_ref_requant(acc, np, (int)m, 1, (int)np, &a->rq, (uint8_t *)a->y + yoff, p->P, 1);
+    }
+}
+
+static void run_gemm(const oct_run_ctx *ctx, const qconv_params *p, const qconv_run_args *a) {
+    const int t = nn_run_threads(ctx, p->threads);
+    const int64_t ntiles = (p->P + p->tile - 1) / p->tile;
+    const int64_t nmb = (p->Mg + p->mblock - 1) / p->mblock;
+    const int64_t items = p->N * p->group * ntiles * nmb;
+    const oct_quant_kernel_set *ks = p->ks;
+    char *slices = (char *)ctx->workspace + p->head_bytes;
+#pragma omp parallel num_threads(t) if (t > 1 && items > 1)
+    {
+        char *slice = slices + (size_t)omp_get_thread_num() * p->slice_bytes;
+        uint8_t *col = (uint8_t *)slice;
+        int32_t *acc = (int32_t *)(slice + p->col_bytes);
+        /* Items run tile-major within an image so that threads share the input rows they unfold. */
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t it = 0; it < items; it++) {
+            const int64_t mbi = it % nmb, tile_i = (it / nmb) % ntiles, bg = it / (nmb * ntiles);
+            const int64_t b = bg / p->group, gi = bg % p->group;
+            const int64_t p0 = tile_i * p->tile, np = p->P - p0 < p->tile ? p->P - p0 : p->tile;
+            const int64_t m0 = mbi * p->mblock, mc = p->Mg - m0 < p->mblock ? p->Mg - m0 : p->mblock;
+            const uint8_t *xg = a->x + (b * p->C + gi * p->Cg) * p->in_vol;
+            const uint8_t *xt;
+            int64_t ldx;
+            if (p->direct) {
+                xt = xg + p0;
+                ldx = p->in_vol;
+            } else {
+                oct_ref_im2col_tile_u8(&p->geom, xg, p->Cg, p0, np, a->x_xor, (uint8_t)a->x_zp, col);
+                xt = col;
+                ldx = np;
+            }
+            for (int64_t r = 0; r < mc; r += p->acc_rows) {
+                const int64_t ch = gi * p->Mg + m0 + r, nr = mc - r < p->acc_rows ? mc - r : p->acc_rows;
+                const int64_t yoff = (b * p->M + ch) * p->P + p0;
+                if (p->qlinear) {
+                    ks->qgemm(&p->packed, (int)ch, (int)nr, (int)np, xt, ldx, a->x_zp, NULL, a->w_zp, acc, np);
+                    ks->requant(acc, np, (int)ch, (int)nr, (int)np, &a->rq, (uint8_t *)a->y + yoff, p->P, 1);
+                } else {
+                    ks->qgemm(&p->packed, (int)ch, (int)nr, (int)np, xt, ldx, a->x_zp, NULL, a->w_zp,
+                              (int32_t *)a->y + yoff, p->P);
+                }
+            }
+        }
+    }
+}
+
+static int qconv_run(const oct_run_ctx *ctx, const oct_node *n, octet_error *err) {
+    const qconv_params *p = n->params;
+    if (!p) return oct_fail(err, OCTET_ERR_INTERNAL, "%s run before infer", n->op_type);
+    if (p->N == 0 || p->P == 0) return 0;
+    const qconv_slots *s = &p->in;
+    qconv_run_args a = {.x = oct_in(ctx, n, s->x)->data, .y = oct_out(ctx, n, 0)->data};
+    /* int8 activations move to the uint8 domain: flip the sign bit, shift the zero point. */
+    a.x_xor = p->x_s8 ? 0x80 : 0;
+    a.x_zp = quant_zp_at(quant_opt_in(ctx, n, s->x_zp), 0) + (p->x_s8 ? 128 : 0);
+    float *mult = ctx->workspace;
+    int32_t *w_zp = (int32_t *)((char *)ctx->workspace + p->mult_bytes);
+    /* uint8 weights were packed shifted by -128, zero point or not (an absent one is 0). */
+    const oct_tensor *wz = quant_opt_in(ctx, n, s->w_zp);
+    for (int64_t m = 0; m < p->M; m++) w_zp[m] = quant_zp_at(wz, p->w_zp_count > 1 ? m : 0) - (p->w_u8 ? 128 : 0);
+    a.w_zp = w_zp;
+    if (p->qlinear) {
+        const float sx = *(const float *)oct_in(ctx, n, s->x_scale)->data;
+        const float sy = *(const float *)oct_in(ctx, n, s->y_scale)->data;
+        const float *sw = oct_in(ctx, n, s->w_scale)->data;
+        if (quant_multipliers(sx, sw, p->w_scale_count, sy, p->w_scale_count, mult, err)) return -1;
+        const oct_tensor *yz = oct_in(ctx, n, s->y_zp);
+        const octet_dtype yt = p->out_s8 ? OCTET_INT8 : OCTET_UINT8;
+        a.rq = (oct_requant){.scale = mult, .scale_per_row = p->w_scale_count > 1,
+                             .bias = oct_node_has_input(n, s->bias) ? oct_in(ctx, n, s->bias)->data : NULL,
+                             .zp = quant_zp_at(yz, 0), .qmin = quant_min(yt), .qmax = quant_max(yt),
+                             .out_s8 = p->out_s8};
+    }
+    if (p->mode == QCONV_DEPTHWISE) run_depthwise(ctx, p, &a);
+    else run_gemm(ctx, p, &a);
+    return 0;
+}
+
+const oct_op oct_op_qlinear_conv = {"", "QLinearConv", 0, qlinearconv_infer, qconv_run, qconv_free};
+const oct_op oct_op_conv_integer = {"", "ConvInteger", 0, convinteger_infer, qconv_run, qconv_free};

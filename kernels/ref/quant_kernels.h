@@ -1,0 +1,128 @@
+/* Reference int8 kernels: quantize/dequantize, the u8 x s8 -> s32 GEMM over packed weights, the
+   requantization epilogue, the u8 im2col tile and the depthwise direct convolution.
+
+   Integer domain. Every GEMM-shaped int8 op is brought to one form before it reaches a kernel:
+   the "weight" operand is int8 (uint8 weights are shifted by -128, w ^ 0x80, and so is their zero
+   point), the "activation" operand is uint8 (int8 activations are shifted by +128, x ^ 0x80, and
+   so is their zero point). The shift changes no difference (x - zx), so results are identical.
+   Zero points are applied through row and column sums, as SIMD kernels do:
+       sum_k (w - zw)(x - zx) = sum wx - zx*sum_k w - zw*sum_k x + K*zw*zx
+   Accumulation is modulo 2^32 (it wraps as int32 does; the spec allows overflow only there), so
+   every twin that adds in 32-bit lanes gives the same integers bit for bit.
+
+   Requantization, which every twin must reproduce exactly:
+       m[r] = (s_x * s_w[r]) / s_y                 float32, evaluated once per row at plan/run time,
+                                                   in this order (as ONNX Runtime does)
+       v    = (float)(acc + bias[r]) * m[r]        int32 add (wrapping), one float32 multiply
+       v    = clamp(v, qmin - zp, qmax - zp)       in float
+       y    = (int)rint(v) + zp                    round half to even (default FP environment)
+   qmin/qmax are the clamp in the output's integer domain: the type's range, or narrower when an
+   activation (Relu, Clip) is fused into the producer. */
+#ifndef OCT_QUANT_KERNELS_H
+#define OCT_QUANT_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "nn_kernels.h"
+
+/* ---- element-wise quantization -------------------------------------------------------------- */
+
+/* y[i] = clamp(rint(x[i] / scale) + zp, qmin, qmax), the division in float32, ties to even;
+   NaN becomes zp. */
+void oct_ref_quantize_f32_u8(const float *x, int64_t n, float scale, int32_t zp, uint8_t *y);
+void oct_ref_quantize_f32_s8(const float *x, int64_t n, float scale, int32_t zp, int8_t *y);
+/* int32 input (QuantizeLinear allows it): the division in double, as the ONNX reference computes. */
+void oct_ref_quantize_s32_u8(const int32_t *x, int64_t n, float scale, int32_t zp, uint8_t *y);
+void oct_ref_quantize_s32_s8(const int32_t *x, int64_t n, float scale, int32_t zp, int8_t *y);
+
+/* y[i] = (float)(x[i] - zp) * scale, the subtraction exact in integers. */
+void oct_ref_dequantize_u8(const uint8_t *x, int64_t n, float scale, int32_t zp, float *y);
+void oct_ref_dequantize_s8(const int8_t *x, int64_t n, float scale, int32_t zp, float *y);
+void oct_ref_dequantize_s32(const int32_t *x, int64_t n, float scale, int32_t zp, float *y);
+
+/* Widens lo and hi to cover x[0..n); NaN elements are skipped. */
+void oct_ref_minmax_f32(const float *x, int64_t n, float *lo, float *hi);
+
+/* DynamicQuantizeLinear's parameters from the range [lo, hi] of the data (ONNX Runtime's
+   GetQuantizationParameter): the range widened to include 0, scale = (hi - lo) / 255 in float32
+   (1 when the range is empty, i.e. all zeros), zp = rint(clamp(0 - lo / scale, 0, 255)). */
+void oct_ref_dynamic_qparams_u8(float lo, float hi, float *scale, uint8_t *zp);
+
+/* ---- the int8 GEMM ------------------------------------------------------------------------ */
+
+/* Packed weight operand: `rows` output channels of `k` int8 values each, plus each row's sum.
+   The layout of `data` belongs to the kernel set that packed it; only that set's qgemm reads it.
+   ref: row-major, rows `ld` bytes apart. */
+typedef struct {
+    int rows, k;
+    int64_t ld;
+    const int8_t *data;
+    const int32_t *row_sum; /* sum_k w[r][k] after the shift to int8 */
+} oct_qweights;
+
+/* Bytes of the buffer oct_ref_qweights_pack fills for rows x k weights; 0 if the size overflows. */
+size_t oct_ref_qweights_bytes(int rows, int k);
+/* Packs w[r][k] = w[r * w_rs + k * w_ks] (int8, or uint8 when w_is_u8, which is shifted by -128)
+   into buf (64-byte aligned, oct_ref_qweights_bytes long) and describes it in *out. The strides
+   let a MatMul pack B[k x n] as n rows (w_rs 1, w_ks n). */
+void oct_ref_qweights_pack(int rows, int k, const void *w, int w_is_u8, int64_t w_rs, int64_t w_ks,
+                           void *buf, oct_qweights *out);
+
+/* acc[r][c] = sum_k (w[r0+r][k] - w_zp[r0+r]) * (x[k][c] - zx(c))  for r < nr, c < nc,
+   modulo 2^32. x is uint8, row-major [k x nc] with row stride ldx; zx(c) is x_zp_cols[c] when
+   x_zp_cols is not NULL, else x_zp. w_zp is indexed by absolute row (r0 + r) and may be NULL (0).
+   acc rows are ldacc elements apart. */
+void oct_ref_qgemm(const oct_qweights *w, int r0, int nr, int nc, const uint8_t *x, int64_t ldx,
+                   int32_t x_zp, const int32_t *x_zp_cols, const int32_t *w_zp, int32_t *acc,
+                   int64_t ldacc);
+
+/* ---- requantization ----------------------------------------------------------------------- */
+
+typedef struct {
+    const float *scale;   /* multipliers m[r], indexed by absolute row */
+    int scale_per_row;    /* 0: scale[0] for every row */
+    const int32_t *bias;  /* per absolute row, or NULL */
+    int32_t zp;           /* output zero point */
+    int32_t qmin, qmax;   /* clamp in the output's integer domain */
+    int out_s8;           /* output int8 (else uint8) */
+} oct_requant;
+
+/* y[r * y_rs + c * y_cs] = requantized acc[r][c] for rows r0..r0+nr (acc and y at the block's
+   origin, parameters at absolute row r0 + r), nc columns. Strides are in elements. */
+void oct_ref_requant(const int32_t *acc, int64_t ldacc, int r0, int nr, int nc, const oct_requant *q,
+                     void *y, int64_t y_rs, int64_t y_cs);
+
+/* ---- convolution pieces ------------------------------------------------------------------- */
+
+/* Unfolds output pixels [p0, p0+np) over `channels` 8-bit input channels into
+   col[(channels*kvol) x np] (row stride np): each byte is x ^ x_xor (0x80 turns int8 into the
+   uint8 domain, 0 keeps uint8), and taps in the padding read pad (the zero point in that domain,
+   so padding adds nothing). */
+void oct_ref_im2col_tile_u8(const oct_conv_geom *g, const uint8_t *x, int64_t channels, int64_t p0,
+                            int64_t np, uint8_t x_xor, uint8_t pad, uint8_t *col);
+/* One channel of a depthwise convolution for output pixels [p0, p0+np):
+   acc[p] = sum over taps inside the input of ((x ^ x_xor) - x_zp) * (w[tap] - w_zp), mod 2^32.
+   w holds the kernel volume in the int8 domain. */
+void oct_ref_qconv_depthwise(const oct_conv_geom *g, const uint8_t *x, uint8_t x_xor, int32_t x_zp,
+                             const int8_t *w, int32_t w_zp, int64_t p0, int64_t np, int32_t *acc);
+
+/* ---- a kernel set ------------------------------------------------------------------------- */
+
+/* What an int8 op calls; SIMD twins provide their own set (each twin packs for its own qgemm),
+   the dispatcher will pick one. Ops keep the set they packed with in their params. */
+typedef struct {
+    const char *name;
+    size_t (*qweights_bytes)(int rows, int k);
+    void (*qweights_pack)(int rows, int k, const void *w, int w_is_u8, int64_t w_rs, int64_t w_ks,
+                          void *buf, oct_qweights *out);
+    void (*qgemm)(const oct_qweights *w, int r0, int nr, int nc, const uint8_t *x, int64_t ldx,
+                  int32_t x_zp, const int32_t *x_zp_cols, const int32_t *w_zp, int32_t *acc,
+                  int64_t ldacc);
+    void (*requant)(const int32_t *acc, int64_t ldacc, int r0, int nr, int nc, const oct_requant *q,
+                    void *y, int64_t y_rs, int64_t y_cs);
+} oct_quant_kernel_set;
+
+extern const oct_quant_kernel_set oct_ref_quant_kernels;
+
+#endif
