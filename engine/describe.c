@@ -4,6 +4,7 @@
 
 #include "model.h"
 #include "op.h"
+#include "passes/passes.h"
 #include "plan.h"
 
 /* Reaches the main plan without exposing the session layout. */
@@ -34,13 +35,20 @@ static void print_json_string(FILE *f, const char *s) {
 
 static void describe_text(FILE *f, const oct_plan *p) {
     const oct_graph *g = p->g;
+    const bool quantized = oct_graph_is_quantized(g);
+    int int8_nodes = 0;
     fprintf(f, "graph '%s' (opset %lld): %d nodes after passes\n", g->name ? g->name : "",
             (long long)g->opset, p->n_exec);
     for (int k = 0; k < p->n_exec; k++) {
         const oct_node *n = &g->nodes[p->exec[k]];
-        fprintf(f, "%4d  %-20s %-24s fp32", k, n->op_type, n->name);
+        const char *prec = oct_node_precision(g, n);
+        int8_nodes += strcmp(prec, "int8") == 0;
+        fprintf(f, "%4d  %-20s %-24s %-7s", k, n->op_type, n->name, prec);
         if (n->fused) fprintf(f, "  fused: %s", n->fused);
         else if (n->epi.act) fprintf(f, "  fused: %s", act_name(n->epi.act));
+        /* In a quantized model, say why a node stays fp32. */
+        if (quantized && strcmp(prec, "fp32") == 0)
+            fprintf(f, "  (fp32: %s)", n->why_fp32 ? n->why_fp32 : "outside the quantized part of the graph");
         fprintf(f, "\n      ");
         for (int j = 0; j < n->n_in; j++) {
             if (n->in[j] < 0) continue;
@@ -58,6 +66,7 @@ static void describe_text(FILE *f, const oct_plan *p) {
         if (n->workspace_bytes) fprintf(f, " workspace %zu B", n->workspace_bytes);
         fputc('\n', f);
     }
+    if (quantized) fprintf(f, "precision: %d of %d nodes run int8\n", int8_nodes, p->n_exec);
     fprintf(f, "memory plan: arena %.2f MB, weights %.2f MB, inputs+outputs %.2f MB, peak %.2f MB\n",
             p->arena_bytes / 1048576.0, p->weight_bytes / 1048576.0, p->io_bytes / 1048576.0,
             p->peak_bytes / 1048576.0);
@@ -86,7 +95,13 @@ static void describe_json(FILE *f, const oct_plan *p) {
         print_json_string(f, n->name);
         fprintf(f, ",\"op\":");
         print_json_string(f, n->op_type);
-        fprintf(f, ",\"precision\":\"fp32\",\"fused\":");
+        const char *prec = oct_node_precision(g, n);
+        fprintf(f, ",\"precision\":\"%s\"", prec);
+        if (strcmp(prec, "fp32") == 0 && n->why_fp32) {
+            fprintf(f, ",\"why_fp32\":");
+            print_json_string(f, n->why_fp32);
+        }
+        fprintf(f, ",\"fused\":");
         print_json_string(f, n->fused ? n->fused : "");
         fprintf(f, ",\"epilogue\":");
         print_json_string(f, act_name(n->epi.act));

@@ -101,6 +101,8 @@ typedef struct {
     size_t workspace_offset;
     bool dead;             /* removed by a pass; skipped by everything after */
     char *fused;           /* human-readable list of what was fused in, e.g. "BatchNormalization+Relu" */
+    const char *why_fp32;  /* set by the QDQ lowering on nodes of a quantized model that stay fp32:
+                              why they were not lowered (a static string, not owned) */
 } oct_node;
 
 typedef struct {

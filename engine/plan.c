@@ -171,14 +171,20 @@ static int infer_node(oct_graph *g, oct_node *n, octet_error *err) {
     return 0;
 }
 
-static int infer_and_fold(oct_graph *g, octet_error *err) {
+/* keep_dq: leave DequantizeLinear of constants unfolded (counted in *kept), so that the QDQ
+   lowering still sees int8 weights and their scales rather than folded fp32 copies. */
+static int infer_and_fold(oct_graph *g, bool keep_dq, int *kept, octet_error *err) {
     if (oct_graph_toposort(g, err)) return -1;
     for (int k = 0; k < g->n_nodes; k++) {
         oct_node *n = &g->nodes[g->order[k]];
         if (n->dead) continue;
         if (infer_node(g, n, err)) return -1;
-        if (node_is_foldable(g, n) && fold_node(g, n, err))
-            return oct_fail_context(err, "folding node '%s' (%s)", n->name, n->op_type);
+        if (!node_is_foldable(g, n)) continue;
+        if (keep_dq && !n->domain[0] && strcmp(n->op_type, "DequantizeLinear") == 0) {
+            (*kept)++;
+            continue;
+        }
+        if (fold_node(g, n, err)) return oct_fail_context(err, "folding node '%s' (%s)", n->name, n->op_type);
     }
     return 0;
 }
@@ -250,11 +256,22 @@ oct_plan *oct_plan_build(const oct_graph *model, const oct_shape *shapes, const 
         oct_fail(err, OCTET_ERR_NOMEM, "out of memory");
         return NULL;
     }
+    /* QDQ models: the first sweep folds everything except DequantizeLinear of constants; the QDQ
+       lowering turns DQ->op->Q patterns into int8 nodes; a second sweep then folds what is left
+       (DQ of weights feeding fp32 fallback nodes) before the fp32 fusion, which needs fp32 weights. */
+    const bool lower = oct_pass_qdq_enabled();
+    int kept_dq = 0, lowered = 0;
     p->g = oct_graph_clone(model, err);
     if (!p->g || fix_input_shapes(p, shapes, values, batch > 0 ? batch : 1, err) ||
-        infer_and_fold(p->g, err))
+        infer_and_fold(p->g, lower, &kept_dq, err))
         goto fail;
     oct_graph_update_uses(p->g);
+    if ((lowered = oct_pass_qdq_lower(p->g, err)) < 0) goto fail;
+    if (kept_dq || lowered) {
+        remove_dead_nodes(p->g);
+        if (infer_and_fold(p->g, false, &kept_dq, err)) goto fail;
+        oct_graph_update_uses(p->g);
+    }
     if (oct_pass_fuse(p->g, err)) goto fail;
     remove_dead_nodes(p->g);
     /* Passes rewrote nodes: infer again so every op's params match its final inputs. */

@@ -4,6 +4,11 @@
 
 #include "isa_kernels.h"
 #include "kernels.h"
+#include "quant_isa.h"
+
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
 
 #if defined(__aarch64__)
 #include <sys/auxv.h>
@@ -29,7 +34,8 @@ int oct_isa_supported(oct_isa isa) {
                __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
                __builtin_cpu_supports("fma");
     case OCT_ISA_VNNI:
-        return oct_isa_supported(OCT_ISA_AVX512) && __builtin_cpu_supports("avx512vnni");
+        return (oct_isa_supported(OCT_ISA_AVX512) && __builtin_cpu_supports("avx512vnni")) ||
+               oct_cpu_has_avxvnni();
 #elif defined(__aarch64__)
     case OCT_ISA_NEON: return 1;
     case OCT_ISA_DOTPROD: return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
@@ -54,14 +60,53 @@ int oct_isa_supported(oct_isa isa) {
 #define NEON_SGEMM oct_ref_sgemm
 #endif
 
+/* The int8 sets: avx512 (without VNNI) reuses the AVX2 one (VPMADDWD). */
+#if defined(__x86_64__)
+#define AVX2_QUANT &oct_avx2_quant_kernels
+#define VNNI_QUANT &oct_vnni_quant_kernels
+#else
+#define AVX2_QUANT &oct_ref_quant_kernels
+#define VNNI_QUANT &oct_ref_quant_kernels
+#endif
+#if defined(__aarch64__)
+#define NEON_QUANT &oct_neon_quant_kernels
+#define DOTPROD_QUANT &oct_dotprod_quant_kernels
+#else
+#define NEON_QUANT &oct_ref_quant_kernels
+#define DOTPROD_QUANT &oct_ref_quant_kernels
+#endif
+
 static const oct_kernel_table tables[OCT_ISA_COUNT] = {
-    [OCT_ISA_REF] = {OCT_ISA_REF, "ref", oct_ref_sgemm},
-    [OCT_ISA_AVX2] = {OCT_ISA_AVX2, "avx2", AVX2_SGEMM},
-    [OCT_ISA_AVX512] = {OCT_ISA_AVX512, "avx512", AVX512_SGEMM},
-    [OCT_ISA_VNNI] = {OCT_ISA_VNNI, "vnni", AVX512_SGEMM},
-    [OCT_ISA_NEON] = {OCT_ISA_NEON, "neon", NEON_SGEMM},
-    [OCT_ISA_DOTPROD] = {OCT_ISA_DOTPROD, "dotprod", NEON_SGEMM},
+    [OCT_ISA_REF] = {OCT_ISA_REF, "ref", oct_ref_sgemm, &oct_ref_quant_kernels},
+    [OCT_ISA_AVX2] = {OCT_ISA_AVX2, "avx2", AVX2_SGEMM, AVX2_QUANT},
+    [OCT_ISA_AVX512] = {OCT_ISA_AVX512, "avx512", AVX512_SGEMM, AVX2_QUANT},
+    [OCT_ISA_VNNI] = {OCT_ISA_VNNI, "vnni", AVX512_SGEMM, VNNI_QUANT},
+    [OCT_ISA_NEON] = {OCT_ISA_NEON, "neon", NEON_SGEMM, NEON_QUANT},
+    [OCT_ISA_DOTPROD] = {OCT_ISA_DOTPROD, "dotprod", NEON_SGEMM, DOTPROD_QUANT},
 };
+
+int oct_cpu_has_avxvnni(void) {
+#if defined(__x86_64__)
+    unsigned a, b, c, d;
+    if (!oct_isa_supported(OCT_ISA_AVX2) || !__get_cpuid_count(7, 1, &a, &b, &c, &d)) return 0;
+    return (a >> 4) & 1;
+#else
+    return 0;
+#endif
+}
+
+/* The 'vnni' level on a CPU with AVX-VNNI but not AVX-512 VNNI: 256-bit kernels throughout. */
+#if defined(__x86_64__)
+static const oct_kernel_table avxvnni_table = {OCT_ISA_VNNI, "vnni", AVX2_SGEMM, &oct_avxvnni_quant_kernels};
+#endif
+
+static const oct_kernel_table *table_for(oct_isa isa) {
+#if defined(__x86_64__)
+    if (isa == OCT_ISA_VNNI && !(oct_isa_supported(OCT_ISA_AVX512) && __builtin_cpu_supports("avx512vnni")))
+        return &avxvnni_table;
+#endif
+    return &tables[isa];
+}
 
 static const oct_kernel_table *selected;
 
@@ -90,7 +135,7 @@ static oct_isa choose(void) {
 const oct_kernel_table *oct_kernels(void) {
     const oct_kernel_table *t = __atomic_load_n(&selected, __ATOMIC_ACQUIRE);
     if (!t) {
-        t = &tables[choose()];
+        t = table_for(choose());
         __atomic_store_n(&selected, t, __ATOMIC_RELEASE);
     }
     return t;

@@ -39,6 +39,7 @@ typedef struct {
     oct_isa isa;
     const char *name;
     oct_sgemm_fn sgemm;
+    const struct oct_quant_kernel_set *quant; /* the int8 set (ref/quant_kernels.h, quant_isa.h) */
 } oct_kernel_table;
 
 /* The table for the best ISA the CPU has, lowered by OCTET_ISA=ref|avx2|avx512|vnni|neon|dotprod.

@@ -11,4 +11,19 @@
    activation fused as the node's epilogue; residual Add(+Relu) fused into the producing conv. */
 int oct_pass_fuse(oct_graph *g, octet_error *err);
 
+/* QDQ lowering (qdq_lower.c): DequantizeLinear -> float op -> QuantizeLinear patterns become int8
+   nodes (QLinearConv, QLinearMatMul, QLinearAdd, ...; data movement runs on the int8 data itself).
+   Runs after a first inference sweep that left DequantizeLinear of constants unfolded. Nodes that
+   stay fp32 get why_fp32. Returns the number of rewrites (0: graph unchanged) or -1 with err set. */
+int oct_pass_qdq_lower(oct_graph *g, octet_error *err);
+/* false when the environment sets OCTET_NO_QDQ_LOWERING=1: QDQ models then run as written, every
+   DequantizeLinear/QuantizeLinear in fp32 (the reference semantics the lowering must match). */
+bool oct_pass_qdq_enabled(void);
+
+/* Precision of a planned node for reports (qdq_report.c): "int8" (computes on 8-bit data), "fp32",
+   "quant" (QuantizeLinear) or "dequant" (DequantizeLinear). */
+const char *oct_node_precision(const oct_graph *g, const oct_node *n);
+/* Whether the graph holds any 8-bit computation or Q/DQ node (a quantized model). */
+bool oct_graph_is_quantized(const oct_graph *g);
+
 #endif

@@ -111,7 +111,7 @@ void oct_ref_qconv_depthwise(const oct_conv_geom *g, const uint8_t *x, uint8_t x
 
 /* What an int8 op calls; SIMD twins provide their own set (each twin packs for its own qgemm),
    the dispatcher will pick one. Ops keep the set they packed with in their params. */
-typedef struct {
+typedef struct oct_quant_kernel_set {
     const char *name;
     size_t (*qweights_bytes)(int rows, int k);
     void (*qweights_pack)(int rows, int k, const void *w, int w_is_u8, int64_t w_rs, int64_t w_ks,

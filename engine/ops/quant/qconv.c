@@ -8,7 +8,8 @@
    - otherwise implicit GEMM: a tile of output pixels is unfolded (im2col, in the uint8 domain,
      padding = the zero point) into the thread's workspace slice, multiplied by the packed weights
      into int32, and requantized (QLinearConv) or written as is (ConvInteger). A 1x1 stride-1
-     unpadded conv over uint8 input skips the unfolding and reads the input directly. */
+     unpadded conv over uint8 input skips the unfolding and reads the input directly.
+   QLinearConv honours a fused Relu/Clip epilogue by narrowing the requantization clamp. */
 #include <omp.h>
 #include <stdlib.h>
 
@@ -233,6 +234,10 @@ static int qconv_infer_common(oct_graph *g, oct_node *n, int qlinear, octet_erro
     p->in = qlinear ? QLINEAR_SLOTS : INTEGER_SLOTS;
     if (qconv_check_types(g, n, p, err) || qconv_geometry(g, n, p, err) || qconv_check_channels(g, n, p, err))
         return -1;
+    /* QLinearConv applies a fused Relu/Clip through its requantization clamp */
+    if (quant_check_epilogue(n, err)) return -1;
+    if (!qlinear && n->epi.act != OCT_ACT_NONE)
+        return oct_fail(err, OCTET_ERR_UNSUPPORTED, "ConvInteger cannot apply a fused activation");
     p->x_s8 = oct_in_val(g, n, p->in.x)->dtype == OCTET_INT8;
     p->w_u8 = oct_in_val(g, n, p->in.w)->dtype == OCTET_UINT8;
     p->out_s8 = qlinear && oct_in_val(g, n, p->in.y_zp)->dtype == OCTET_INT8;
@@ -349,6 +354,7 @@ static int qconv_run(const oct_run_ctx *ctx, const oct_node *n, octet_error *err
                              .bias = oct_node_has_input(n, s->bias) ? oct_in(ctx, n, s->bias)->data : NULL,
                              .zp = quant_zp_at(yz, 0), .qmin = quant_min(yt), .qmax = quant_max(yt),
                              .out_s8 = p->out_s8};
+        quant_act_clamp(n, sy, a.rq.zp, &a.rq.qmin, &a.rq.qmax);
     }
     if (p->mode == QCONV_DEPTHWISE) run_depthwise(ctx, p, &a);
     else run_gemm(ctx, p, &a);

@@ -8,7 +8,8 @@
    "weight" operand (rows = output columns, per-column scales become per-row multipliers, as for
    a convolution's output channels) and a tile of a's rows is the uint8 activation panel.
    A constant b is packed once at plan time; otherwise each of b's matrices is packed per run in
-   the workspace. Scales and zero points are read at run time. */
+   the workspace. Scales and zero points are read at run time. QLinearMatMul honours a fused
+   Relu/Clip epilogue by narrowing the requantization clamp. */
 #include <omp.h>
 #include <stdlib.h>
 
@@ -245,6 +246,10 @@ static int qmm_infer_common(oct_graph *g, oct_node *n, int qlinear, octet_error 
         quant_require_dtype(g, n, p->in.b, "input b", OCTET_UINT8, OCTET_INT8, err) || qmm_shapes(g, n, p, err) ||
         qmm_check_params(g, n, p, err))
         return -1;
+    /* QLinearMatMul applies a fused Relu/Clip through its requantization clamp */
+    if (quant_check_epilogue(n, err)) return -1;
+    if (!qlinear && n->epi.act != OCT_ACT_NONE)
+        return oct_fail(err, OCTET_ERR_UNSUPPORTED, "MatMulInteger cannot apply a fused activation");
     return qmm_plan(g, n, p, err);
 }
 
@@ -288,6 +293,7 @@ static int qmm_run(const oct_run_ctx *ctx, const oct_node *n, octet_error *err) 
         rq = (oct_requant){.scale = mult, .scale_per_row = p->b_scale_count > 1, .bias = NULL,
                            .zp = quant_zp_at(oct_in(ctx, n, s->y_zp), 0), .qmin = quant_min(yt),
                            .qmax = quant_max(yt), .out_s8 = p->out_s8};
+        quant_act_clamp(n, sy, rq.zp, &rq.qmin, &rq.qmax);
     }
     const int t = nn_run_threads(ctx, p->threads);
     const oct_qweights *packed = p->packed;

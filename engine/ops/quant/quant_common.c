@@ -4,8 +4,8 @@
 #include "quant_common.h"
 
 const oct_quant_kernel_set *quant_kernels(void) {
-    /* Only the reference set exists so far; SIMD sets will be chosen through kernels/dispatch.c. */
-    return &oct_ref_quant_kernels;
+    /* The set of the ISA level kernels/dispatch.c selected (OCTET_ISA lowers it). */
+    return oct_kernels()->quant;
 }
 
 int quant_require_dtype(oct_graph *g, const oct_node *n, int i, const char *what, octet_dtype a,
@@ -54,4 +54,42 @@ int quant_multipliers(float s_x, const float *s_w, int64_t w_count, float s_y, i
 size_t quant_align64(size_t n) {
     if (n > SIZE_MAX - 63) return 0;
     return (n + 63) & ~(size_t)63;
+}
+
+int quant_check_epilogue(const oct_node *n, octet_error *err) {
+    if (n->epi.residual >= 0)
+        return oct_fail(err, OCTET_ERR_UNSUPPORTED, "%s cannot apply a fused residual", n->op_type);
+    if (n->epi.act != OCT_ACT_NONE && n->epi.act != OCT_ACT_RELU && n->epi.act != OCT_ACT_CLIP)
+        return oct_fail(err, OCTET_ERR_UNSUPPORTED,
+                        "%s can fuse only Relu or Clip into its output clamp (activation kind %d)", n->op_type,
+                        (int)n->epi.act);
+    if (n->epi.act == OCT_ACT_CLIP && !(n->epi.alpha <= n->epi.beta))
+        return oct_fail(err, OCTET_ERR_FORMAT, "fused Clip has min %g above max %g", (double)n->epi.alpha,
+                        (double)n->epi.beta);
+    return 0;
+}
+
+/* zp + rint(v / y_scale), clamped to [qmin, qmax] before any integer conversion. */
+static int32_t quant_bound(float v, float y_scale, int32_t y_zp, int32_t qmin, int32_t qmax) {
+    float q = v / y_scale;
+    if (isnan(q)) return y_zp;
+    const float lo = (float)(qmin - y_zp), hi = (float)(qmax - y_zp);
+    q = q < lo ? lo : (q > hi ? hi : q);
+    return (int32_t)rintf(q) + y_zp;
+}
+
+void quant_act_clamp(const oct_node *n, float y_scale, int32_t y_zp, int32_t *qmin, int32_t *qmax) {
+    float lo, hi;
+    if (n->epi.act == OCT_ACT_RELU) {
+        lo = 0.f;
+        hi = INFINITY;
+    } else if (n->epi.act == OCT_ACT_CLIP) {
+        lo = n->epi.alpha;
+        hi = n->epi.beta;
+    } else {
+        return;
+    }
+    const int32_t a = quant_bound(lo, y_scale, y_zp, *qmin, *qmax), b = quant_bound(hi, y_scale, y_zp, *qmin, *qmax);
+    *qmin = a;
+    *qmax = b;
 }

@@ -46,6 +46,14 @@ static inline const oct_tensor *quant_opt_in(const oct_run_ctx *c, const oct_nod
 int quant_multipliers(float s_x, const float *s_w, int64_t w_count, float s_y, int64_t count,
                       float *mult, octet_error *err);
 
+/* Checks that n's fused epilogue is one an 8-bit producer applies by narrowing its output clamp:
+   none, Relu or Clip, and no residual. */
+int quant_check_epilogue(const oct_node *n, octet_error *err);
+/* Narrows [*qmin, *qmax] by n's fused Relu or Clip(alpha, beta) so that the requantized result is
+   Q(act(x)): since rounding is monotonic, Q(max(x, lo)) = max(Q(x), zp + rint(lo / y_scale)), the
+   division in float32 as QuantizeLinear does it. */
+void quant_act_clamp(const oct_node *n, float y_scale, int32_t y_zp, int32_t *qmin, int32_t *qmax);
+
 /* Rounds n up to a multiple of 64 bytes; 0 on overflow. */
 size_t quant_align64(size_t n);
 

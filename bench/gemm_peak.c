@@ -1,0 +1,236 @@
+/* gemm_peak: how close the fp32 GEMM kernels come to the machine's FMA peak, on one thread.
+
+   First the peak itself: independent FMA chains (more than latency x pipes of them, so the pipes
+   never wait) at each vector width the CPU has. Then GFLOP/s of the ref sgemm and of every distinct
+   ISA sgemm on square sizes and on the shapes convolutions hand to the kernels (M = output channels,
+   K = Cin * kernel volume, N = output pixels), with the fraction of the peak at the kernel's width.
+
+   usage: gemm_peak [--quick]     (--quick: fewer sizes, shorter timing; for smoke runs) */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "kernels/kernels.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#elif defined(__aarch64__)
+#include <arm_neon.h>
+#endif
+
+/* The calling thread's CPU time, not wall time: on a shared machine the time this thread spends
+   descheduled would otherwise count against the kernels. */
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Keeps results alive so the compiler cannot drop the timed work. */
+static volatile float sink;
+
+static double min_seconds = 0.3;
+
+/* Each peak loop runs `iters` steps of `chains` independent FMAs of `lanes` floats: 2 flops per lane. */
+#define PEAK_CHAINS 16
+
+#if defined(__x86_64__)
+__attribute__((target("avx512f,fma"))) static void fma_chains_512(long iters) {
+    __m512 acc[PEAK_CHAINS];
+    const __m512 x = _mm512_set1_ps(0.999999f), y = _mm512_set1_ps(1e-6f);
+    for (int i = 0; i < PEAK_CHAINS; i++) acc[i] = _mm512_set1_ps((float)i);
+    for (long it = 0; it < iters; it++)
+#pragma GCC unroll 16
+        for (int i = 0; i < PEAK_CHAINS; i++) acc[i] = _mm512_fmadd_ps(acc[i], x, y);
+    __m512 s = acc[0];
+    for (int i = 1; i < PEAK_CHAINS; i++) s = _mm512_add_ps(s, acc[i]);
+    sink = _mm512_reduce_add_ps(s);
+}
+
+/* 12 chains: with the two constants that is 14 of AVX2's 16 ymm registers. */
+__attribute__((target("avx2,fma"))) static void fma_chains_256(long iters) {
+    __m256 acc[12];
+    const __m256 x = _mm256_set1_ps(0.999999f), y = _mm256_set1_ps(1e-6f);
+    for (int i = 0; i < 12; i++) acc[i] = _mm256_set1_ps((float)i);
+    for (long it = 0; it < iters; it++)
+#pragma GCC unroll 12
+        for (int i = 0; i < 12; i++) acc[i] = _mm256_fmadd_ps(acc[i], x, y);
+    __m256 s = acc[0];
+    for (int i = 1; i < 12; i++) s = _mm256_add_ps(s, acc[i]);
+    float out[8];
+    _mm256_storeu_ps(out, s);
+    sink = out[0] + out[7];
+}
+#elif defined(__aarch64__)
+static void fma_chains_128(long iters) {
+    float32x4_t acc[PEAK_CHAINS];
+    const float32x4_t x = vdupq_n_f32(0.999999f), y = vdupq_n_f32(1e-6f);
+    for (int i = 0; i < PEAK_CHAINS; i++) acc[i] = vdupq_n_f32((float)i);
+    for (long it = 0; it < iters; it++)
+#pragma GCC unroll 16
+        for (int i = 0; i < PEAK_CHAINS; i++) acc[i] = vfmaq_f32(y, acc[i], x);
+    float32x4_t s = acc[0];
+    for (int i = 1; i < PEAK_CHAINS; i++) s = vaddq_f32(s, acc[i]);
+    sink = vaddvq_f32(s);
+}
+#endif
+
+/* GFLOP/s of fn: the best of repeated runs, repeated until min_seconds have passed. */
+static double peak_gflops(void (*fn)(long), int chains, int lanes) {
+    long iters = 1 << 16;
+    double best = 0.0, spent = 0.0;
+    fn(iters); /* warm-up: clocks up, code in cache */
+    while (spent < min_seconds) {
+        const double t0 = now();
+        fn(iters);
+        const double dt = now() - t0;
+        spent += dt;
+        const double g = 2.0 * lanes * chains * (double)iters / dt * 1e-9;
+        if (g > best) best = g;
+        if (dt < 0.02) iters *= 2;
+    }
+    return best;
+}
+
+typedef struct {
+    double gflops_512, gflops_256, gflops_128; /* 0 when the width is absent */
+} peaks;
+
+static peaks measure_peaks(void) {
+    peaks p = {0, 0, 0};
+#if defined(__x86_64__)
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma"))
+        p.gflops_512 = peak_gflops(fma_chains_512, PEAK_CHAINS, 16);
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        p.gflops_256 = peak_gflops(fma_chains_256, 12, 8);
+#elif defined(__aarch64__)
+    p.gflops_128 = peak_gflops(fma_chains_128, PEAK_CHAINS, 4);
+#endif
+    return p;
+}
+
+/* The peak at the vector width an ISA's sgemm uses; the widest one for ref (its baseline code has
+   no FMA, so this says how much the machine leaves unused). */
+static double peak_for(const peaks *p, oct_isa isa) {
+    switch (isa) {
+    case OCT_ISA_AVX2: return p->gflops_256;
+    case OCT_ISA_AVX512: case OCT_ISA_VNNI: return p->gflops_512;
+    case OCT_ISA_NEON: case OCT_ISA_DOTPROD: return p->gflops_128;
+    default: return p->gflops_512 > 0 ? p->gflops_512 : p->gflops_256 > 0 ? p->gflops_256 : p->gflops_128;
+    }
+}
+
+typedef struct {
+    const char *what;
+    int m, n, k;
+} shape;
+
+static float *random_floats(size_t count) {
+    float *v = malloc(count * sizeof(float));
+    if (!v) {
+        fprintf(stderr, "gemm_peak: cannot allocate %zu floats\n", count);
+        exit(1);
+    }
+    uint32_t s = 2463534242u;
+    for (size_t i = 0; i < count; i++) {
+        s ^= s << 13;
+        s ^= s >> 17;
+        s ^= s << 5;
+        v[i] = (float)(s >> 8) / 16777216.f - 0.5f;
+    }
+    return v;
+}
+
+static double sgemm_gflops(oct_sgemm_fn fn, const shape *s, const float *a, const float *b, float *c) {
+    const double flops = 2.0 * s->m * s->n * (double)s->k;
+    double best = 0.0, spent = 0.0;
+    fn(s->m, s->n, s->k, a, s->k, b, s->n, c, s->n, 0); /* warm-up: pack buffers, caches, clocks */
+    for (int rep = 0; rep < 3 || spent < min_seconds; rep++) {
+        const double t0 = now();
+        fn(s->m, s->n, s->k, a, s->k, b, s->n, c, s->n, 0);
+        const double dt = now() - t0;
+        spent += dt;
+        if (flops / dt > best) best = flops / dt;
+        if (rep >= 20 && spent > 0.05) break; /* enough samples of a short problem */
+    }
+    sink = c[0];
+    return best * 1e-9;
+}
+
+int main(int argc, char **argv) {
+    int quick = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--quick") == 0) {
+            quick = 1;
+            min_seconds = 0.05;
+        } else {
+            fprintf(stderr, "usage: %s [--quick]\n", argv[0]);
+            return 2;
+        }
+    }
+    const peaks pk = measure_peaks();
+    printf("fp32 FMA peak, 1 thread:");
+    if (pk.gflops_512 > 0) printf("  512-bit %.1f GFLOP/s", pk.gflops_512);
+    if (pk.gflops_256 > 0) printf("  256-bit %.1f GFLOP/s", pk.gflops_256);
+    if (pk.gflops_128 > 0) printf("  128-bit %.1f GFLOP/s", pk.gflops_128);
+    printf("\n\n");
+
+    /* The kernels to compare: ref and each supported level with a kernel of its own. */
+    oct_isa isas[OCT_ISA_COUNT];
+    oct_sgemm_fn fns[OCT_ISA_COUNT];
+    int nk = 0;
+    for (int isa = 0; isa < OCT_ISA_COUNT; isa++) {
+        if (!oct_isa_supported((oct_isa)isa)) continue;
+        setenv("OCTET_ISA", oct_isa_name((oct_isa)isa), 1);
+        oct_kernels_reset();
+        oct_sgemm_fn fn = oct_kernels()->sgemm;
+        int dup = 0;
+        for (int j = 0; j < nk; j++) dup |= fns[j] == fn;
+        if (dup) continue;
+        isas[nk] = (oct_isa)isa;
+        fns[nk++] = fn;
+    }
+    unsetenv("OCTET_ISA");
+    oct_kernels_reset();
+
+    static const shape full[] = {
+        {"square", 256, 256, 256},      {"square", 512, 512, 512},       {"square", 1024, 1024, 1024},
+        {"square", 1536, 1536, 1536},   {"square", 2048, 2048, 2048},
+        {"conv 3x3 3->64 @224", 64, 50176, 27},     {"conv 3x3 64->64 @112", 64, 12544, 576},
+        {"conv 3x3 64->64 @56", 64, 3136, 576},     {"conv 1x1 64->256 @56", 256, 3136, 64},
+        {"conv 1x1 256->64 @56", 64, 3136, 256},    {"conv 3x3 128->128 @56", 128, 3136, 1152},
+        {"conv 3x3 256->256 @56", 256, 3136, 2304}, {"conv 3x3 512->512 @56", 512, 3136, 4608},
+    };
+    static const shape brief[] = {
+        {"square", 256, 256, 256}, {"square", 1024, 1024, 1024},
+        {"conv 3x3 3->64 @224", 64, 50176, 27}, {"conv 3x3 64->64 @56", 64, 3136, 576},
+    };
+    const shape *shapes = quick ? brief : full;
+    const int nshapes = quick ? (int)(sizeof brief / sizeof brief[0]) : (int)(sizeof full / sizeof full[0]);
+
+    printf("%-24s %5s %6s %5s", "sgemm, 1 thread", "M", "N", "K");
+    for (int j = 0; j < nk; j++) printf(" | %7s GFLOP/s %%peak", oct_isa_name(isas[j]));
+    printf("\n");
+    for (int s = 0; s < nshapes; s++) {
+        const shape *sh = &shapes[s];
+        float *a = random_floats((size_t)sh->m * sh->k), *b = random_floats((size_t)sh->k * sh->n);
+        float *c = random_floats((size_t)sh->m * sh->n);
+        printf("%-24s %5d %6d %5d", sh->what, sh->m, sh->n, sh->k);
+        fflush(stdout);
+        for (int j = 0; j < nk; j++) {
+            const double g = sgemm_gflops(fns[j], sh, a, b, c);
+            const double peak = peak_for(&pk, isas[j]);
+            printf(" | %15.1f %4.0f%%", g, peak > 0 ? 100.0 * g / peak : NAN);
+            fflush(stdout);
+        }
+        printf("\n");
+        free(a);
+        free(b);
+        free(c);
+    }
+    printf("\n%%peak: of the FMA peak at the kernel's vector width (ref: of the widest).\n");
+    return 0;
+}

@@ -1,0 +1,89 @@
+/* com.microsoft QLinearAdd and QLinearMul: C = Q(DQ(A) + DQ(B)) and Q(DQ(A) * DQ(B)) with numpy
+   broadcasting; A, B and C of one 8-bit type (uint8 or int8); every scale and zero point per
+   tensor. Inputs: A, A_scale, [A_zero_point], B, B_scale, [B_zero_point], C_scale,
+   [C_zero_point]. The arithmetic is one or two float32 multiplies per element (see
+   qops_kernels.h), within one unit of the exact result; scales are read at run time. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../nn/nn_common.h"
+#include "qops_common.h"
+
+typedef struct {
+    oct_qbinary_kind kind;
+    oct_bcast bc;
+    int64_t total;
+    int is_s8;
+    int threads;
+} qbin_params;
+
+static int qbin_infer(oct_graph *g, oct_node *n, octet_error *err) {
+    nn_reset_params(n);
+    /* A, A_scale, B, B_scale and C_scale are required */
+    if (qops_check_inputs(n, 7, 8, 0x5bu, err)) return -1;
+    if (quant_require_dtype(g, n, 0, "input A", OCTET_UINT8, OCTET_INT8, err)) return -1;
+    const oct_value *a = oct_in_val(g, n, 0), *b = oct_in_val(g, n, 3);
+    if (quant_require_dtype(g, n, 3, "input B", a->dtype, a->dtype, err)) return -1;
+    if (qops_check_qparams(g, n, 1, 2, a->dtype, "A", err) || qops_check_qparams(g, n, 4, 5, a->dtype, "B", err) ||
+        qops_check_qparams(g, n, 6, 7, a->dtype, "C", err))
+        return -1;
+    int rank;
+    int64_t dims[OCTET_MAX_RANK];
+    if (oct_broadcast_shape(a->rank, a->dims, b->rank, b->dims, &rank, dims, err)) return -1;
+    qbin_params *p = calloc(1, sizeof *p);
+    if (!p) return oct_fail(err, OCTET_ERR_NOMEM, "out of memory");
+    n->params = p;
+    p->kind = strcmp(n->op_type, "QLinearMul") == 0 ? OCT_QBIN_MUL : OCT_QBIN_ADD;
+    const int ranks[2] = {a->rank, b->rank};
+    const int64_t *const in_dims[2] = {a->dims, b->dims};
+    if (oct_bcast_plan(&p->bc, rank, dims, 2, ranks, in_dims) < 0)
+        return oct_fail(err, OCTET_ERR_SHAPE, "inputs '%s' and '%s' do not broadcast", a->name, b->name);
+    p->total = oct_bcast_numel(&p->bc);
+    p->is_s8 = a->dtype == OCTET_INT8;
+    p->threads = nn_plan_threads();
+    oct_set_output(g, n, 0, a->dtype, rank, dims);
+    n->workspace_bytes = 0;
+    return 0;
+}
+
+enum { QBIN_MIN_PER_THREAD = 1 << 14 };
+
+static int qbin_run(const oct_run_ctx *ctx, const oct_node *n, octet_error *err) {
+    const qbin_params *p = n->params;
+    if (!p) return oct_fail(err, OCTET_ERR_INTERNAL, "%s run before infer", n->op_type);
+    const qops_qparams qa = qops_run_qparams(ctx, n, 1, 2), qb = qops_run_qparams(ctx, n, 4, 5),
+                       qc = qops_run_qparams(ctx, n, 6, 7);
+    if (qops_check_scale_value(qa.scale, "A", err) || qops_check_scale_value(qb.scale, "B", err) ||
+        qops_check_scale_value(qc.scale, "C", err))
+        return -1;
+    const octet_dtype t = p->is_s8 ? OCTET_INT8 : OCTET_UINT8;
+    oct_qbinary q = {.kind = p->kind, .is_s8 = p->is_s8, .a_zp = qa.zp, .b_zp = qb.zp, .y_zp = qc.zp,
+                     .qmin = quant_min(t), .qmax = quant_max(t)};
+    if (p->kind == OCT_QBIN_ADD) {
+        q.ma = qa.scale / qc.scale;
+        q.mb = qb.scale / qc.scale;
+    } else {
+        q.ma = qa.scale * qb.scale / qc.scale;
+        q.mb = 0.f;
+    }
+    if (!isfinite(q.ma) || !isfinite(q.mb))
+        return oct_fail(err, OCTET_ERR_FORMAT, "%s multiplier is not finite (scales %g, %g, output %g)", n->op_type,
+                        (double)qa.scale, (double)qb.scale, (double)qc.scale);
+    const uint8_t *a = oct_in(ctx, n, 0)->data, *b = oct_in(ctx, n, 3)->data;
+    uint8_t *y = oct_out(ctx, n, 0)->data;
+    const int t_run = nn_run_threads(ctx, p->threads);
+    int64_t pieces = p->total / QBIN_MIN_PER_THREAD;
+    if (pieces > t_run) pieces = t_run;
+    if (pieces < 1) pieces = 1;
+#pragma omp parallel for num_threads(t_run) schedule(static) if (pieces > 1)
+    for (int64_t i = 0; i < pieces; i++) {
+        int64_t lo, hi;
+        qops_split(p->total, pieces, i, &lo, &hi);
+        oct_ref_qbinary(&q, &p->bc, a, b, y, lo, hi);
+    }
+    return 0;
+}
+
+const oct_op oct_op_qlinear_add = {"com.microsoft", "QLinearAdd", 0, qbin_infer, qbin_run, NULL};
+const oct_op oct_op_qlinear_mul = {"com.microsoft", "QLinearMul", 0, qbin_infer, qbin_run, NULL};
