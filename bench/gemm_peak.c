@@ -1,5 +1,6 @@
 /* gemm_peak: how close the fp32 GEMM kernels come to the machine's FMA peak, on one thread.
 
+   Times are the thread's CPU time and each figure is a median over samples (see median()).
    First the peak itself: independent FMA chains (more than latency x pipes of them, so the pipes
    never wait) at each vector width the CPU has. Then GFLOP/s of the ref sgemm and of every distinct
    ISA sgemm on square sizes and on the shapes convolutions hand to the kernels (M = output channels,
@@ -78,21 +79,41 @@ static void fma_chains_128(long iters) {
 }
 #endif
 
-/* GFLOP/s of fn: the best of repeated runs, repeated until min_seconds have passed. */
+enum { MAX_SAMPLES = 41 };
+
+static int cmp_double(const void *x, const void *y) {
+    const double a = *(const double *)x, b = *(const double *)y;
+    return a < b ? -1 : a > b;
+}
+
+/* The median of n samples (sorted in place): robust to the odd preempted or mis-accounted sample on
+   a shared machine, where the best sample would flatter and the mean would punish. */
+static double median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* GFLOP/s of fn(iters) with flops_per_iter: the median over samples of at least ~5 ms each, taken
+   until min_seconds have passed (at least 5, at most MAX_SAMPLES). */
 static double peak_gflops(void (*fn)(long), int chains, int lanes) {
-    long iters = 1 << 16;
-    double best = 0.0, spent = 0.0;
-    fn(iters); /* warm-up: clocks up, code in cache */
-    while (spent < min_seconds) {
+    const double flops_per_iter = 2.0 * lanes * chains;
+    long iters = 1 << 12;
+    for (;;) { /* warm-up and calibration: clocks up, code in cache */
+        const double t0 = now();
+        fn(iters);
+        if (now() - t0 >= 5e-3) break;
+        iters *= 2;
+    }
+    double g[MAX_SAMPLES], spent = 0.0;
+    int n = 0;
+    while (n < MAX_SAMPLES && (n < 5 || spent < min_seconds)) {
         const double t0 = now();
         fn(iters);
         const double dt = now() - t0;
         spent += dt;
-        const double g = 2.0 * lanes * chains * (double)iters / dt * 1e-9;
-        if (g > best) best = g;
-        if (dt < 0.02) iters *= 2;
+        g[n++] = flops_per_iter * (double)iters / dt * 1e-9;
     }
-    return best;
+    return median(g, n);
 }
 
 typedef struct {
@@ -144,20 +165,24 @@ static float *random_floats(size_t count) {
     return v;
 }
 
+/* GFLOP/s of one sgemm shape, measured like the peak: small problems run several calls per sample. */
 static double sgemm_gflops(oct_sgemm_fn fn, const shape *s, const float *a, const float *b, float *c) {
     const double flops = 2.0 * s->m * s->n * (double)s->k;
-    double best = 0.0, spent = 0.0;
+    double t0 = now();
     fn(s->m, s->n, s->k, a, s->k, b, s->n, c, s->n, 0); /* warm-up: pack buffers, caches, clocks */
-    for (int rep = 0; rep < 3 || spent < min_seconds; rep++) {
-        const double t0 = now();
-        fn(s->m, s->n, s->k, a, s->k, b, s->n, c, s->n, 0);
+    const double once = now() - t0;
+    const int calls = once >= 5e-3 ? 1 : (int)(5e-3 / (once > 1e-7 ? once : 1e-7)) + 1;
+    double g[MAX_SAMPLES], spent = 0.0;
+    int n = 0;
+    while (n < MAX_SAMPLES && (n < 5 || spent < min_seconds)) {
+        t0 = now();
+        for (int i = 0; i < calls; i++) fn(s->m, s->n, s->k, a, s->k, b, s->n, c, s->n, 0);
         const double dt = now() - t0;
         spent += dt;
-        if (flops / dt > best) best = flops / dt;
-        if (rep >= 20 && spent > 0.05) break; /* enough samples of a short problem */
+        g[n++] = flops * calls / dt * 1e-9;
     }
     sink = c[0];
-    return best * 1e-9;
+    return median(g, n);
 }
 
 int main(int argc, char **argv) {

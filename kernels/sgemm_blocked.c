@@ -71,8 +71,10 @@ void oct_sgemm_blocked(const oct_sgemm_arch *arch, int m, int n, int k, const fl
     const int kc_max = min_int(k, arch->kc);
     const int mc_max = min_int(m, arch->mc), nc_max = min_int(n, arch->nc);
     /* When few A strips reuse each B strip (the callers' 64-row tiles), copying B into a panel costs
-       more than the panel saves; measured on AVX-512, reading B in place wins up to about 8 strips. */
-    const int b_in_place = arch->reads_b_in_place && m <= 8 * mr;
+       more than the panel saves, as long as B's rows are close together (an im2col tile is at most
+       2048 wide); farther apart, every k step touches a new page and packing wins again. Measured on
+       AVX-512 (Zen 5): up to 8 strips and 2048 floats. A single strip never gains from a copy. */
+    const int b_in_place = arch->reads_b_in_place && (m <= mr || (m <= 8 * mr && ldb <= 2048));
     /* Block sizes are bounded by the arch constants, so these products cannot overflow. */
     const size_t a_floats = (size_t)((mc_max + mr - 1) / mr) * mr * kc_max;
     const size_t b_floats = b_in_place ? 0 : (size_t)((nc_max + nr - 1) / nr) * nr * kc_max;

@@ -1,12 +1,13 @@
 #!/bin/sh
 # End-to-end test of the `octet` command line: help and usage errors, one-line runtime errors
 # for bad models and inputs, and `run -o` writing .npy files.
-# usage: cli_test.sh OCTET_BINARY SHARED_DIR
+# usage: cli_test.sh OCTET_BINARY SHARED_DIR SOURCE_ROOT
 # OCTET_WRAPPER (optional) prefixes every run, e.g. "qemu-aarch64 -L /usr/aarch64-linux-gnu"
 # for a cross build.
 set -u
 octet_bin=$1
 shared=$2
+source_root=$3
 nodes=$shared/onnx-node-tests
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/octet-cli-XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT
@@ -131,6 +132,13 @@ octet run "$relu/model.onnx" -i "$tmp/outdir/nested/y.npy" -o "$tmp/outdir2"
 expect 0 "run on an .npy written by run -o"
 checks=$((checks + 1))
 cmp -s "$tmp/outdir/nested/y.npy" "$tmp/outdir2/y.npy" || fail "relu(relu(x)) differs from relu(x)"
+
+# the README demo: one MRI slice (uint8 [128, 128] in an .npz) into the [N, 1, 128, 128] float
+# classifier; sample 300 of the validation split is labelled 2 (notumor)
+octet run "$source_root/models/brain_tumor_cnn.onnx" -i "$mri:x@300"
+expect 0 "README demo"; expect_out "logits: float32 [1, 4]" "README demo output"
+checks=$((checks + 1))
+grep -m1 "class " "$tmp/out" | grep -q "class 2 " || fail "README demo: the top class of sample 300 is not 2"
 
 octet inspect "$relu/model.onnx"
 expect 0 "inspect"; expect_out "plan stats: 1 nodes per run" "inspect prints the plan stats"

@@ -125,18 +125,21 @@ START_TEST(sgemm_all_levels_odd_sizes) {
             for (int y = 0; y < ns; y++)
                 for (int z = 0; z < ns; z++)
                     for (int acc = 0; acc < 2; acc++)
-                        /* Tight leading dimensions on half of the cases, padded on the other half. */
-                        compare(oct_isa_name(isa), fn, sizes[x], sizes[y], sizes[z], acc,
-                                (x + y + z + acc) % 2 ? 3 : 0);
+                        /* Tight leading dimensions on half of the cases, padded on the other half; the
+                           few largest products are left to the block-crossing test (qemu runs this). */
+                        if (sizes[x] * sizes[y] * sizes[z] <= 257 * 64 * 64)
+                            compare(oct_isa_name(isa), fn, sizes[x], sizes[y], sizes[z], acc,
+                                    (x + y + z + acc) % 2 ? 3 : 0);
     }
     restore_default_isa();
 }
 END_TEST
 
 /* Sizes that cross every cache block of every ISA (kc 256, mc up to 516, nc up to 480), so the
-   k-block accumulation, the repacking per m block and the n-block walk are all exercised. */
+   k-block accumulation, the repacking per m block and the n-block walk are all exercised, with B
+   packed (m > 64) and read in place (m <= 64). */
 START_TEST(sgemm_all_levels_block_crossing) {
-    static const int shapes[][3] = {{520, 500, 600}, {9, 1000, 530}, {1030, 13, 300}, {64, 3136, 27}};
+    static const int shapes[][3] = {{520, 50, 300}, {9, 1000, 270}, {70, 500, 40}, {64, 1000, 27}};
     oct_isa isas[OCT_ISA_COUNT];
     const int nisa = distinct_levels(isas);
     for (int l = 0; l < nisa; l++) {
@@ -175,9 +178,9 @@ START_TEST(sgemm_concurrent_threads) {
         float *a[T], *b[T], *c[T], *solo[T];
         int dims[T][3];
         for (int t = 0; t < T; t++) {
-            dims[t][0] = 40 + 37 * t;
-            dims[t][1] = 300 - 23 * t;
-            dims[t][2] = 100 + 61 * t;
+            dims[t][0] = 20 + 19 * t;
+            dims[t][1] = 150 - 23 * t;
+            dims[t][2] = 50 + 61 * t;
             const size_t am = (size_t)dims[t][0] * dims[t][2], bm = (size_t)dims[t][2] * dims[t][1],
                          cm = (size_t)dims[t][0] * dims[t][1];
             a[t] = malloc(sizeof(float) * am);
@@ -189,7 +192,7 @@ START_TEST(sgemm_concurrent_threads) {
             for (size_t i = 0; i < bm; i++) b[t][i] = frand();
             fn(dims[t][0], dims[t][1], dims[t][2], a[t], dims[t][2], b[t], dims[t][1], solo[t], dims[t][1], 0);
         }
-        for (int rep = 0; rep < 4; rep++) {
+        for (int rep = 0; rep < 2; rep++) {
 #pragma omp parallel for num_threads(T) schedule(static, 1)
             for (int t = 0; t < T; t++)
                 fn(dims[t][0], dims[t][1], dims[t][2], a[t], dims[t][2], b[t], dims[t][1], c[t], dims[t][1], 0);

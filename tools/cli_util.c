@@ -29,7 +29,8 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) {
 int cli_runtime_error(const octet_error *err) {
     /* Messages are single lines by convention; make sure of it so scripts can rely on that. */
     char msg[sizeof err->msg];
-    snprintf(msg, sizeof msg, "%s", err->msg[0] ? err->msg : octet_status_name(err->code));
+    const char *text = err->msg[0] ? err->msg : err->code ? octet_status_name(err->code) : "unknown failure";
+    snprintf(msg, sizeof msg, "%s", text);
     for (char *p = msg; *p; p++)
         if (*p == '\n' || *p == '\r') *p = ' ';
     fprintf(stderr, "octet: error: %s\n", msg);
@@ -173,6 +174,33 @@ static int cast_u8_to_float(octet_tensor *t, octet_error *err) {
     return 0;
 }
 
+/* Image arrays are stored [N, H, W, C] (the skin data set); models take [N, C, H, W]. A plain
+   reshape would scramble the channels, so such data are transposed instead. */
+static bool is_hwc_for_chw(const octet_tensor *t, int want_rank, const int64_t *want_dims) {
+    return t->rank == 4 && want_rank == 4 && t->dims[3] == want_dims[1] && t->dims[1] == want_dims[2] &&
+           t->dims[2] == want_dims[3] && t->dims[3] != t->dims[1];
+}
+
+static int hwc_to_chw(octet_tensor *t, octet_error *err) {
+    int64_t n = t->dims[0], h = t->dims[1], w = t->dims[2], c = t->dims[3];
+    int64_t numel = octet_tensor_numel(t);
+    size_t es = octet_dtype_size(t->dtype);
+    if (numel < 0 || (uint64_t)numel > SIZE_MAX / es) return oct_fail(err, OCTET_ERR_NOMEM, "input is too large");
+    uint8_t *dst = malloc(numel ? (size_t)numel * es : 1);
+    if (!dst) return oct_fail(err, OCTET_ERR_NOMEM, "out of memory transposing the input to NCHW");
+    const uint8_t *src = t->data;
+    for (int64_t b = 0; b < n; b++)
+        for (int64_t y = 0; y < h; y++)
+            for (int64_t x = 0; x < w; x++)
+                for (int64_t ch = 0; ch < c; ch++)
+                    memcpy(dst + ((size_t)(((b * c + ch) * h + y) * w + x)) * es,
+                           src + ((size_t)(((b * h + y) * w + x) * c + ch)) * es, es);
+    free(t->data);
+    t->data = dst;
+    t->dims[1] = c, t->dims[2] = h, t->dims[3] = w;
+    return 0;
+}
+
 int cli_read_input(const char *spec, octet_dtype want_dtype, int want_rank, const int64_t *want_dims,
                    octet_tensor *t, octet_error *err) {
     char path[PATH_MAX], array_buf[256];
@@ -189,13 +217,17 @@ int cli_read_input(const char *spec, octet_dtype want_dtype, int want_rank, cons
         octet_tensor_release(t);
         return -1;
     }
-    if (want_rank < 0 || want_rank > OCTET_MAX_RANK) return 0;
-    octet_tensor want = {.rank = want_rank};
-    memcpy(want.dims, want_dims, sizeof(int64_t) * (size_t)want_rank);
-    int64_t have_n = octet_tensor_numel(t), want_n = octet_tensor_numel(&want);
-    if (want_n >= 0 && have_n == want_n) {
+    if (is_hwc_for_chw(t, want_rank, want_dims)) return hwc_to_chw(t, err);
+    /* Fit the samples to the input's per-sample shape dims[1:], keeping their count as the batch:
+       [1,128,128] -> [1,1,128,128], and a whole [702,128,128] array -> [702,1,128,128]. */
+    if (want_rank < 1 || want_rank > OCTET_MAX_RANK) return 0;
+    octet_tensor sample = {.rank = want_rank - 1};
+    memcpy(sample.dims, want_dims + 1, sizeof(int64_t) * (size_t)(want_rank - 1));
+    int64_t have_n = octet_tensor_numel(t), per = octet_tensor_numel(&sample);
+    if (have_n >= 0 && per > 0 && have_n % per == 0) {
         t->rank = want_rank;
-        memcpy(t->dims, want_dims, sizeof(int64_t) * (size_t)want_rank);
+        t->dims[0] = have_n / per;
+        memcpy(t->dims + 1, want_dims + 1, sizeof(int64_t) * (size_t)(want_rank - 1));
     }
     return 0;
 }

@@ -39,8 +39,9 @@ bool cli_is_help(const char *arg);
 
 /* Reads an input tensor: FILE.npy, a TensorProto FILE.pb, or FILE.npz:ARRAY[@INDEX].
    For .npz members the data are made to fit the model input (want_dtype, want_rank/dims):
-   uint8 becomes float32 when the model wants float32, and a sample whose element count equals
-   the input's is reshaped to the input's shape (an MRI slice [1,128,128] -> [1,1,128,128]). */
+   uint8 becomes float32 when the model wants float32, and data whose element count is a
+   multiple of one sample of the input (dims[1:]) are reshaped to [count, dims[1:]...]
+   (an MRI slice [1,128,128] -> [1,1,128,128]). */
 int cli_read_input(const char *spec, octet_dtype want_dtype, int want_rank, const int64_t *want_dims,
                    octet_tensor *t, octet_error *err);
 
