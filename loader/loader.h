@@ -24,6 +24,13 @@ int oct_npy_parse(const void *bytes, size_t size, oct_tensor *t, octet_error *er
 /* One serialized TensorProto (.pb). name (may be NULL) receives a malloc'ed copy of its name. */
 int oct_tensor_pb_read(const char *path, oct_tensor *t, char **name, octet_error *err);
 
+/* Serialises the live nodes of g as an ONNX ModelProto at path: constants read by live nodes become
+   initializers, graph inputs/outputs keep their names, dtypes and shapes (symbolic dims by name),
+   fused epilogues (n->epi) are written back as standard nodes (Add, Relu, Clip, Sigmoid, Mul, ...),
+   opsets: default domain g->opset, plus com.microsoft / octet when nodes use them. ONNX Runtime
+   must be able to load what this writes when only standard and com.microsoft ops are used. */
+int oct_onnx_write(const oct_graph *g, const char *path, octet_error *err);
+
 /* Either of the above by extension (.npy, else .pb). */
 int oct_tensor_file_read(const char *path, oct_tensor *t, octet_error *err);
 
