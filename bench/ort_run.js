@@ -9,7 +9,7 @@ const ort = require('onnxruntime-node');
 const { readNpy, writeNpy } = require('./npy');
 
 const USAGE = `usage: node bench/ort_run.js MODEL.onnx --input IN.npy [--input NAME=IN.npy ...]
-       [--outdir DIR] [--threads N] [--opt all|extended|basic|disabled] [--time ITERS [--warmup W]]
+       [--outdir DIR] [--threads N] [--opt all|extended|basic|disabled] [--time ITERS [--warmup W]] [--rss]
 
   --input IN.npy       feeds the next graph input not named elsewhere (in graph order)
   --input NAME=IN.npy  feeds the graph input NAME
@@ -17,7 +17,9 @@ const USAGE = `usage: node bench/ort_run.js MODEL.onnx --input IN.npy [--input N
   --threads N          intra-op threads (default 0: ONNX Runtime's choice); inter-op is always 1
   --opt LEVEL          graph optimization level (default all)
   --time ITERS         time ITERS runs after W warm-up runs (default 1); prints JSON
-                       {median_ms, min_ms, p90_ms, load_ms} on stdout`;
+                       {median_ms, min_ms, p90_ms, load_ms} on stdout
+  --rss                add the process's peak resident memory to the --time JSON as peak_rss_mb
+                       (without --time: print {"peak_rss_mb": ...} after the run)`;
 
 function die(msg) {
   process.stderr.write(`ort_run: ${msg}\n`);
@@ -30,7 +32,7 @@ function parseCount(flag, s, min) {
 }
 
 function parseArgs(argv) {
-  const a = { model: null, inputs: [], outdir: null, threads: 0, opt: 'all', time: 0, warmup: 1 };
+  const a = { model: null, inputs: [], outdir: null, threads: 0, opt: 'all', time: 0, warmup: 1, rss: false };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const value = () => {
@@ -43,6 +45,7 @@ function parseArgs(argv) {
     else if (arg === '--opt') a.opt = value();
     else if (arg === '--time') a.time = parseCount(arg, value(), 1);
     else if (arg === '--warmup') a.warmup = parseCount(arg, value(), 0);
+    else if (arg === '--rss') a.rss = true;
     else if (arg === '-h' || arg === '--help') {
       process.stdout.write(USAGE + '\n');
       process.exit(0);
@@ -97,6 +100,11 @@ function percentile(sorted, p) {
   return sorted[k];
 }
 
+// Peak resident set of the whole process (node + ONNX Runtime) in MB; maxRSS is in KiB.
+function peakRssMb() {
+  return Math.round((process.resourceUsage().maxRSS / 1024) * 100) / 100;
+}
+
 function msSince(t0) {
   return Number(process.hrtime.bigint() - t0) / 1e6;
 }
@@ -117,6 +125,7 @@ async function main() {
   let results = null;
   if (args.time === 0) {
     results = await session.run(feeds);
+    if (args.rss) process.stdout.write(JSON.stringify({ peak_rss_mb: peakRssMb() }) + '\n');
   } else {
     for (let i = 0; i < args.warmup; i++) results = await session.run(feeds);
     const times = [];
@@ -129,10 +138,12 @@ async function main() {
     const r3 = (v) => Math.round(v * 1000) / 1000;
     const n = times.length;
     const median = n % 2 ? times[(n - 1) / 2] : (times[n / 2 - 1] + times[n / 2]) / 2;
-    process.stdout.write(JSON.stringify({
+    const report = {
       median_ms: r3(median), min_ms: r3(times[0]), p90_ms: r3(percentile(times, 90)),
       load_ms: r3(loadMs), iters: n, threads: args.threads, opt: args.opt,
-    }) + '\n');
+    };
+    if (args.rss) report.peak_rss_mb = peakRssMb();
+    process.stdout.write(JSON.stringify(report) + '\n');
   }
 
   if (args.outdir !== null) {

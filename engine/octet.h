@@ -101,6 +101,70 @@ int octet_session_plan_stats(const octet_session *s, octet_plan_stats *stats);
 /* Writes the planned graph (nodes, fused epilogues, shapes, memory plan) as text or JSON. */
 int octet_session_describe(const octet_session *s, void *file /* FILE* */, int json);
 
+/* ---- Adaptive precision ----------------------------------------------------------------------
+   A selector holds an fp32 model and, optionally, an int8 (quantized) version of it with the
+   same inputs and outputs. It answers requests with int8 while int8 is trustworthy and with fp32
+   otherwise; it never fails a request that fp32 could answer. The int8 model is given up, for
+   good, and the reason recorded when:
+   - it is missing, cannot be loaded, its session cannot be created, or its inputs/outputs differ
+     from the fp32 model's (same order, names, dtypes and planned shapes are required);
+   - an int8 run fails where the fp32 run of the same request succeeds (a request that both
+     models reject is the caller's error and is returned as such);
+   - shadow validation finds too many disagreements: every k-th request (k = round(1/fraction),
+     counting from the first) also runs in fp32 and the two first requested outputs are compared
+     (see octet_selector_run); once at least min_shadow_runs shadow runs were made and
+     disagreements / shadow_runs > max_disagreement, fp32 serves from then on. */
+typedef struct octet_selector octet_selector;
+
+typedef struct {
+    int threads;             /* as in octet_session_options (0: all cores) */
+    int batch;               /* as in octet_session_options (0: 1) */
+    double shadow_fraction;  /* 0..1, share of int8 requests also run in fp32; 0: no shadowing */
+    double max_disagreement; /* 0..1, largest tolerated disagreements/shadow_runs; 0: 0.05
+                                (for "no disagreement at all" give a tiny value such as 1e-9) */
+    int min_shadow_runs;     /* shadow runs before disagreement may switch to fp32; 0: 20 */
+} octet_selector_options;
+
+/* Loads both models. Fails only when the fp32 model cannot be served; any problem with the int8
+   model (int8_path may be NULL) makes the selector serve fp32 and say why in the stats' reason. */
+octet_selector *octet_selector_create(const char *fp32_path, const char *int8_path,
+                                      const octet_selector_options *opts, octet_error *err);
+/* The same with models already loaded (int8 may be NULL); they must outlive the selector. */
+octet_selector *octet_selector_create_from_models(const octet_model *fp32, const octet_model *int8,
+                                                  const octet_selector_options *opts, octet_error *err);
+void octet_selector_free(octet_selector *sel);
+
+/* The fp32 session (for input/output names, dtypes and shapes, which the int8 one shares). */
+const octet_session *octet_selector_session(const octet_selector *sel);
+
+/* Runs one request; arguments and result as octet_session_run, safe from several threads.
+   A shadow run compares outputs[0] of both models (nothing is compared when n_out is 0): a float
+   output of rank >= 2 whose dim 1 has more than one entry gives one decision (argmax over dim 1,
+   NaN lowest) per position of the other dims, so [N, C] logits give one top class per row; a
+   rank-1 float output gives one argmax. A float output without such a class axis ([N, 1], a
+   scalar) is compared value by value, a position differing when |int8 - fp32| exceeds 1% of the
+   largest |fp32| value; integer and bool outputs are compared exactly. The request counts as a
+   disagreement when more than 1% of its positions differ (for up to 100 rows: any row), or when
+   the dtypes or shapes differ. The int8 answer is returned on a shadowed request; a failed fp32
+   shadow run is not counted. */
+int octet_selector_run(octet_selector *sel, int n_in, const char *const *in_names,
+                       const octet_tensor *inputs, int n_out, const char *const *out_names,
+                       octet_tensor *outputs, octet_error *err);
+
+typedef struct {
+    uint64_t requests;      /* calls to octet_selector_run begun */
+    uint64_t int8_runs;     /* requests answered by the int8 model */
+    uint64_t fp32_runs;     /* requests answered by the fp32 model (shadow runs not included) */
+    uint64_t failed;        /* requests that returned an error */
+    uint64_t shadow_runs;   /* fp32 runs that checked an int8 answer */
+    uint64_t disagreements; /* shadow runs that disagreed */
+    int using_int8;         /* 1 while int8 serves */
+    char reason[256];       /* why this precision serves */
+} octet_selector_stats;
+/* A consistent snapshot. Once no run is in flight, requests = int8_runs + fp32_runs + failed.
+   Returns 0, or -1 on NULL arguments. */
+int octet_selector_stats_get(const octet_selector *sel, octet_selector_stats *stats);
+
 #ifdef __cplusplus
 }
 #endif

@@ -9,6 +9,7 @@
 #include "model.h"
 #include "op.h"
 #include "plan.h"
+#include "profile.h"
 
 #define MAX_PLANS 8
 
@@ -293,13 +294,16 @@ static const void *find_given(const octet_tensor *outputs, const int *vals, int 
     return NULL;
 }
 
-static int execute(const oct_plan *p, oct_tensor *t, char *mem, int threads, octet_error *err) {
+/* node_ms (NULL: no timing) receives each node's wall time, added to what it holds. */
+static int execute(const oct_plan *p, oct_tensor *t, char *mem, int threads, double *node_ms, octet_error *err) {
     const oct_graph *g = p->g;
     for (int k = 0; k < p->n_exec; k++) {
         const oct_node *n = &g->nodes[p->exec[k]];
         oct_run_ctx ctx = {g, t, n->workspace_bytes ? mem + n->workspace_offset : NULL, threads};
+        double t0 = node_ms ? oct_profile_now_ms() : 0;
         if (n->op->run(&ctx, n, err))
             return oct_fail_context(err, "node '%s' (%s)", n->name, n->op_type);
+        if (node_ms) node_ms[k] += oct_profile_now_ms() - t0;
     }
     return 0;
 }
@@ -307,6 +311,12 @@ static int execute(const oct_plan *p, oct_tensor *t, char *mem, int threads, oct
 int octet_session_run(octet_session *s, int n_in, const char *const *in_names,
                       const octet_tensor *inputs, int n_out, const char *const *out_names,
                       octet_tensor *outputs, octet_error *err) {
+    return oct_session_run_profiled(s, n_in, in_names, inputs, n_out, out_names, outputs, NULL, err);
+}
+
+int oct_session_run_profiled(octet_session *s, int n_in, const char *const *in_names,
+                             const octet_tensor *inputs, int n_out, const char *const *out_names,
+                             octet_tensor *outputs, oct_profile *prof, octet_error *err) {
     if (!s || (n_in && !inputs) || n_out < 0 || (n_out && !outputs))
         return oct_fail(err, OCTET_ERR_ARG, "bad arguments to octet_session_run");
     const oct_graph *g0 = s->model->graph;
@@ -344,7 +354,9 @@ int octet_session_run(octet_session *s, int n_in, const char *const *in_names,
             goto done;
         }
     }
-    if (execute(p, t, a->mem, s->threads, err)) goto done;
+    if (prof && oct_profile_bind(prof, p, err)) goto done;
+    if (execute(p, t, a->mem, s->threads, prof ? prof->node_ms : NULL, err)) goto done;
+    if (prof) prof->runs++;
     /* Activation outputs were allocated for this run: hand them over. Constant or input outputs
        (and an output requested twice) are copied. */
     for (int j = 0; j < n_out; j++) {

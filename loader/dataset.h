@@ -43,4 +43,8 @@ const char *const *oct_dataset_class_names(const oct_dataset *ds, int *count);
 int oct_dataset_batch(const oct_dataset *ds, int64_t start, int count, int input_rank,
                       const int64_t *input_dims, octet_tensor *x, octet_error *err);
 
+/* Bilinear resize of one [sh, sw] plane to [dh, dw] with half-pixel centres and no antialiasing,
+   as torch's F.interpolate(mode='bilinear', align_corners=False). */
+void oct_resize_bilinear(const float *src, int64_t sh, int64_t sw, float *dst, int64_t dh, int64_t dw);
+
 #endif

@@ -30,6 +30,13 @@ int oct_tensor_pb_read(const char *path, oct_tensor *t, char **name, octet_error
    opsets: default domain g->opset, plus com.microsoft / octet when nodes use them. ONNX Runtime
    must be able to load what this writes when only standard and com.microsoft ops are used. */
 int oct_onnx_write(const oct_graph *g, const char *path, octet_error *err);
+/* As oct_onnx_write, with the nodes order[0..n_order) in that order (e.g. a plan's exec list):
+   each must be live and read only graph inputs, constants and outputs of earlier nodes. order
+   NULL: every live node, in a topological order (ties in node index order). */
+int oct_onnx_write_nodes(const oct_graph *g, const int *order, int n_order, const char *path, octet_error *err);
+/* The same model in memory: *bytes is malloc'ed (the caller frees it), *size its length. */
+int oct_onnx_serialize(const oct_graph *g, const int *order, int n_order, void **bytes, size_t *size,
+                       octet_error *err);
 
 /* Either of the above by extension (.npy, else .pb). */
 int oct_tensor_file_read(const char *path, oct_tensor *t, octet_error *err);

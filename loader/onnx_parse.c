@@ -212,6 +212,8 @@ static int read_attribute(parse_ctx *c, const Onnx__NodeProto *np, Onnx__Attribu
 
 static int check_domain(parse_ctx *c, const Onnx__NodeProto *np, const char *name) {
     if (is_default_domain(np->domain)) return 0;
+    /* octet's own int8 ops (QLinearConvTranspose, QLinearLut, ...), as oct_onnx_write writes them */
+    if (!strcmp(np->domain, "octet")) return 0;
     if (!strcmp(np->domain, "com.microsoft")) {
         if (c->has_ms_domain) return 0;
         return oct_fail(c->err, OCTET_ERR_FORMAT,

@@ -54,6 +54,10 @@ UNARY_OPS = ('GlobalAveragePool', 'AveragePool', 'Sigmoid', 'InstanceNormalizati
 SAME_AS_INPUT_OPS = ('MaxPool', 'Resize', 'Flatten', 'Reshape', 'Transpose', 'Squeeze', 'Unsqueeze')
 REMOVABLE_ACTIVATIONS = ('Relu', 'Clip')
 
+# Calibration inputs when none are asked for: 8 images, or 4 volumes (a 96^3 N(0,1) volume already
+# has ~10^6 samples per channel, and each fp32 run with every activation as output is heavy).
+DEFAULT_CALIB, VOLUME_CALIB = 8, 4
+
 QTYPES = {
     'u8': (TensorProto.UINT8, np.uint8, 0, 255),
     's8': (TensorProto.INT8, np.int8, -128, 127),
@@ -284,6 +288,11 @@ def input_shape(model, batch):
     return ins[0].name, shape
 
 
+def default_calib(model):
+    _, shape = input_shape(model, 1)
+    return VOLUME_CALIB if len(shape) >= 5 else DEFAULT_CALIB
+
+
 def random_batches(model, n, seed):
     _, shape = input_shape(model, 1)
     rng = np.random.default_rng(seed)
@@ -495,9 +504,12 @@ def write_qdq(g, plan, stats, act):
     return w.count
 
 
-def quantize(src, dst, calib=8, seed=20240601, act='u8', calib_npz=None, log=print):
+def quantize(src, dst, calib=None, seed=20240601, act='u8', calib_npz=None, log=print):
+    """Writes the QDQ model of src to dst; calib None: default_calib (or every image of calib_npz)."""
     t0 = time.time()
     model = onnx.load(src)
+    if calib is None:
+        calib = 0 if calib_npz else default_calib(model)
     g = Graph(model)
     if len(g.inputs) != 1:
         raise QuantizeError('%s: %d graph inputs, this quantizer handles one' % (src, len(g.inputs)))
@@ -551,7 +563,7 @@ def quantize_zoo(zoo_dir, out_dir, only, calib, seed, act):
         with open(manifest) as f:
             done = json.load(f).get('models', {})
     for name, src, npz in jobs:
-        done[name] = quantize(src, os.path.join(out_dir, name + '.onnx'), 0 if npz else calib, seed, act, npz)
+        done[name] = quantize(src, os.path.join(out_dir, name + '.onnx'), None if npz else calib, seed, act, npz)
         done[name]['file'] = name + '.onnx'
         with open(manifest, 'w') as f:
             json.dump({'models': done}, f, indent=1, sort_keys=True)
@@ -563,13 +575,14 @@ def main():
     ap.add_argument('dst', help='OUT.onnx, or OUT_DIR with --zoo')
     ap.add_argument('--zoo', action='store_true', help='quantize every model of SRC/zoo.json into DST')
     ap.add_argument('--only', help='with --zoo: comma-separated model names')
-    ap.add_argument('--calib', type=int, default=8,
-                    help='calibration inputs (default 8; with --calib-npz the first N images, 0: all)')
+    ap.add_argument('--calib', type=int,
+                    help='calibration inputs (default %d, %d for volumes; with --calib-npz the first N '
+                         'images, default all)' % (DEFAULT_CALIB, VOLUME_CALIB))
     ap.add_argument('--seed', type=int, default=20240601, help='seed of the N(0,1) calibration inputs')
     ap.add_argument('--act', choices=sorted(QTYPES), default='u8', help='activation type (default u8)')
     ap.add_argument('--calib-npz', help='calibrate on the images x of this .npz instead of noise')
     args = ap.parse_args()
-    if args.calib < 0 or (args.calib == 0 and not args.calib_npz and not args.zoo):
+    if args.calib is not None and args.calib < (0 if args.calib_npz else 1):
         ap.error('--calib must be positive')
     try:
         if args.zoo:

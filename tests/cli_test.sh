@@ -145,5 +145,22 @@ expect 0 "inspect"; expect_out "plan stats: 1 nodes per run" "inspect prints the
 octet inspect "$relu/model.onnx" --json
 expect 0 "inspect --json"; expect_out '"memory"' "inspect --json"
 
+# ---- validate: the demo classifier against itself over the whole validation split ----
+brain=$source_root/models/brain_tumor_cnn.onnx
+octet validate "$brain" "$brain" --data "$mri"
+expect 0 "validate approves a model against itself"
+expect_out "97.44%" "validate accuracy of the demo classifier"
+expect_out "flips: 0 of 702 images" "validate flips"
+expect_out "yes (0 differ)" "validate batch invariance"
+expect_out "APPROVED" "validate verdict"
+octet validate "$brain" "$brain" --data "$mri" --limit 16 --json
+expect 0 "validate --json"; expect_out '"verdict": "APPROVED"' "validate --json verdict"
+octet validate "$brain" --data "$mri"
+expect_error 2 "missing INT8 model" "validate with one model"
+octet validate "$brain" "$brain" --data "$mri" --preprocess imagenet
+expect_error 1 "3 mean/std values" "validate imagenet spec on a gray model"
+octet validate "$brain" "$brain" --data "$shared/data/skin_isic_8c/skin_isic_8c_128_val.npz"
+expect_error 1 "do not fit the model input" "validate RGB data on a gray model"
+
 echo "$checks checks, $failures failed"
 [ "$failures" -eq 0 ]

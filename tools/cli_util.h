@@ -22,6 +22,9 @@ typedef struct {
 
 extern const cli_command cli_cmd_run;
 extern const cli_command cli_cmd_inspect;
+extern const cli_command cli_cmd_bench;
+extern const cli_command cli_cmd_validate;
+extern const cli_command cli_cmd_quantize;
 
 /* "octet: <cmd>: <message> (see 'octet help <cmd>')" on stderr; returns CLI_EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

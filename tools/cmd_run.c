@@ -1,4 +1,5 @@
 /* `octet run`: feeds input files to a model and prints or saves the outputs. */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,13 +13,56 @@
 #define MAX_INPUT_ARGS 64
 #define TOP_K 5
 
+typedef enum { PRECISION_FP32, PRECISION_INT8, PRECISION_AUTO } precision_mode;
+
 typedef struct {
     const char *model;
     const char *inputs[MAX_INPUT_ARGS];
     int n_inputs;
     const char *out_dir;
     int threads, batch;
+    const char *precision; /* as given; NULL: auto with --int8, else fp32 */
+    precision_mode mode;
+    const char *int8_model;
+    const char *shadow; /* as given, NULL when not */
+    double shadow_fraction;
 } run_args;
+
+static int parse_fraction(const char *cmd, const char *name, const char *text, double *out) {
+    char *end;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (errno || end == text || *end || !(v >= 0.0 && v <= 1.0)) {
+        cli_usage_error(cmd, "option '%s' needs a number in [0, 1], got '%s'", name, text);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+/* Checks --precision, --int8 and --shadow together and sets a->mode. */
+static int resolve_precision(const char *cmd, run_args *a) {
+    const char *problem = NULL;
+    if (!a->precision) a->mode = a->int8_model ? PRECISION_AUTO : PRECISION_FP32;
+    else if (strcmp(a->precision, "fp32") == 0) a->mode = PRECISION_FP32;
+    else if (strcmp(a->precision, "int8") == 0) a->mode = PRECISION_INT8;
+    else if (strcmp(a->precision, "auto") == 0) a->mode = PRECISION_AUTO;
+    else {
+        cli_usage_error(cmd, "--precision takes fp32, int8 or auto, got '%s'", a->precision);
+        return -1;
+    }
+    if (a->mode == PRECISION_INT8 && !a->int8_model)
+        problem = "--precision int8 needs the int8 model: --int8 MODEL_INT8";
+    else if (a->mode == PRECISION_FP32 && a->int8_model)
+        problem = "--int8 is not used with --precision fp32";
+    else if (a->shadow && a->mode != PRECISION_AUTO)
+        problem = "--shadow needs --precision auto";
+    if (problem) {
+        cli_usage_error(cmd, "%s", problem);
+        return -1;
+    }
+    return 0;
+}
 
 static int parse_args(int argc, char **argv, run_args *a) {
     const char *cmd = "run";
@@ -42,6 +86,15 @@ static int parse_args(int argc, char **argv, run_args *a) {
             if (m < 0 || cli_parse_int(cmd, "--threads", v, 0, 4096, &a->threads)) return -1;
         } else if ((m = cli_flag_value(argc, argv, &i, cmd, "--batch", &v))) {
             if (m < 0 || cli_parse_int(cmd, "--batch", v, 1, 1 << 20, &a->batch)) return -1;
+        } else if ((m = cli_flag_value(argc, argv, &i, cmd, "--precision", &v))) {
+            if (m < 0) return -1;
+            a->precision = v;
+        } else if ((m = cli_flag_value(argc, argv, &i, cmd, "--int8", &v))) {
+            if (m < 0) return -1;
+            a->int8_model = v;
+        } else if ((m = cli_flag_value(argc, argv, &i, cmd, "--shadow", &v))) {
+            if (m < 0 || parse_fraction(cmd, "--shadow", v, &a->shadow_fraction)) return -1;
+            a->shadow = v;
         } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
             cli_usage_error(cmd, "unknown option '%s'", argv[i]);
             return -1;
@@ -56,7 +109,7 @@ static int parse_args(int argc, char **argv, run_args *a) {
         cli_usage_error(cmd, "missing MODEL");
         return -1;
     }
-    return 0;
+    return resolve_precision(cmd, a);
 }
 
 /* Matches the -i arguments to the graph inputs and reads them. names[k] and tensors[k] are in
@@ -194,6 +247,28 @@ static double now_ms(void) {
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
+/* --precision auto: the selector, which says on stderr which precision it serves and why. */
+static octet_selector *create_selector(const run_args *a, octet_error *err) {
+    octet_selector_options opts = {.threads = a->threads, .batch = a->batch, .shadow_fraction = a->shadow_fraction};
+    octet_selector *sel = octet_selector_create(a->model, a->int8_model, &opts, err);
+    octet_selector_stats st;
+    if (sel && octet_selector_stats_get(sel, &st) == 0) fprintf(stderr, "precision auto: %s\n", st.reason);
+    return sel;
+}
+
+/* Which precision answered the one request, and the counters when shadowing (one line each). */
+static void report_selector(const octet_selector *sel, const run_args *a) {
+    octet_selector_stats st;
+    if (octet_selector_stats_get(sel, &st)) return;
+    fprintf(stderr, "served by %s\n", st.int8_runs ? "int8" : "fp32");
+    if (!st.using_int8 && st.int8_runs) fprintf(stderr, "precision auto: %s\n", st.reason);
+    if (a->shadow_fraction > 0)
+        fprintf(stderr, "selector: %llu requests, %llu int8, %llu fp32, %llu shadow, %llu disagreements\n",
+                (unsigned long long)st.requests, (unsigned long long)st.int8_runs,
+                (unsigned long long)st.fp32_runs, (unsigned long long)st.shadow_runs,
+                (unsigned long long)st.disagreements);
+}
+
 static int run_main(int argc, char **argv) {
     run_args a;
     if (parse_args(argc, argv, &a)) return CLI_EXIT_USAGE;
@@ -205,8 +280,19 @@ static int run_main(int argc, char **argv) {
     octet_tensor *outputs = NULL;
     int n_in = 0, n_out = 0, rc = CLI_EXIT_FAIL;
 
-    octet_model *model = octet_model_load(a.model, &err);
-    octet_session *s = model ? octet_session_create(model, &opts, &err) : NULL;
+    /* fp32 and int8 run one model directly; auto runs the selector, whose fp32 session
+       describes the inputs and outputs (the int8 model has the same ones) */
+    octet_model *model = NULL;
+    octet_session *own = NULL;
+    octet_selector *sel = NULL;
+    const octet_session *s = NULL;
+    if (a.mode == PRECISION_AUTO) {
+        sel = create_selector(&a, &err);
+        s = octet_selector_session(sel);
+    } else {
+        model = octet_model_load(a.mode == PRECISION_INT8 ? a.int8_model : a.model, &err);
+        s = own = model ? octet_session_create(model, &opts, &err) : NULL;
+    }
     if (!s) goto done;
     n_in = octet_session_input_count(s);
     n_out = octet_session_output_count(s);
@@ -222,7 +308,9 @@ static int run_main(int argc, char **argv) {
         goto done;
     }
     double t0 = now_ms();
-    if (octet_session_run(s, n_in, in_names, inputs, n_out, NULL, outputs, &err)) goto done;
+    if (sel ? octet_selector_run(sel, n_in, in_names, inputs, n_out, NULL, outputs, &err)
+            : octet_session_run(own, n_in, in_names, inputs, n_out, NULL, outputs, &err))
+        goto done;
     double elapsed = now_ms() - t0;
     if (a.out_dir) {
         if (write_outputs(a.out_dir, s, outputs, n_out, &err)) goto done;
@@ -234,14 +322,16 @@ static int run_main(int argc, char **argv) {
         }
     }
     fprintf(stderr, "ran in %.2f ms\n", elapsed);
+    if (sel) report_selector(sel, &a);
     rc = CLI_EXIT_OK;
 done:
     if (rc != CLI_EXIT_OK) cli_runtime_error(&err);
     for (int j = 0; outputs && j < n_out; j++) octet_tensor_release(&outputs[j]);
     free(outputs);
     for (int k = 0; k < n_in && k < MAX_INPUT_ARGS; k++) octet_tensor_release(&inputs[k]);
-    octet_session_free(s);
+    octet_session_free(own);
     octet_model_free(model);
+    octet_selector_free(sel);
     return rc;
 }
 
@@ -250,6 +340,7 @@ const cli_command cli_cmd_run = {
     .summary = "run a model on input files; print the top classes or save the outputs",
     .usage =
         "usage: octet run MODEL [-i NAME=FILE]... [-o DIR] [--threads N] [--batch N]\n"
+        "                 [--precision fp32|int8|auto] [--int8 MODEL_INT8] [--shadow FRACTION]\n"
         "\n"
         "Runs MODEL (.onnx) once on the given inputs.\n"
         "\n"
@@ -262,11 +353,20 @@ const cli_command cli_cmd_run = {
         "  -o, --output DIR         write each output to DIR/NAME.npy instead of printing it\n"
         "  --threads N              worker threads (default: all cores)\n"
         "  --batch N                value of a symbolic batch dimension (default 1)\n"
+        "  --precision P            fp32: run MODEL; int8: run MODEL_INT8; auto (the default when\n"
+        "                           --int8 is given): run MODEL_INT8 when it loads and has MODEL's\n"
+        "                           inputs and outputs, else MODEL, saying why on stderr; an int8\n"
+        "                           run that fails is answered by MODEL\n"
+        "  --int8 MODEL_INT8        the int8 (quantized) version of MODEL\n"
+        "  --shadow FRACTION        with auto: also run MODEL on this share of the requests (every\n"
+        "                           round(1/FRACTION)-th, the first included) and compare the top\n"
+        "                           classes of the first output; the counters go to stderr\n"
         "\n"
         "Without -o every output's name, dtype and shape is printed, and for a [N, classes]\n"
         "float output the top-5 classes of each row with their softmax probabilities.\n"
         "\n"
         "example:\n"
-        "  octet run model.onnx -i brain_tumor_mri_4c_128_val.npz:x@0\n",
+        "  octet run model.onnx -i brain_tumor_mri_4c_128_val.npz:x@0\n"
+        "  octet run model.onnx --int8 model_int8.onnx --shadow 1 -i image.npy\n",
     .main = run_main,
 };

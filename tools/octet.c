@@ -4,7 +4,8 @@
 
 #include "cli_util.h"
 
-static const cli_command *const commands[] = {&cli_cmd_run, &cli_cmd_inspect};
+static const cli_command *const commands[] = {&cli_cmd_run, &cli_cmd_inspect, &cli_cmd_bench, &cli_cmd_validate,
+                                              &cli_cmd_quantize};
 #define N_COMMANDS (int)(sizeof commands / sizeof commands[0])
 
 static const cli_command *find_command(const char *name) {
