@@ -355,6 +355,9 @@ static void drop_relus(oct_graph *g, const oct_qparam *params, int n_params, con
     }
 }
 
+/* Not vectorised: gcc 12 for aarch64 crashes (internal compiler error in vect_transform_reduction)
+   vectorising this function, and it is load-time graph code where vectors buy nothing. */
+__attribute__((optimize("no-tree-vectorize")))
 int oct_qdq_insert(oct_graph *g, const oct_qparam *params, int n_params, const char *const *exclude, int n_exclude,
                    int **quantized, oct_qparam **used, int *n_quantized, octet_error *err) {
     *quantized = NULL;
