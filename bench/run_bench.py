@@ -3,6 +3,7 @@
 
 Usage: run_bench.py [--models DIR] [--int8 DIR] [--threads 1,2] [--passes 3] [--out bench/results]
                     [--octet BUILD/tools/octet] [--only NAME,...] [--quick]
+       run_bench.py --report RESULTS.json [--out DIR]   (results.md and chart.svg again)
 
 --models is what models/export_zoo.py wrote (zoo.json + *.onnx); --int8 a directory with QDQ
 versions under the same file names (models/quantize_qdq.py; default DIR_int8 next to --models
@@ -14,6 +15,8 @@ and from configuration to configuration, so that drift of a shared machine hits 
 alike. Headline: the best median of the passes per engine, as in ../shared/ANCHORS.md. 2D models
 take 5 warm-up + 30 timed runs, 3D U-Nets (5-D inputs) 2 + 6; --quick skips the 3D models.
 Load time is the best of the passes, peak RSS the largest (whole process: node + ORT for ORT).
+results.json is rewritten after every pass; --report makes the table and chart from it (also
+from an interrupted run).
 """
 import argparse
 import datetime
@@ -46,7 +49,10 @@ def parse_args():
     ap.add_argument('--octet', default=os.path.join(ROOT, 'build', 'tools', 'octet'), help='octet binary')
     ap.add_argument('--only', default='', help='comma-separated model names')
     ap.add_argument('--quick', action='store_true', help='skip the 3D U-Nets')
+    ap.add_argument('--report', metavar='RESULTS_JSON', help='only write results.md and chart.svg from RESULTS_JSON')
     a = ap.parse_args()
+    if a.report:
+        return a
     try:
         a.threads = [int(t) for t in a.threads.split(',') if t.strip()]
     except ValueError:
@@ -176,17 +182,29 @@ def cell(side, key, fmt):
     return fmt % side[key] if side and side.get(key) is not None else 'n/a'
 
 
+def passes_done(results):
+    """Passes that ran (fewer than asked when the run was interrupted)."""
+    if 'passes_done' in results:
+        return results['passes_done']
+    runs = [len(r[e]['medians']) for r in results['rows'] for e in ('octet', 'ort') if r.get(e)]
+    return max(runs) if runs else 0
+
+
+def fmt_load(v):
+    return '%.2f' % v if isinstance(v, (int, float)) else 'n/a'
+
+
 def write_markdown(path, results):
     rows = results['rows']
     info = results['machine']
     lines = ['# octet vs ONNX Runtime', '',
              '%s; %s CPUs (%s); ONNX Runtime %s (CPU EP, graphOptimizationLevel all, inter-op 1, sequential); '
              'octet %s.' % (results['date'], info['cpus'], info['cpu'], info['onnxruntime'], results['octet_version']),
-             'Median latency per run, best of %d passes alternating the engines; 2D models 5 warm-up + 30 timed runs, '
+             'Median latency per run, best of %d pass(es) alternating the engines; 2D models 5 warm-up + 30 timed runs, '
              '3D U-Nets 2 + 6. Inputs N(0,1). Peak RSS: whole process (ONNX Runtime: node + ORT). Load: file to a '
-             'ready session.' % results['passes'],
-             'Load average (1 min) during the run: %.2f at the start, %.2f at the end, mean %.2f over the '
-             'measurements.' % (results['load_start'], results['load_end'], results['load_mean']), '',
+             'ready session.' % passes_done(results),
+             'Load average (1 min) during the run: %s at the start, %s at the end, mean %s over the '
+             'measurements.' % tuple(fmt_load(results.get(k)) for k in ('load_start', 'load_end', 'load_mean')), '',
              '| model | precision | threads | octet ms | ORT ms | ratio ORT/octet | octet RSS MB | ORT RSS MB '
              '| octet load ms | ORT load ms |',
              '|---|---|---|---:|---:|---:|---:|---:|---:|---:|']
@@ -225,6 +243,11 @@ def octet_version(binary):
 
 def main():
     a = parse_args()
+    if a.report:
+        with open(a.report) as f:
+            results = json.load(f)
+        os.makedirs(a.out, exist_ok=True)
+        return report(a.out, results)
     with open(os.path.join(a.models, 'zoo.json')) as f:
         zoo = json.load(f)
     cfgs = configurations(a, zoo)
@@ -262,23 +285,26 @@ def main():
                         c['threads'], engine, '%.2f ms' % res['median_ms'] if res else 'FAILED: ' + error),
                         file=sys.stderr, flush=True)
             # results so far, so that an interrupted run leaves something behind
+            results['passes_done'] = p + 1
+            results['load_end'] = os.getloadavg()[0]
+            results['load_mean'] = float(np.mean(loads))
+            results['seconds'] = round(time.time() - t_start, 1)
             results['rows'] = build_rows(cfgs, measured)
             with open(os.path.join(a.out, 'results.json'), 'w') as f:
                 json.dump(results, f, indent=1)
-    results['load_end'] = os.getloadavg()[0]
-    results['load_mean'] = float(np.mean(loads)) if loads else 0.0
-    results['seconds'] = round(time.time() - t_start, 1)
-    results['rows'] = build_rows(cfgs, measured)
-    with open(os.path.join(a.out, 'results.json'), 'w') as f:
-        json.dump(results, f, indent=1)
-    write_markdown(os.path.join(a.out, 'results.md'), results)
+    return report(a.out, results)
+
+
+def report(out, results):
+    write_markdown(os.path.join(out, 'results.md'), results)
     try:
-        chart.write_chart(results, os.path.join(a.out, 'chart.svg'))
+        chart.write_chart(results, os.path.join(out, 'chart.svg'))
     except ValueError as e:
         print('no chart: %s' % e, file=sys.stderr)
-    with open(os.path.join(a.out, 'results.md')) as f:
+    with open(os.path.join(out, 'results.md')) as f:
         sys.stdout.write(f.read())
-    print('wrote %s/results.{json,md} and chart.svg in %.0f s' % (a.out, results['seconds']), file=sys.stderr)
+    print('wrote %s/results.{json,md} and chart.svg after %.0f s of measuring' % (out, results.get('seconds', 0)),
+          file=sys.stderr)
     return 0
 
 
