@@ -384,27 +384,27 @@ def quantize_bias(b, x_scale, w_scale, what):
 
 # ---- writing the QDQ graph ----------------------------------------------------------------------
 
-def to_model(g, template, extra_outputs=(), value_info=True):
+def to_model(g, template, extra_outputs=()):
     """A ModelProto of g's nodes and constants, with the template's inputs, outputs and metadata."""
+    from_nodes = {n.output[0] for n in g.nodes if n.op_type == 'Constant'}
     graph = helper.make_graph(
         g.nodes, template.graph.name,
         [i for i in template.graph.input if i.name not in g.consts or i.name in g.inputs],
         list(template.graph.output),
-        [numpy_helper.from_array(v, k) for k, v in g.consts.items()
-         if not any(n.op_type == 'Constant' and n.output[0] == k for n in g.nodes)])
+        [numpy_helper.from_array(v, k) for k, v in g.consts.items() if k not in from_nodes])
     for t in extra_outputs:
         if t not in g.outputs:
             graph.output.append(helper.make_tensor_value_info(t, TensorProto.FLOAT, None))
-    model = helper.make_model(graph, opset_imports=list(template.opset_import),
-                              producer_name='octet quantize_qdq.py', ir_version=template.ir_version)
-    return model
+    return helper.make_model(graph, opset_imports=list(template.opset_import),
+                             producer_name='octet quantize_qdq.py', ir_version=template.ir_version)
 
 
 class Writer:
     """Builds the QDQ graph: new nodes in order, new initializers, unique names."""
 
-    def __init__(self, g, plan, params, act):
-        self.g, self.plan, self.params, self.act = g, plan, params, act
+    def __init__(self, g, plan):
+        self.g, self.plan = g, plan
+        self.params = {}  # activation -> (scale, zero point) initializer names
         self.nodes = []
         self.names = {o for n in g.nodes for o in n.output} | set(g.consts) | set(g.inputs)
         self.count = {'QuantizeLinear': 0, 'DequantizeLinear': 0}
@@ -453,7 +453,7 @@ class Writer:
 
 def write_qdq(g, plan, stats, act):
     qtype_np = QTYPES[act][1]
-    w = Writer(g, plan, {}, act)
+    w = Writer(g, plan)
     # Activation parameters as initializers, one pair per tensor with its own range.
     for t in plan.own:
         lo, hi = stats[t]

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Model-level int8 test: octet's execution of QDQ models against ONNX Runtime's.
 
-Usage: int8_model_test.py BUILD_DIR ZOO_DIR INT8_DIR [--only NAME,...] [--time [--passes P]]
+Usage: int8_model_test.py BUILD_DIR ZOO_DIR INT8_DIR [--only NAME,...] [--time [--iters I]]
 
 ZOO_DIR is what models/export_zoo.py wrote; INT8_DIR holds the QDQ versions that
 models/quantize_qdq.py writes (`--zoo ZOO_DIR INT8_DIR`). A model missing there, or older than
@@ -18,14 +18,14 @@ For every model, on a fixed N(0,1) input (8 images for the 2D classifiers, one v
   op-by-op run: at most 1.5x it plus two output quantization steps. Top-1 agreement with ORT
   (per image, or per voxel for the segmentation models) must not be below the op-by-op run's
   by more than one image (2D) or 1% of voxels (3D).
-- `octet inspect --json`: int8 / fp32 node counts, the fp32 nodes with octet's reason; the
-  U-Nets must run every ConvTranspose in int8.
+- `octet inspect --json`: int8 / fp32 node counts, the fp32 nodes with octet's reason; every
+  Conv, ConvTranspose, Gemm and MatMul must run in int8 (the U-Nets' ConvTranspose included).
 The trained brain tumor classifier (models/brain_tumor_cnn.onnx, quantized on the real calib
 split) runs on the whole val split in both engines, fp32 and int8: octet int8 must agree with
 ORT int8 on >= 99% of the images; the four accuracies are reported.
 
---time also times octet int8 ("ran in" of `octet run`, best of P) against ONNX Runtime int8
-(median of 5 in-process runs), both at 1 thread.
+--time also times octet int8 (`octet bench`) against ONNX Runtime int8 (bench/ort_run.js --time),
+both at 1 thread and batch 1, median of I runs after one warm-up.
 """
 import argparse
 import json
@@ -53,6 +53,7 @@ BRAIN_TUMOR_FP32 = os.path.join(ROOT, 'models', BRAIN_TUMOR + '.onnx')
 BRAIN_TUMOR_VAL = quantize_qdq.BRAIN_TUMOR_CALIB.replace('_calib.npz', '_val.npz')
 BRAIN_TUMOR_MIN_AGREEMENT = 0.99
 DIFF_FACTOR, DIFF_LSBS = 1.5, 2.0
+GEMM_OPS = ('Conv', 'ConvTranspose', 'Gemm', 'MatMul')  # must all run int8 in a QDQ model
 
 
 def file_name(tensor_name):
@@ -150,6 +151,15 @@ def precision_summary(plan):
     return len(int8), len(nodes), fp32
 
 
+def print_fp32(nodes, plan):
+    kinds = {}
+    for n in plan['nodes']:
+        kinds[n['precision']] = kinds.get(n['precision'], 0) + 1
+    print('       nodes by precision: ' + ', '.join('%s %d' % kv for kv in sorted(kinds.items())))
+    for n in nodes:
+        print('       fp32: %-40s %-22s %s' % (n['name'], n['op'], n.get('why_fp32', '')))
+
+
 def top1(a):
     return np.argmax(a, axis=1)
 
@@ -180,16 +190,14 @@ def check_isa_identical(eng, model, inp, batch, names, levels, tag):
     return outs[levels[-1]], same
 
 
-def time_pair(eng, model, inp, batch, passes):
-    oct_ms = []
-    for _ in range(passes):
-        _, ms = eng.octet_run(model, inp, 'timing_octet', batch, threads=1)
-        if ms is not None:
-            oct_ms.append(ms)
-    out, _ = run(['node', ORT_RUN, model, '--input', inp, '--threads', '1', '--time', '5', '--warmup', '1'],
+def time_pair(eng, model, inp, iters):
+    """Median ms at 1 thread and batch 1: octet bench (its own N(0,1) input), ORT on inp."""
+    out, _ = run([eng.octet, 'bench', model, '--threads', '1', '--batch', '1', '--warmup', '1',
+                  '--iters', str(iters), '--json'], 'octet bench')
+    oct_ms = json.loads(out.strip().splitlines()[-1])['median_ms']
+    out, _ = run(['node', ORT_RUN, model, '--input', inp, '--threads', '1', '--time', str(iters), '--warmup', '1'],
                  'ort_run.js --time')
-    ort_ms = json.loads(out.strip().splitlines()[-1])['median_ms']
-    return (min(oct_ms) if oct_ms else float('nan')), ort_ms
+    return oct_ms, json.loads(out.strip().splitlines()[-1])['median_ms']
 
 
 def test_zoo_model(eng, model, int8_path, levels, args, rows, timings):
@@ -205,7 +213,8 @@ def test_zoo_model(eng, model, int8_path, levels, args, rows, timings):
     ref = load_outputs(eng.ort(int8_path, inp, name + '_ort_all', 'all'), names)
     dis = load_outputs(eng.ort(int8_path, inp, name + '_ort_disabled', 'disabled'), names)
     got, same = check_isa_identical(eng, int8_path, inp, batch, names, levels, name)
-    n_int8, n_total, fp32 = precision_summary(eng.inspect(int8_path))
+    plan = eng.inspect(int8_path)
+    n_int8, n_total, fp32 = precision_summary(plan)
     problems = []
     worst = {'oct': 0.0, 'dis': 0.0, 'agree_oct': 1.0, 'agree_dis': 1.0}
     for n in names:
@@ -233,24 +242,25 @@ def test_zoo_model(eng, model, int8_path, levels, args, rows, timings):
     bad_isa = [isa for isa, ok in same.items() if not ok]
     if bad_isa:
         problems.append('octet output differs from OCTET_ISA=ref at: %s' % ', '.join(bad_isa))
-    if name.startswith('unet3d'):
-        plan = eng.inspect(int8_path)
-        fp32_convt = [n['name'] for n in plan['nodes'] if n['op'] == 'ConvTranspose']
-        int8_convt = [n for n in plan['nodes'] if n['op'] == 'QLinearConvTranspose' and n['precision'] == 'int8']
-        if fp32_convt or not int8_convt:
-            problems.append('ConvTranspose not in int8 (%d fp32: %s)' % (len(fp32_convt), ', '.join(fp32_convt[:3])))
+    fp32_gemm = [n['name'] for n in fp32 if n['op'] in GEMM_OPS]
+    if fp32_gemm:
+        problems.append('%d Conv/ConvTranspose/Gemm/MatMul in fp32: %s' % (len(fp32_gemm), ', '.join(fp32_gemm[:3])))
+    if name.startswith('unet3d') and not any(n['op'] == 'QLinearConvTranspose' and n['precision'] == 'int8'
+                                             for n in plan['nodes']):
+        problems.append('no ConvTranspose runs in int8')
     status = 'FAIL' if problems else 'ok  '
     print('%s %-16s int8 %3d/%-3d  octet-vs-ORT %.3e  ORT-disabled-vs-ORT %.3e  top-1 %.4f (op-by-op %.4f)  '
           'ISA identical %s [%s]  (%.1f s)' % (
               status, name, n_int8, n_total, worst['oct'], worst['dis'], worst['agree_oct'], worst['agree_dis'],
               'yes' if not bad_isa else 'NO', ','.join(levels), time.time() - t0), flush=True)
-    for n in fp32:
-        print('       fp32: %-40s %-22s %s' % (n['name'], n['op'], n.get('why_fp32', '')))
+    print_fp32(fp32, plan)
     for p in problems:
         print('       ' + p)
     rows.append((name, n_int8, n_total, worst['oct'], worst['dis'], worst['agree_oct'], not bad_isa))
     if args.time and not problems:
-        timings.append((name, batch) + time_pair(eng, int8_path, inp, batch, args.passes))
+        one = os.path.join(eng.work, name + '_one.npy')
+        np.save(one, np.load(inp)[:1])
+        timings.append((name,) + time_pair(eng, int8_path, one, args.iters))
     return not problems
 
 
@@ -270,7 +280,8 @@ def test_brain_tumor(eng, int8_dir, levels, args, rows, timings):
     dis8 = load_outputs(eng.ort(int8_path, inp, 'bt_dis8', 'disabled'), [name])[name]
     oct8s, same = check_isa_identical(eng, int8_path, inp, n, [name], levels, 'bt')
     oct8 = oct8s[name]
-    n_int8, n_total, fp32 = precision_summary(eng.inspect(int8_path))
+    plan = eng.inspect(int8_path)
+    n_int8, n_total, fp32 = precision_summary(plan)
     acc = {k: float(np.mean(top1(v) == y)) for k, v in
            (('ORT fp32', ort32), ('octet fp32', oct32), ('ORT int8', ort8), ('octet int8', oct8))}
     agree = float(np.mean(top1(oct8) == top1(ort8)))
@@ -290,15 +301,14 @@ def test_brain_tumor(eng, int8_dir, levels, args, rows, timings):
               status, BRAIN_TUMOR, n_int8, n_total, d_oct, d_dis, agree, agree_dis, n,
               'yes' if not bad_isa else 'NO', time.time() - t0), flush=True)
     print('       accuracy on val: ' + ', '.join('%s %.4f' % kv for kv in acc.items()))
-    for f in fp32:
-        print('       fp32: %-40s %-22s %s' % (f['name'], f['op'], f.get('why_fp32', '')))
+    print_fp32(fp32, plan)
     for p in problems:
         print('       ' + p)
     rows.append((BRAIN_TUMOR, n_int8, n_total, d_oct, d_dis, agree, not bad_isa))
     if args.time and not problems:
         one = os.path.join(eng.work, BRAIN_TUMOR + '_one.npy')
         np.save(one, x[:1, None].astype(np.float32))
-        timings.append((BRAIN_TUMOR, 1) + time_pair(eng, int8_path, one, 1, args.passes))
+        timings.append((BRAIN_TUMOR,) + time_pair(eng, int8_path, one, args.iters))
     return not problems
 
 
@@ -309,7 +319,7 @@ def main():
     ap.add_argument('int8_dir')
     ap.add_argument('--only', help='comma-separated model names (brain_tumor_cnn included)')
     ap.add_argument('--time', action='store_true', help='time octet int8 and ORT int8 at 1 thread')
-    ap.add_argument('--passes', type=int, default=3, help='octet timing runs, the best counts (default 3)')
+    ap.add_argument('--iters', type=int, default=10, help='timed runs per engine (default 10)')
     args = ap.parse_args()
 
     octet = os.path.join(args.build_dir, 'tools', 'octet')
@@ -375,11 +385,11 @@ def main():
         print('\n(max diffs are relative: max|a - ORT| / max|ORT|, ORT = ONNX Runtime int8 with all '
               'optimizations)')
     if timings:
-        print('\nint8 at 1 thread (ms): octet `run` best of %d, ORT median of 5\n' % args.passes)
-        print('| model | batch | octet int8 | ORT int8 | octet / ORT |')
-        print('|---|---:|---:|---:|---:|')
-        for name, batch, o, r in timings:
-            print('| %s | %d | %.1f | %.1f | %.2f |' % (name, batch, o, r, o / r))
+        print('\nint8 at 1 thread, batch 1, median of %d runs after 1 warm-up (ms)\n' % args.iters)
+        print('| model | octet int8 | ORT int8 | octet / ORT |')
+        print('|---|---:|---:|---:|')
+        for name, o, r in timings:
+            print('| %s | %.2f | %.2f | %.2f |' % (name, o, r, o / r))
     print()
     print('%d passed, %d failed' % (passed, failed))
     return 1 if failed else 0
