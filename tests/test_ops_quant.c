@@ -10,6 +10,8 @@
      per-row/per-column zero points, constant and run-time b;
    - bad inputs fail in infer with messages that name the problem. */
 #include <check.h>
+
+#include "test_util.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,38 +74,10 @@ static oct_graph *g_new(int opset) {
     g->name = strdup("test");
     return g;
 }
-static void push(int **arr, int *n, int v) {
-    *arr = realloc(*arr, sizeof(int) * (size_t)(*n + 1));
-    (*arr)[(*n)++] = v;
-}
-static int64_t numel(int rank, const int64_t *dims) {
-    int64_t n = 1;
-    for (int i = 0; i < rank; i++) n *= dims[i];
-    return n;
-}
-static int g_in(oct_graph *g, const char *name, octet_dtype dt, int rank, const int64_t *dims) {
-    int v = oct_graph_add_value(g, name, NULL);
-    oct_value *val = &g->values[v];
-    val->kind = OCT_VAL_INPUT;
-    val->dtype = dt;
-    val->rank = rank;
-    if (rank) memcpy(val->dims, dims, sizeof(int64_t) * (size_t)rank);
-    push(&g->inputs, &g->n_inputs, v);
-    return v;
-}
-static int g_cst(oct_graph *g, const char *name, octet_dtype dt, int rank, const int64_t *dims, const void *data) {
-    int v = oct_graph_add_value(g, name, NULL);
-    const size_t bytes = (size_t)numel(rank, dims) * octet_dtype_size(dt);
-    void *d = malloc(bytes > 0 ? bytes : 1);
-    memcpy(d, data, bytes);
-    oct_value_set_const(&g->values[v], dt, rank, dims, d);
-    return v;
-}
-static int g_f(oct_graph *g, const char *name, float v) { return g_cst(g, name, OCTET_FLOAT, 0, NULL, &v); }
 static int g_q(oct_graph *g, const char *name, octet_dtype t, int32_t v) {
     uint8_t b = (uint8_t)v;
     int32_t i = v;
-    return g_cst(g, name, t, 0, NULL, t == OCTET_INT32 ? (void *)&i : (void *)&b);
+    return test_graph_const(g, name, t, 0, NULL, t == OCTET_INT32 ? (void *)&i : (void *)&b);
 }
 static int g_act(oct_graph *g, const char *name) { return oct_graph_add_value(g, name, NULL); }
 static int g_node(oct_graph *g, const char *type, int n_in, const int *in, int n_out, const int *out) {
@@ -111,7 +85,7 @@ static int g_node(oct_graph *g, const char *type, int n_in, const int *in, int n
     ck_assert_int_ge(i, 0);
     memcpy(g->nodes[i].in, in, sizeof(int) * (size_t)n_in);
     memcpy(g->nodes[i].out, out, sizeof(int) * (size_t)n_out);
-    for (int k = 0; k < n_out; k++) push(&g->outputs, &g->n_outputs, out[k]);
+    for (int k = 0; k < n_out; k++) test_push_int(&g->outputs, &g->n_outputs, out[k]);
     return i;
 }
 static oct_attr *new_attr(oct_graph *g, int ni, const char *name, oct_attr_type t) {
@@ -311,7 +285,7 @@ START_TEST(quantize_linear_per_tensor_and_axis) {
     for (int s8 = 0; s8 < 2; s8++) {
         const octet_dtype t = s8 ? OCTET_INT8 : OCTET_UINT8;
         oct_graph *g = g_new(13);
-        int in[3] = {g_in(g, "x", OCTET_FLOAT, 1, d), g_f(g, "s", 2.f), g_q(g, "z", t, s8 ? -1 : 100)};
+        int in[3] = {test_graph_input(g, "x", OCTET_FLOAT, 1, d), test_graph_f32(g, "s", 2.f), g_q(g, "z", t, s8 ? -1 : 100)};
         int out = g_act(g, "y");
         g_node(g, "QuantizeLinear", 3, in, 1, &out);
         const void *inputs[] = {x};
@@ -334,8 +308,8 @@ START_TEST(quantize_linear_per_tensor_and_axis) {
     }
     for (int as_int = 0; as_int < 2; as_int++) {
         oct_graph *g = g_new(13);
-        int in[3] = {g_in(g, "x", as_int ? OCTET_INT32 : OCTET_FLOAT, 3, dims), g_cst(g, "s", OCTET_FLOAT, 1, sd, sc),
-                     g_cst(g, "z", OCTET_UINT8, 1, sd, zp)};
+        int in[3] = {test_graph_input(g, "x", as_int ? OCTET_INT32 : OCTET_FLOAT, 3, dims), test_graph_const(g, "s", OCTET_FLOAT, 1, sd, sc),
+                     test_graph_const(g, "z", OCTET_UINT8, 1, sd, zp)};
         int out = g_act(g, "y");
         int ni = g_node(g, "QuantizeLinear", 3, in, 1, &out);
         a_int(g, ni, "axis", -2);
@@ -363,8 +337,8 @@ START_TEST(dequantize_linear_types_and_axis) {
     for (int kind = 0; kind < 3; kind++) {
         const octet_dtype t = kind == 0 ? OCTET_UINT8 : kind == 1 ? OCTET_INT8 : OCTET_INT32;
         oct_graph *g = g_new(13);
-        int in[3] = {g_in(g, "x", t, 2, dims), g_cst(g, "s", OCTET_FLOAT, 1, sd, sc), -1};
-        if (kind < 2) in[2] = g_cst(g, "z", t, 1, sd, kind == 0 ? (const void *)zu : (const void *)zs);
+        int in[3] = {test_graph_input(g, "x", t, 2, dims), test_graph_const(g, "s", OCTET_FLOAT, 1, sd, sc), -1};
+        if (kind < 2) in[2] = test_graph_const(g, "z", t, 1, sd, kind == 0 ? (const void *)zu : (const void *)zs);
         int out = g_act(g, "y");
         int ni = g_node(g, "DequantizeLinear", kind < 2 ? 3 : 2, in, 1, &out);
         a_int(g, ni, "axis", 0);
@@ -382,7 +356,7 @@ START_TEST(dequantize_linear_types_and_axis) {
     /* int32 with a nonzero zero point is refused at run time */
     oct_graph *g = g_new(13);
     const int32_t one = 1;
-    int in[3] = {g_in(g, "x", OCTET_INT32, 2, dims), g_f(g, "s", 1.f), g_cst(g, "z", OCTET_INT32, 0, NULL, &one)};
+    int in[3] = {test_graph_input(g, "x", OCTET_INT32, 2, dims), test_graph_f32(g, "s", 1.f), test_graph_const(g, "z", OCTET_INT32, 0, NULL, &one)};
     int out = g_act(g, "y");
     g_node(g, "DequantizeLinear", 3, in, 1, &out);
     const void *inputs[] = {xi};
@@ -403,7 +377,7 @@ START_TEST(dynamic_quantize_linear_formula) {
             x[i] = trial == 0 ? runi(-3.f, 5.f) : trial == 1 ? runi(0.5f, 2.f) : trial == 2 ? runi(-9.f, -1.f) : 0.f;
         const int64_t d[] = {N};
         oct_graph *g = g_new(11);
-        int in = g_in(g, "x", OCTET_FLOAT, 1, d);
+        int in = test_graph_input(g, "x", OCTET_FLOAT, 1, d);
         int out[3] = {g_act(g, "y"), g_act(g, "ys"), g_act(g, "yz")};
         g_node(g, "DynamicQuantizeLinear", 1, &in, 3, out);
         const void *inputs[] = {x};
@@ -548,16 +522,16 @@ static void run_qconv_case(const qconv_case *c) {
     for (int threads = 1; threads <= 4; threads += 3) {
         /* QLinearConv: exact against the documented requantization, within 1 LSB of float. */
         oct_graph *g = g_new(10);
-        int in[9] = {g_in(g, "x", c->xt, 2 + c->nsp, xd), g_f(g, "xs", sx), g_q(g, "xz", c->xt, zx),
-                     g_cst(g, "w", c->wt, 2 + c->nsp, wd, w), g_cst(g, "ws", OCTET_FLOAT, c->per_channel, sd, sw),
-                     g_cst(g, "wz", c->wt, c->per_channel, sd, zw8), g_f(g, "ys", sy), g_q(g, "yz", c->yt, zy),
-                     c->bias ? g_cst(g, "b", OCTET_INT32, 1, md, bias) : -1};
+        int in[9] = {test_graph_input(g, "x", c->xt, 2 + c->nsp, xd), test_graph_f32(g, "xs", sx), g_q(g, "xz", c->xt, zx),
+                     test_graph_const(g, "w", c->wt, 2 + c->nsp, wd, w), test_graph_const(g, "ws", OCTET_FLOAT, c->per_channel, sd, sw),
+                     test_graph_const(g, "wz", c->wt, c->per_channel, sd, zw8), test_graph_f32(g, "ys", sy), g_q(g, "yz", c->yt, zy),
+                     c->bias ? test_graph_const(g, "b", OCTET_INT32, 1, md, bias) : -1};
         int out = g_act(g, "y");
         conv_attrs(g, g_node(g, "QLinearConv", c->bias ? 9 : 8, in, 1, &out), c);
         const void *inputs[] = {x};
         exec_t e = exec(g, inputs, threads);
         ck_assert_int_eq(out_t(&e, 0)->dtype, c->yt);
-        ck_assert_int_eq(numel(out_t(&e, 0)->rank, out_t(&e, 0)->dims), yn);
+        ck_assert_int_eq(test_numel(out_t(&e, 0)->rank, out_t(&e, 0)->dims), yn);
         const void *y = out_data(&e, 0);
         for (int64_t i = 0; i < yn; i++) {
             const int64_t m = (i / ov) % c->M;
@@ -573,8 +547,8 @@ static void run_qconv_case(const qconv_case *c) {
 
         /* ConvInteger (no bias, the zero points of the same case): the accumulators themselves. */
         g = g_new(10);
-        int in2[4] = {g_in(g, "x", c->xt, 2 + c->nsp, xd), g_cst(g, "w", c->wt, 2 + c->nsp, wd, w),
-                      g_q(g, "xz", c->xt, zx), g_cst(g, "wz", c->wt, c->per_channel, sd, zw8)};
+        int in2[4] = {test_graph_input(g, "x", c->xt, 2 + c->nsp, xd), test_graph_const(g, "w", c->wt, 2 + c->nsp, wd, w),
+                      g_q(g, "xz", c->xt, zx), test_graph_const(g, "wz", c->wt, c->per_channel, sd, zw8)};
         out = g_act(g, "y");
         conv_attrs(g, g_node(g, "ConvInteger", 4, in2, 1, &out), c);
         e = exec(g, inputs, threads);
@@ -674,7 +648,7 @@ static void run_qmm_case(const qmm_case *c) {
     int64_t M, K, N, od[6], nb, a_of[64], b_of[64];
     int orank;
     mm_shape(c, &M, &K, &N, od, &orank, &nb, a_of, b_of);
-    const int64_t an = numel(c->ra, c->ad), bn = numel(c->rb, c->bd), yn = nb * M * N;
+    const int64_t an = test_numel(c->ra, c->ad), bn = test_numel(c->rb, c->bd), yn = nb * M * N;
     uint8_t *a = rand_q(c->at, an), *b = rand_q(c->bt, bn);
     uint8_t *za = rand_q(c->at, M), *zb = rand_q(c->bt, N);
     float *sb = malloc(sizeof(float) * (size_t)N);
@@ -696,8 +670,8 @@ static void run_qmm_case(const qmm_case *c) {
         const int64_t zbd[2] = {1, N};
         const int64_t zad[2] = {M, 1};
         oct_graph *g = g_new(10);
-        int ia = g_in(g, "a", c->at, c->ra, c->ad);
-        int ib = c->b_const ? g_cst(g, "b", c->bt, c->rb, c->bd, b) : g_in(g, "b", c->bt, c->rb, c->bd);
+        int ia = test_graph_input(g, "a", c->at, c->ra, c->ad);
+        int ib = c->b_const ? test_graph_const(g, "b", c->bt, c->rb, c->bd, b) : test_graph_input(g, "b", c->bt, c->rb, c->bd);
         const void *inputs[] = {a, b};
         int out = g_act(g, "y");
         if (pass == 0) {
@@ -708,10 +682,10 @@ static void run_qmm_case(const qmm_case *c) {
             }
             const float sy = (float)(amax / 100.0);
             const int32_t zy = c->yt == OCTET_UINT8 ? rint_in(100, 150) : rint_in(-20, 20);
-            int in[8] = {ia, g_f(g, "as", sa), g_q(g, "az", c->at, qat(c->at, za, 0)), ib,
-                         g_cst(g, "bs", OCTET_FLOAT, c->per_col ? 2 : 0, zbd, sb),
-                         c->per_col ? g_cst(g, "bz", c->bt, 2, zbd, zb) : g_q(g, "bz", c->bt, qat(c->bt, zb, 0)),
-                         g_f(g, "ys", sy), g_q(g, "yz", c->yt, zy)};
+            int in[8] = {ia, test_graph_f32(g, "as", sa), g_q(g, "az", c->at, qat(c->at, za, 0)), ib,
+                         test_graph_const(g, "bs", OCTET_FLOAT, c->per_col ? 2 : 0, zbd, sb),
+                         c->per_col ? test_graph_const(g, "bz", c->bt, 2, zbd, zb) : g_q(g, "bz", c->bt, qat(c->bt, zb, 0)),
+                         test_graph_f32(g, "ys", sy), g_q(g, "yz", c->yt, zy)};
             g_node(g, "QLinearMatMul", 8, in, 1, &out);
             exec_t e = exec(g, inputs, 3);
             ck_assert_int_eq(out_t(&e, 0)->rank, orank);
@@ -727,8 +701,8 @@ static void run_qmm_case(const qmm_case *c) {
             }
             exec_free(&e);
         } else {
-            int in[4] = {ia, ib, per_row ? g_cst(g, "az", c->at, 2, zad, za) : g_q(g, "az", c->at, qat(c->at, za, 0)),
-                         c->per_col ? g_cst(g, "bz", c->bt, 1, &N, zb) : g_q(g, "bz", c->bt, qat(c->bt, zb, 0))};
+            int in[4] = {ia, ib, per_row ? test_graph_const(g, "az", c->at, 2, zad, za) : g_q(g, "az", c->at, qat(c->at, za, 0)),
+                         c->per_col ? test_graph_const(g, "bz", c->bt, 1, &N, zb) : g_q(g, "bz", c->bt, qat(c->bt, zb, 0))};
             g_node(g, "MatMulInteger", 4, in, 1, &out);
             exec_t e = exec(g, inputs, 2);
             ck_assert_int_eq(out_t(&e, 0)->dtype, OCTET_INT32);
@@ -773,17 +747,17 @@ static oct_graph *bad_qconv(int which) {
     static float sw[6] = {1, 1, 1, 1, 1, 1};
     static uint8_t zw[6];
     static int32_t bias[6];
-    int in[9] = {g_in(g, "x", OCTET_UINT8, 4, xd), g_f(g, "xs", 0.1f), g_q(g, "xz", OCTET_UINT8, 3),
-                 g_cst(g, "w", OCTET_INT8, 4, wd, w), g_cst(g, "ws", OCTET_FLOAT, 1, six, sw),
-                 g_cst(g, "wz", OCTET_INT8, 1, six, zw), g_f(g, "ys", 0.2f), g_q(g, "yz", OCTET_UINT8, 5),
-                 g_cst(g, "b", OCTET_INT32, 1, six, bias)};
+    int in[9] = {test_graph_input(g, "x", OCTET_UINT8, 4, xd), test_graph_f32(g, "xs", 0.1f), g_q(g, "xz", OCTET_UINT8, 3),
+                 test_graph_const(g, "w", OCTET_INT8, 4, wd, w), test_graph_const(g, "ws", OCTET_FLOAT, 1, six, sw),
+                 test_graph_const(g, "wz", OCTET_INT8, 1, six, zw), test_graph_f32(g, "ys", 0.2f), g_q(g, "yz", OCTET_UINT8, 5),
+                 test_graph_const(g, "b", OCTET_INT32, 1, six, bias)};
     switch (which) {
-    case 0: in[4] = g_cst(g, "ws5", OCTET_FLOAT, 1, five, sw); break;        /* 5 scales for 6 channels */
+    case 0: in[4] = test_graph_const(g, "ws5", OCTET_FLOAT, 1, five, sw); break;        /* 5 scales for 6 channels */
     case 1: in[2] = g_q(g, "xz8", OCTET_INT8, 3); break;                     /* x zero point int8, x uint8 */
-    case 2: in[5] = g_cst(g, "wzu", OCTET_UINT8, 1, six, zw); break;         /* w zero point uint8, w int8 */
-    case 3: in[8] = g_cst(g, "b5", OCTET_INT32, 1, five, bias); break;       /* bias shape */
-    case 4: in[6] = g_cst(g, "ys2", OCTET_FLOAT, 1, two, sw); break;         /* y_scale with two values */
-    case 5: in[8] = g_cst(g, "bf", OCTET_FLOAT, 1, six, sw); break;          /* float bias */
+    case 2: in[5] = test_graph_const(g, "wzu", OCTET_UINT8, 1, six, zw); break;         /* w zero point uint8, w int8 */
+    case 3: in[8] = test_graph_const(g, "b5", OCTET_INT32, 1, five, bias); break;       /* bias shape */
+    case 4: in[6] = test_graph_const(g, "ys2", OCTET_FLOAT, 1, two, sw); break;         /* y_scale with two values */
+    case 5: in[8] = test_graph_const(g, "bf", OCTET_FLOAT, 1, six, sw); break;          /* float bias */
     default: break;
     }
     int out = g_act(g, "y");
@@ -804,11 +778,11 @@ START_TEST(bad_inputs_fail_clearly) {
     const float s3[3] = {1, 1, 1}, s4[4] = {1, 1, 1, 1};
     for (int which = 0; which < 3; which++) {
         oct_graph *g = g_new(10);
-        int in[8] = {g_in(g, "a", OCTET_UINT8, 2, ad), g_f(g, "as", 0.1f), g_q(g, "az", OCTET_UINT8, 1),
-                     g_in(g, "b", OCTET_INT8, 2, which == 2 ? bbad : bd), g_f(g, "bs", 0.1f), g_q(g, "bz", OCTET_INT8, 0),
-                     g_f(g, "ys", 0.1f), g_q(g, "yz", OCTET_UINT8, 0)};
-        if (which == 0) in[1] = g_cst(g, "as3", OCTET_FLOAT, 1, three, s3);
-        if (which == 1) in[4] = g_cst(g, "bs4", OCTET_FLOAT, 1, four, s4);
+        int in[8] = {test_graph_input(g, "a", OCTET_UINT8, 2, ad), test_graph_f32(g, "as", 0.1f), g_q(g, "az", OCTET_UINT8, 1),
+                     test_graph_input(g, "b", OCTET_INT8, 2, which == 2 ? bbad : bd), test_graph_f32(g, "bs", 0.1f), g_q(g, "bz", OCTET_INT8, 0),
+                     test_graph_f32(g, "ys", 0.1f), g_q(g, "yz", OCTET_UINT8, 0)};
+        if (which == 0) in[1] = test_graph_const(g, "as3", OCTET_FLOAT, 1, three, s3);
+        if (which == 1) in[4] = test_graph_const(g, "bs4", OCTET_FLOAT, 1, four, s4);
         int out = g_act(g, "y");
         g_node(g, "QLinearMatMul", 8, in, 1, &out);
         if (which == 0) expect_infer_error(g, OCTET_ERR_UNSUPPORTED, "a_scale 'as3' is per row");
@@ -820,9 +794,9 @@ START_TEST(bad_inputs_fail_clearly) {
     const int64_t xd[] = {2, 3};
     for (int which = 0; which < 3; which++) {
         oct_graph *g = g_new(which == 2 ? 10 : 13);
-        int in[3] = {g_in(g, "x", which == 1 ? OCTET_UINT8 : OCTET_FLOAT, 2, xd),
-                     g_cst(g, "s", OCTET_FLOAT, 1, which == 0 ? four : three, s4),
-                     which == 1 ? g_q(g, "z", OCTET_INT8, 0) : g_cst(g, "z", OCTET_UINT8, 1, which == 0 ? four : three, ad)};
+        int in[3] = {test_graph_input(g, "x", which == 1 ? OCTET_UINT8 : OCTET_FLOAT, 2, xd),
+                     test_graph_const(g, "s", OCTET_FLOAT, 1, which == 0 ? four : three, s4),
+                     which == 1 ? g_q(g, "z", OCTET_INT8, 0) : test_graph_const(g, "z", OCTET_UINT8, 1, which == 0 ? four : three, ad)};
         int out = g_act(g, "y");
         g_node(g, which == 1 ? "DequantizeLinear" : "QuantizeLinear", 3, in, 1, &out);
         if (which == 0) expect_infer_error(g, OCTET_ERR_SHAPE, "scale 's' has 4 values but axis 1");

@@ -14,6 +14,8 @@
    - bad inputs fail in infer with messages that name the problem.
    Every case runs for uint8 and int8. */
 #include <check.h>
+
+#include "test_util.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,37 +65,9 @@ static oct_graph *g_new(void) {
     g->name = strdup("test");
     return g;
 }
-static void push(int **arr, int *n, int v) {
-    *arr = realloc(*arr, sizeof(int) * (size_t)(*n + 1));
-    (*arr)[(*n)++] = v;
-}
-static int64_t numel(int rank, const int64_t *dims) {
-    int64_t n = 1;
-    for (int i = 0; i < rank; i++) n *= dims[i];
-    return n;
-}
-static int g_in(oct_graph *g, const char *name, octet_dtype dt, int rank, const int64_t *dims) {
-    int v = oct_graph_add_value(g, name, NULL);
-    oct_value *val = &g->values[v];
-    val->kind = OCT_VAL_INPUT;
-    val->dtype = dt;
-    val->rank = rank;
-    if (rank) memcpy(val->dims, dims, sizeof(int64_t) * (size_t)rank);
-    push(&g->inputs, &g->n_inputs, v);
-    return v;
-}
-static int g_cst(oct_graph *g, const char *name, octet_dtype dt, int rank, const int64_t *dims, const void *data) {
-    int v = oct_graph_add_value(g, name, NULL);
-    const size_t bytes = (size_t)numel(rank, dims) * octet_dtype_size(dt);
-    void *d = malloc(bytes > 0 ? bytes : 1);
-    memcpy(d, data, bytes);
-    oct_value_set_const(&g->values[v], dt, rank, dims, d);
-    return v;
-}
-static int g_f(oct_graph *g, const char *name, float v) { return g_cst(g, name, OCTET_FLOAT, 0, NULL, &v); }
 static int g_zp(oct_graph *g, const char *name, int s8, int32_t v) {
     const uint8_t b = (uint8_t)v;
-    return g_cst(g, name, qt(s8), 0, NULL, &b);
+    return test_graph_const(g, name, qt(s8), 0, NULL, &b);
 }
 static int g_act(oct_graph *g, const char *name) { return oct_graph_add_value(g, name, NULL); }
 static int g_node(oct_graph *g, const char *domain, const char *type, int n_in, const int *in, int out) {
@@ -101,7 +75,7 @@ static int g_node(oct_graph *g, const char *domain, const char *type, int n_in, 
     ck_assert_int_ge(i, 0);
     memcpy(g->nodes[i].in, in, sizeof(int) * (size_t)n_in);
     g->nodes[i].out[0] = out;
-    push(&g->outputs, &g->n_outputs, out);
+    test_push_int(&g->outputs, &g->n_outputs, out);
     return i;
 }
 static oct_attr *new_attr(oct_graph *g, int ni, const char *name, oct_attr_type t) {
@@ -237,8 +211,8 @@ START_TEST(lut_ops_exact_over_all_inputs) {
                 const int32_t zx = zp_absent ? 0 : rint_in(tmin(s8), tmax(s8));
                 const int32_t zy = zp_absent ? 0 : rint_in(tmin(s8) + 40, tmax(s8) - 40);
                 oct_graph *g = g_new();
-                int in[5] = {g_in(g, "x", qt(s8), 2, dims), g_f(g, "xs", sx), zp_absent ? -1 : g_zp(g, "xz", s8, zx),
-                             g_f(g, "ys", sy), zp_absent ? -1 : g_zp(g, "yz", s8, zy)};
+                int in[5] = {test_graph_input(g, "x", qt(s8), 2, dims), test_graph_f32(g, "xs", sx), zp_absent ? -1 : g_zp(g, "xz", s8, zx),
+                             test_graph_f32(g, "ys", sy), zp_absent ? -1 : g_zp(g, "yz", s8, zy)};
                 const int ni = g_node(g, cases[c].domain, cases[c].type, 5, in, g_act(g, "y"));
                 if (cases[c].fn) a_str(g, ni, "function", cases[c].fn);
                 if (strstr(cases[c].type, "Leaky") || (cases[c].fn && strcmp(cases[c].fn, "LeakyRelu") == 0))
@@ -272,11 +246,11 @@ static void qbinary_case(const char *type, int s8, int ra, const int64_t *da, in
     const int mul = strcmp(type, "QLinearMul") == 0;
     const float sa = runi(0.01f, 0.05f), sb = runi(0.01f, 0.05f), sc = mul ? runi(0.02f, 0.2f) : runi(0.02f, 0.06f);
     const int32_t za = rint_in(tmin(s8), tmax(s8)), zb = rint_in(tmin(s8), tmax(s8)), zc = rint_in(tmin(s8) + 60, tmax(s8) - 60);
-    const int64_t na = numel(ra, da), nb = numel(rb, db);
+    const int64_t na = test_numel(ra, da), nb = test_numel(rb, db);
     uint8_t *a = rand_bytes(na, s8, -128, 255), *b = rand_bytes(nb, s8, -128, 255);
     oct_graph *g = g_new();
-    int in[8] = {g_in(g, "a", qt(s8), ra, da), g_f(g, "as", sa), g_zp(g, "az", s8, za), g_in(g, "b", qt(s8), rb, db),
-                 g_f(g, "bs", sb), g_zp(g, "bz", s8, zb), g_f(g, "cs", sc), g_zp(g, "cz", s8, zc)};
+    int in[8] = {test_graph_input(g, "a", qt(s8), ra, da), test_graph_f32(g, "as", sa), g_zp(g, "az", s8, za), test_graph_input(g, "b", qt(s8), rb, db),
+                 test_graph_f32(g, "bs", sb), g_zp(g, "bz", s8, zb), test_graph_f32(g, "cs", sc), g_zp(g, "cz", s8, zc)};
     g_node(g, "com.microsoft", type, 8, in, g_act(g, "c"));
     const void *inputs[] = {a, b};
     exec_t e = exec(g, inputs, 3);
@@ -284,7 +258,7 @@ static void qbinary_case(const char *type, int s8, int ra, const int64_t *da, in
     const int r = ra > rb ? ra : rb;
     ck_assert_int_eq(yt->rank, r);
     const uint8_t *y = yt->data;
-    const int64_t ny = numel(yt->rank, yt->dims);
+    const int64_t ny = test_numel(yt->rank, yt->dims);
     int64_t inexact = 0;
     for (int64_t o = 0; o < ny; o++) {
         /* unravel o, then index a and b with broadcasting */
@@ -333,8 +307,8 @@ START_TEST(qlinear_add_ties_to_even) {
     const int64_t d[] = {8};
     const uint8_t a[8] = {1, 3, 5, 7, 2, 4, 0, 9}, b[8] = {0, 0, 0, 0, 1, 1, 3, 0};
     oct_graph *g = g_new();
-    int in[8] = {g_in(g, "a", OCTET_UINT8, 1, d), g_f(g, "as", 0.5f), g_zp(g, "az", 0, 0), g_in(g, "b", OCTET_UINT8, 1, d),
-                 g_f(g, "bs", 0.5f), g_zp(g, "bz", 0, 0), g_f(g, "cs", 1.f), g_zp(g, "cz", 0, 10)};
+    int in[8] = {test_graph_input(g, "a", OCTET_UINT8, 1, d), test_graph_f32(g, "as", 0.5f), g_zp(g, "az", 0, 0), test_graph_input(g, "b", OCTET_UINT8, 1, d),
+                 test_graph_f32(g, "bs", 0.5f), g_zp(g, "bz", 0, 0), test_graph_f32(g, "cs", 1.f), g_zp(g, "cz", 0, 10)};
     g_node(g, "com.microsoft", "QLinearAdd", 8, in, g_act(g, "c"));
     const void *inputs[] = {a, b};
     exec_t e = exec(g, inputs, 1);
@@ -365,14 +339,14 @@ START_TEST(qlinear_concat_requantizes_exactly) {
                 }
             }
             uint8_t *x[3];
-            for (int i = 0; i < 3; i++) x[i] = rand_bytes(numel(4, shp[i]), s8, -128, 255);
+            for (int i = 0; i < 3; i++) x[i] = rand_bytes(test_numel(4, shp[i]), s8, -128, 255);
             oct_graph *g = g_new();
-            int in[11] = {g_f(g, "ys", sy), g_zp(g, "yz", s8, zy)};
+            int in[11] = {test_graph_f32(g, "ys", sy), g_zp(g, "yz", s8, zy)};
             for (int i = 0; i < 3; i++) {
                 char nm[8];
                 snprintf(nm, sizeof nm, "x%d", i);
-                in[2 + 3 * i] = g_in(g, nm, qt(s8), 4, shp[i]);
-                in[3 + 3 * i] = g_f(g, "s", sx[i]);
+                in[2 + 3 * i] = test_graph_input(g, nm, qt(s8), 4, shp[i]);
+                in[3 + 3 * i] = test_graph_f32(g, "s", sx[i]);
                 in[4 + 3 * i] = g_zp(g, "z", s8, zx[i]);
             }
             const int ni = g_node(g, "com.microsoft", "QLinearConcat", 11, in, g_act(g, "y"));
@@ -414,7 +388,7 @@ START_TEST(qlinear_global_average_pool) {
             const float sx = runi(0.01f, 0.1f), sy = runi(0.005f, 0.05f);
             const int32_t zx = rint_in(tmin(s8), tmax(s8)), zy = rint_in(tmin(s8), tmax(s8));
             oct_graph *g = g_new();
-            int in[5] = {g_in(g, "x", qt(s8), 4, dims), g_f(g, "xs", sx), g_zp(g, "xz", s8, zx), g_f(g, "ys", sy),
+            int in[5] = {test_graph_input(g, "x", qt(s8), 4, dims), test_graph_f32(g, "xs", sx), g_zp(g, "xz", s8, zx), test_graph_f32(g, "ys", sy),
                          g_zp(g, "yz", s8, zy)};
             const int ni = g_node(g, "com.microsoft", "QLinearGlobalAveragePool", 5, in, g_act(g, "y"));
             a_int(g, ni, "channels_last", cl);
@@ -461,7 +435,7 @@ static void qavgpool_case(int s8, int nsp, int cl, const int64_t *sp, const int6
     const float sx = runi(0.01f, 0.1f), sy = runi(0.01f, 0.05f);
     const int32_t zx = rint_in(tmin(s8), tmax(s8)), zy = rint_in(tmin(s8), tmax(s8));
     oct_graph *g = g_new();
-    int in[5] = {g_in(g, "x", qt(s8), nsp + 2, dims), g_f(g, "xs", sx), g_zp(g, "xz", s8, zx), g_f(g, "ys", sy),
+    int in[5] = {test_graph_input(g, "x", qt(s8), nsp + 2, dims), test_graph_f32(g, "xs", sx), g_zp(g, "xz", s8, zx), test_graph_f32(g, "ys", sy),
                  g_zp(g, "yz", s8, zy)};
     const int ni = g_node(g, "com.microsoft", "QLinearAveragePool", 5, in, g_act(g, "y"));
     a_ints(g, ni, "kernel_shape", nsp, k);
@@ -548,22 +522,22 @@ static void *qgemm_run_case(const qgemm_case_t *q, int64_t M, int64_t K, int64_t
     const int64_t ad[2] = {q->trans_a ? K : M, q->trans_a ? M : K}, bd[2] = {q->trans_b ? N : K, q->trans_b ? K : N};
     const int64_t nd[1] = {N};
     int in[9];
-    in[0] = g_in(g, "a", qt(q->a_s8), 2, ad);
-    in[1] = g_f(g, "as", sa);
+    in[0] = test_graph_input(g, "a", qt(q->a_s8), 2, ad);
+    in[1] = test_graph_f32(g, "as", sa);
     in[2] = g_zp(g, "az", q->a_s8, za);
-    in[3] = q->b_const ? g_cst(g, "b", qt(q->b_s8), 2, bd, b) : g_in(g, "b", qt(q->b_s8), 2, bd);
-    in[4] = q->per_col ? g_cst(g, "bs", OCTET_FLOAT, 1, nd, sb) : g_f(g, "bs", sb[0]);
+    in[3] = q->b_const ? test_graph_const(g, "b", qt(q->b_s8), 2, bd, b) : test_graph_input(g, "b", qt(q->b_s8), 2, bd);
+    in[4] = q->per_col ? test_graph_const(g, "bs", OCTET_FLOAT, 1, nd, sb) : test_graph_f32(g, "bs", sb[0]);
     uint8_t zbb[64];
     for (int64_t j = 0; j < N; j++) zbb[j] = (uint8_t)zb[j];
-    in[5] = q->per_col ? g_cst(g, "bz", qt(q->b_s8), 1, nd, zbb) : g_zp(g, "bz", q->b_s8, zb[0]);
+    in[5] = q->per_col ? test_graph_const(g, "bz", qt(q->b_s8), 1, nd, zbb) : g_zp(g, "bz", q->b_s8, zb[0]);
     in[6] = -1;
     const int64_t cd[4][2] = {{1, 1}, {N, 1}, {M, N}, {M, 1}};
-    if (q->c_kind == 1) in[6] = g_cst(g, "c", OCTET_INT32, 0, NULL, cvals);
-    else if (q->c_kind == 2) in[6] = g_cst(g, "c", OCTET_INT32, 1, cd[1], cvals);
-    else if (q->c_kind >= 3) in[6] = g_cst(g, "c", OCTET_INT32, 2, cd[q->c_kind - 1], cvals);
+    if (q->c_kind == 1) in[6] = test_graph_const(g, "c", OCTET_INT32, 0, NULL, cvals);
+    else if (q->c_kind == 2) in[6] = test_graph_const(g, "c", OCTET_INT32, 1, cd[1], cvals);
+    else if (q->c_kind >= 3) in[6] = test_graph_const(g, "c", OCTET_INT32, 2, cd[q->c_kind - 1], cvals);
     int nin = 7;
     if (q->y_kind) {
-        in[7] = g_f(g, "ys", sy);
+        in[7] = test_graph_f32(g, "ys", sy);
         in[8] = g_zp(g, "yz", q->y_kind == 2, zy);
         nin = 9;
     }
@@ -714,13 +688,13 @@ static uint8_t *convt_run(const convt_case_t *q, const convt_data_t *d, int use_
     const int64_t pd[1] = {nparam}, md[1] = {d->M};
     uint8_t zwb[64];
     for (int64_t o = 0; o < nparam; o++) zwb[o] = (uint8_t)d->zw[o];
-    int in[9] = {g_in(g, "x", qt(q->x_s8), q->nsp + 2, xd), g_f(g, "xs", d->sx), g_zp(g, "xz", q->x_s8, d->zx),
-                 g_cst(g, "w", q->w_u8 ? OCTET_UINT8 : OCTET_INT8, q->nsp + 2, wd, d->w),
-                 q->per_channel ? g_cst(g, "ws", OCTET_FLOAT, 1, pd, d->sw) : g_f(g, "ws", d->sw[0]),
-                 q->per_channel ? g_cst(g, "wz", q->w_u8 ? OCTET_UINT8 : OCTET_INT8, 1, pd, zwb)
+    int in[9] = {test_graph_input(g, "x", qt(q->x_s8), q->nsp + 2, xd), test_graph_f32(g, "xs", d->sx), g_zp(g, "xz", q->x_s8, d->zx),
+                 test_graph_const(g, "w", q->w_u8 ? OCTET_UINT8 : OCTET_INT8, q->nsp + 2, wd, d->w),
+                 q->per_channel ? test_graph_const(g, "ws", OCTET_FLOAT, 1, pd, d->sw) : test_graph_f32(g, "ws", d->sw[0]),
+                 q->per_channel ? test_graph_const(g, "wz", q->w_u8 ? OCTET_UINT8 : OCTET_INT8, 1, pd, zwb)
                                 : g_zp(g, "wz", !q->w_u8, d->zw[0]),
-                 g_f(g, "ys", d->sy), g_zp(g, "yz", q->y_s8, d->zy), -1};
-    if (q->bias) in[8] = g_cst(g, "b", OCTET_INT32, 1, md, d->bias);
+                 test_graph_f32(g, "ys", d->sy), g_zp(g, "yz", q->y_s8, d->zy), -1};
+    if (q->bias) in[8] = test_graph_const(g, "b", OCTET_INT32, 1, md, d->bias);
     const int ni = g_node(g, "octet", "QLinearConvTranspose", q->bias ? 9 : 8, in, g_act(g, "y"));
     int64_t v[6];
     a_int(g, ni, "group", q->group);
@@ -869,8 +843,8 @@ static void instnorm_case(int x_s8, int y_s8, int64_t N, int64_t C, int64_t D, i
     const float sx = runi(0.01f, 0.05f), sy = runi(0.01f, 0.04f), eps = 1e-3f;
     const int32_t zx = rint_in(tmin(x_s8), tmax(x_s8)), zy = rint_in(tmin(y_s8) + 60, tmax(y_s8) - 60);
     oct_graph *g = g_new();
-    int in[7] = {g_in(g, "x", qt(x_s8), 5, dims), g_f(g, "xs", sx), g_zp(g, "xz", x_s8, zx),
-                 g_cst(g, "gamma", OCTET_FLOAT, 1, cd, gamma), g_cst(g, "beta", OCTET_FLOAT, 1, cd, beta), g_f(g, "ys", sy),
+    int in[7] = {test_graph_input(g, "x", qt(x_s8), 5, dims), test_graph_f32(g, "xs", sx), g_zp(g, "xz", x_s8, zx),
+                 test_graph_const(g, "gamma", OCTET_FLOAT, 1, cd, gamma), test_graph_const(g, "beta", OCTET_FLOAT, 1, cd, beta), test_graph_f32(g, "ys", sy),
                  g_zp(g, "yz", y_s8, zy)};
     const int ni = g_node(g, "octet", "QLinearInstanceNormalization", 7, in, g_act(g, "y"));
     a_float(g, ni, "epsilon", eps);
@@ -921,19 +895,19 @@ static uint8_t *fused_run(int matmul, int s8, oct_act_kind act, const uint8_t *x
     const int32_t zy = s8 ? -10 : 100;
     int in[8];
     if (!matmul) {
-        in[0] = g_in(g, "x", qt(s8), 4, xd);
-        in[3] = g_cst(g, "w", OCTET_INT8, 4, wd, w);
-        in[4] = g_cst(g, "ws", OCTET_FLOAT, 1, cd, ws);
+        in[0] = test_graph_input(g, "x", qt(s8), 4, xd);
+        in[3] = test_graph_const(g, "w", OCTET_INT8, 4, wd, w);
+        in[4] = test_graph_const(g, "ws", OCTET_FLOAT, 1, cd, ws);
     } else {
-        in[0] = g_in(g, "x", qt(s8), 2, ad);
-        in[3] = g_cst(g, "w", OCTET_INT8, 2, bd, w);
-        in[4] = g_f(g, "ws", 0.01f);
+        in[0] = test_graph_input(g, "x", qt(s8), 2, ad);
+        in[3] = test_graph_const(g, "w", OCTET_INT8, 2, bd, w);
+        in[4] = test_graph_f32(g, "ws", 0.01f);
     }
-    in[1] = g_f(g, "xs", 0.03f);
+    in[1] = test_graph_f32(g, "xs", 0.03f);
     in[2] = g_zp(g, "xz", s8, s8 ? 3 : 130);
     const int8_t zero = 0;
-    in[5] = g_cst(g, "wz", OCTET_INT8, 0, NULL, &zero);
-    in[6] = g_f(g, "ys", 0.02f);
+    in[5] = test_graph_const(g, "wz", OCTET_INT8, 0, NULL, &zero);
+    in[6] = test_graph_f32(g, "ys", 0.02f);
     in[7] = g_zp(g, "yz", s8, zy);
     const int ni = g_node(g, "", matmul ? "QLinearMatMul" : "QLinearConv", 8, in, g_act(g, "y"));
     if (!matmul) {
@@ -945,7 +919,7 @@ static uint8_t *fused_run(int matmul, int s8, oct_act_kind act, const uint8_t *x
     g->nodes[ni].epi.beta = 0.9f;
     const void *inputs[] = {x};
     exec_t e = exec(g, inputs, 2);
-    *bytes = numel(out_t(&e)->rank, out_t(&e)->dims);
+    *bytes = test_numel(out_t(&e)->rank, out_t(&e)->dims);
     uint8_t *y = malloc((size_t)*bytes);
     memcpy(y, out_data(&e), (size_t)*bytes);
     exec_free(&e);
@@ -988,49 +962,49 @@ START_TEST(bad_inputs_fail_clearly) {
     const float sv[2] = {0.1f, 0.2f};
     {   /* a scale that is not a scalar */
         oct_graph *g = g_new();
-        int in[8] = {g_in(g, "a", OCTET_UINT8, 2, d), g_cst(g, "as", OCTET_FLOAT, 1, two, sv), -1,
-                     g_in(g, "b", OCTET_UINT8, 2, d), g_f(g, "bs", 0.1f), -1, g_f(g, "cs", 0.1f), -1};
+        int in[8] = {test_graph_input(g, "a", OCTET_UINT8, 2, d), test_graph_const(g, "as", OCTET_FLOAT, 1, two, sv), -1,
+                     test_graph_input(g, "b", OCTET_UINT8, 2, d), test_graph_f32(g, "bs", 0.1f), -1, test_graph_f32(g, "cs", 0.1f), -1};
         g_node(g, "com.microsoft", "QLinearAdd", 8, in, g_act(g, "c"));
         expect_infer_error(g, "A scale 'as' has 2 values; expected a single value");
     }
     {   /* a zero point of the other 8-bit type */
         oct_graph *g = g_new();
-        int in[5] = {g_in(g, "x", OCTET_UINT8, 2, d), g_f(g, "xs", 0.1f), g_zp(g, "xz", 1, 0), g_f(g, "ys", 0.1f), -1};
+        int in[5] = {test_graph_input(g, "x", OCTET_UINT8, 2, d), test_graph_f32(g, "xs", 0.1f), g_zp(g, "xz", 1, 0), test_graph_f32(g, "ys", 0.1f), -1};
         g_node(g, "com.microsoft", "QLinearSigmoid", 5, in, g_act(g, "y"));
         expect_infer_error(g, "X zero point 'xz' is int8, expected uint8");
     }
     {   /* operands of different types */
         oct_graph *g = g_new();
-        int in[8] = {g_in(g, "a", OCTET_UINT8, 2, d), g_f(g, "as", 0.1f), -1, g_in(g, "b", OCTET_INT8, 2, d),
-                     g_f(g, "bs", 0.1f), -1, g_f(g, "cs", 0.1f), -1};
+        int in[8] = {test_graph_input(g, "a", OCTET_UINT8, 2, d), test_graph_f32(g, "as", 0.1f), -1, test_graph_input(g, "b", OCTET_INT8, 2, d),
+                     test_graph_f32(g, "bs", 0.1f), -1, test_graph_f32(g, "cs", 0.1f), -1};
         g_node(g, "com.microsoft", "QLinearMul", 8, in, g_act(g, "c"));
         expect_infer_error(g, "input B 'b' is int8, expected uint8");
     }
     {   /* shapes that do not broadcast */
         const int64_t e[2] = {2, 4};
         oct_graph *g = g_new();
-        int in[8] = {g_in(g, "a", OCTET_UINT8, 2, d), g_f(g, "as", 0.1f), -1, g_in(g, "b", OCTET_UINT8, 2, e),
-                     g_f(g, "bs", 0.1f), -1, g_f(g, "cs", 0.1f), -1};
+        int in[8] = {test_graph_input(g, "a", OCTET_UINT8, 2, d), test_graph_f32(g, "as", 0.1f), -1, test_graph_input(g, "b", OCTET_UINT8, 2, e),
+                     test_graph_f32(g, "bs", 0.1f), -1, test_graph_f32(g, "cs", 0.1f), -1};
         g_node(g, "com.microsoft", "QLinearAdd", 8, in, g_act(g, "c"));
         expect_infer_error(g, "broadcast");
     }
     {   /* an unknown QLinearLut function */
         oct_graph *g = g_new();
-        int in[5] = {g_in(g, "x", OCTET_INT8, 2, d), g_f(g, "xs", 0.1f), -1, g_f(g, "ys", 0.1f), -1};
+        int in[5] = {test_graph_input(g, "x", OCTET_INT8, 2, d), test_graph_f32(g, "xs", 0.1f), -1, test_graph_f32(g, "ys", 0.1f), -1};
         const int ni = g_node(g, "octet", "QLinearLut", 5, in, g_act(g, "y"));
         a_str(g, ni, "function", "Gelu");
         expect_infer_error(g, "QLinearLut function 'Gelu'");
     }
     {   /* a zero scale */
         oct_graph *g = g_new();
-        int in[5] = {g_in(g, "x", OCTET_INT8, 2, d), g_f(g, "xs", 0.f), -1, g_f(g, "ys", 0.1f), -1};
+        int in[5] = {test_graph_input(g, "x", OCTET_INT8, 2, d), test_graph_f32(g, "xs", 0.f), -1, test_graph_f32(g, "ys", 0.1f), -1};
         g_node(g, "com.microsoft", "QLinearLeakyRelu", 5, in, g_act(g, "y"));
         expect_infer_error(g, "X scale is 0");
     }
     {   /* concat inputs of different types */
         oct_graph *g = g_new();
-        int in[8] = {g_f(g, "ys", 0.1f), g_zp(g, "yz", 0, 0), g_in(g, "x0", OCTET_UINT8, 2, d), g_f(g, "s0", 0.1f),
-                     g_zp(g, "z0", 0, 0), g_in(g, "x1", OCTET_INT8, 2, d), g_f(g, "s1", 0.1f), g_zp(g, "z1", 1, 0)};
+        int in[8] = {test_graph_f32(g, "ys", 0.1f), g_zp(g, "yz", 0, 0), test_graph_input(g, "x0", OCTET_UINT8, 2, d), test_graph_f32(g, "s0", 0.1f),
+                     g_zp(g, "z0", 0, 0), test_graph_input(g, "x1", OCTET_INT8, 2, d), test_graph_f32(g, "s1", 0.1f), g_zp(g, "z1", 1, 0)};
         const int ni = g_node(g, "com.microsoft", "QLinearConcat", 8, in, g_act(g, "y"));
         a_int(g, ni, "axis", 0);
         expect_infer_error(g, "input X 'x1' is int8, expected uint8");
@@ -1040,9 +1014,9 @@ START_TEST(bad_inputs_fail_clearly) {
             oct_graph *g = g_new();
             const int32_t cv[4] = {0};
             const int64_t cd[1] = {3};
-            int in[9] = {g_in(g, "a", OCTET_UINT8, 2, d), g_f(g, "as", 0.1f), g_zp(g, "az", 0, 0),
-                         g_in(g, "b", OCTET_INT8, 2, k4), g_f(g, "bs", 0.1f), g_zp(g, "bz", 1, 0),
-                         k ? g_cst(g, "c", OCTET_INT32, 1, cd, cv) : -1, g_f(g, "ys", 0.1f), k ? g_zp(g, "yz", 0, 0) : -1};
+            int in[9] = {test_graph_input(g, "a", OCTET_UINT8, 2, d), test_graph_f32(g, "as", 0.1f), g_zp(g, "az", 0, 0),
+                         test_graph_input(g, "b", OCTET_INT8, 2, k4), test_graph_f32(g, "bs", 0.1f), g_zp(g, "bz", 1, 0),
+                         k ? test_graph_const(g, "c", OCTET_INT32, 1, cd, cv) : -1, test_graph_f32(g, "ys", 0.1f), k ? g_zp(g, "yz", 0, 0) : -1};
             g_node(g, "com.microsoft", "QGemm", 9, in, g_act(g, "y"));
             expect_infer_error(g, k ? "C 'c' (1 x 3) does not broadcast to the output (2 x 4)"
                                     : "both y_scale and y_zero_point");
@@ -1053,8 +1027,8 @@ START_TEST(bad_inputs_fail_clearly) {
         int8_t w[24] = {0};
         const float ws[2] = {0.1f, 0.1f};
         const int64_t sd[1] = {2};
-        int in[8] = {g_in(g, "x", OCTET_UINT8, 4, x4), g_f(g, "xs", 0.1f), g_zp(g, "xz", 0, 0),
-                     g_cst(g, "w", OCTET_INT8, 4, w4, w), g_cst(g, "ws", OCTET_FLOAT, 1, sd, ws), -1, g_f(g, "ys", 0.1f),
+        int in[8] = {test_graph_input(g, "x", OCTET_UINT8, 4, x4), test_graph_f32(g, "xs", 0.1f), g_zp(g, "xz", 0, 0),
+                     test_graph_const(g, "w", OCTET_INT8, 4, w4, w), test_graph_const(g, "ws", OCTET_FLOAT, 1, sd, ws), -1, test_graph_f32(g, "ys", 0.1f),
                      g_zp(g, "yz", 0, 0)};
         g_node(g, "octet", "QLinearConvTranspose", 8, in, g_act(g, "y"));
         expect_infer_error(g, "w_scale 'ws' has 2 values (rank 1); expected one, 3");
@@ -1062,8 +1036,8 @@ START_TEST(bad_inputs_fail_clearly) {
     {   /* an activation an int8 producer cannot fuse */
         oct_graph *g = g_new();
         int8_t w[24] = {0};
-        int in[8] = {g_in(g, "x", OCTET_UINT8, 4, x4), g_f(g, "xs", 0.1f), g_zp(g, "xz", 0, 0),
-                     g_cst(g, "w", OCTET_INT8, 4, w4, w), g_f(g, "ws", 0.1f), -1, g_f(g, "ys", 0.1f), g_zp(g, "yz", 0, 0)};
+        int in[8] = {test_graph_input(g, "x", OCTET_UINT8, 4, x4), test_graph_f32(g, "xs", 0.1f), g_zp(g, "xz", 0, 0),
+                     test_graph_const(g, "w", OCTET_INT8, 4, w4, w), test_graph_f32(g, "ws", 0.1f), -1, test_graph_f32(g, "ys", 0.1f), g_zp(g, "yz", 0, 0)};
         const int ni = g_node(g, "octet", "QLinearConvTranspose", 8, in, g_act(g, "y"));
         g->nodes[ni].epi.act = OCT_ACT_SIGMOID;
         expect_infer_error(g, "can fuse only Relu or Clip");
@@ -1071,12 +1045,12 @@ START_TEST(bad_inputs_fail_clearly) {
     {   /* LUT scales must be constants: a scale produced at run time is refused */
         oct_graph *g = g_new();
         const int64_t one[1] = {1};
-        const int xs_in = g_in(g, "xs_src", OCTET_FLOAT, 1, one);
+        const int xs_in = test_graph_input(g, "xs_src", OCTET_FLOAT, 1, one);
         const int xs = g_act(g, "xs");
         const int ni = oct_graph_add_node(g, "relu", "Relu", "", 1, 1, NULL);
         g->nodes[ni].in[0] = xs_in;
         g->nodes[ni].out[0] = xs;
-        int in[5] = {g_in(g, "x", OCTET_UINT8, 2, d), xs, -1, g_f(g, "ys", 0.1f), -1};
+        int in[5] = {test_graph_input(g, "x", OCTET_UINT8, 2, d), xs, -1, test_graph_f32(g, "ys", 0.1f), -1};
         g_node(g, "com.microsoft", "QLinearSigmoid", 5, in, g_act(g, "y"));
         expect_infer_error(g, "must be a constant");
     }

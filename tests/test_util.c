@@ -27,3 +27,39 @@ char *test_write_temp(const void *bytes, size_t n, const char *suffix) {
     close(fd);
     return path;
 }
+
+int64_t test_numel(int rank, const int64_t *dims) {
+    int64_t n = 1;
+    for (int i = 0; i < rank; i++) n *= dims[i];
+    return n;
+}
+
+void test_push_int(int **arr, int *n, int v) {
+    *arr = realloc(*arr, sizeof(int) * (size_t)(*n + 1));
+    (*arr)[(*n)++] = v;
+}
+
+int test_graph_input(oct_graph *g, const char *name, octet_dtype dt, int rank, const int64_t *dims) {
+    int v = oct_graph_add_value(g, name, NULL);
+    oct_value *val = &g->values[v];
+    val->kind = OCT_VAL_INPUT;
+    val->dtype = dt;
+    val->rank = rank;
+    if (rank) memcpy(val->dims, dims, sizeof(int64_t) * (size_t)rank);
+    test_push_int(&g->inputs, &g->n_inputs, v);
+    return v;
+}
+
+int test_graph_const(oct_graph *g, const char *name, octet_dtype dt, int rank, const int64_t *dims,
+                     const void *data) {
+    int v = oct_graph_add_value(g, name, NULL);
+    const size_t bytes = (size_t)test_numel(rank, dims) * octet_dtype_size(dt);
+    void *d = malloc(bytes > 0 ? bytes : 1);
+    memcpy(d, data, bytes);
+    oct_value_set_const(&g->values[v], dt, rank, dims, d);
+    return v;
+}
+
+int test_graph_f32(oct_graph *g, const char *name, float v) {
+    return test_graph_const(g, name, OCTET_FLOAT, 0, NULL, &v);
+}

@@ -4,11 +4,25 @@
 
 #include <stdio.h>
 
+#include "engine/graph.h"
+
 /* The shared directory (onnx-node-tests, data), from OCTET_SHARED or the build option. */
 const char *test_shared_dir(void);
 /* The source root, from OCTET_SOURCE_ROOT (or "."). */
 const char *test_source_root(void);
 /* Writes bytes to a fresh temp file; returns its malloc'ed path. */
 char *test_write_temp(const void *bytes, size_t n, const char *suffix);
+
+/* Hand-built graphs for op tests. */
+int64_t test_numel(int rank, const int64_t *dims);
+/* Appends v to a malloc'ed int array of *n entries. */
+void test_push_int(int **arr, int *n, int v);
+/* A graph input of this dtype and shape (added to g->inputs); returns its value index. */
+int test_graph_input(oct_graph *g, const char *name, octet_dtype dt, int rank, const int64_t *dims);
+/* A constant holding a copy of data; returns its value index. */
+int test_graph_const(oct_graph *g, const char *name, octet_dtype dt, int rank, const int64_t *dims,
+                     const void *data);
+/* A float32 scalar constant. */
+int test_graph_f32(oct_graph *g, const char *name, float v);
 
 #endif
