@@ -7,19 +7,7 @@
 #include <omp.h>
 #include <stdlib.h>
 
-#include "nn_common.h"
-
-enum { CONV_DEPTHWISE, CONV_POINTWISE, CONV_IM2COL };
-
-typedef struct {
-    oct_conv_geom geom;
-    int64_t N, C, M, group, Cg, Mg, K, P, in_vol, kvol;
-    int mode;
-    int64_t tile;   /* output pixels per im2col tile */
-    int64_t mblock; /* output channels per work item (im2col mode) */
-    int threads;    /* threads the workspace was sized for */
-    size_t slice_bytes;
-} conv_params;
+#include "conv.h"
 
 /* Bytes of im2col buffer a thread may use: stays in L2 together with the GEMM's panels. */
 enum { COL_BUDGET_FLOATS = 1 << 18 };
@@ -95,6 +83,7 @@ static int conv_infer(oct_graph *g, oct_node *n, octet_error *err) {
     n->workspace_bytes = 0;
     if (p->Cg == 1) {
         p->mode = CONV_DEPTHWISE;
+        return conv_plan_depthwise(g, n, p, err);
     } else if (pointwise) {
         p->mode = CONV_POINTWISE;
     } else {
@@ -127,20 +116,6 @@ static int conv_infer(oct_graph *g, oct_node *n, octet_error *err) {
         n->workspace_bytes = p->slice_bytes * (size_t)p->threads;
     }
     return 0;
-}
-
-static void run_depthwise(const oct_run_ctx *ctx, const oct_node *n, const conv_params *p, const float *x,
-                          const float *w, const float *bias, const float *res, float *y) {
-    const int t = nn_run_threads(ctx, p->threads);
-    const oct_act act = nn_node_act(n);
-    const int64_t items = p->N * p->M;
-#pragma omp parallel for num_threads(t) schedule(dynamic, 1) if (t > 1 && items > 1)
-    for (int64_t it = 0; it < items; it++) {
-        const int64_t b = it / p->M, m = it % p->M;
-        const int64_t c = m / p->Mg; /* the input channel of m's group */
-        oct_ref_conv_depthwise(&p->geom, x + (b * p->C + c) * p->in_vol, w + m * p->kvol, bias ? bias[m] : 0.f,
-                               res ? res + it * p->P : NULL, &act, y + it * p->P);
-    }
 }
 
 static void run_pointwise(const oct_run_ctx *ctx, const oct_node *n, const conv_params *p, const float *x,
@@ -194,11 +169,19 @@ static int conv_run(const oct_run_ctx *ctx, const oct_node *n, octet_error *err)
     const float *res = nn_residual(ctx, n);
     if (p->N == 0 || p->P == 0) return 0;
     switch (p->mode) {
-    case CONV_DEPTHWISE: run_depthwise(ctx, n, p, x, w, bias, res, y); break;
+    case CONV_DEPTHWISE: conv_run_depthwise(ctx, n, p, x, w, bias, res, y); break;
     case CONV_POINTWISE: run_pointwise(ctx, n, p, x, w, bias, res, y); break;
     default: run_im2col(ctx, n, p, x, w, bias, res, y); break;
     }
     return 0;
 }
 
-const oct_op oct_op_conv = {"", "Conv", 0, conv_infer, conv_run, NULL};
+static void conv_free(void *pp) {
+    conv_params *p = pp;
+    if (!p) return;
+    free(p->packed_w);
+    free(p->dw_w);
+    free(p);
+}
+
+const oct_op oct_op_conv = {"", "Conv", 0, conv_infer, conv_run, conv_free};

@@ -13,40 +13,10 @@
 #include <omp.h>
 #include <stdlib.h>
 
-#include "../nn/nn_common.h"
-#include "quant_common.h"
-
-enum { QCONV_DEPTHWISE, QCONV_GEMM };
-
-/* Input slots of the two ops; -1 where an op has no such input. */
-typedef struct {
-    int x, x_scale, x_zp, w, w_scale, w_zp, y_scale, y_zp, bias;
-} qconv_slots;
-
-static const qconv_slots QLINEAR_SLOTS = {0, 1, 2, 3, 4, 5, 6, 7, 8};
-static const qconv_slots INTEGER_SLOTS = {0, -1, 2, 1, -1, 3, -1, -1, -1};
-
-typedef struct {
-    int qlinear; /* QLinearConv: requantized 8-bit output; else ConvInteger: int32 output */
-    qconv_slots in;
-    oct_conv_geom geom;
-    int64_t N, C, M, group, Cg, Mg, K, P, in_vol, kvol;
-    int x_s8, w_u8, out_s8;
-    int64_t w_scale_count, w_zp_count;
-    int mode, direct; /* direct: GEMM reads the uint8 input itself (pointwise) */
-    int64_t tile;     /* output pixels per work item */
-    int64_t mblock;   /* output channels per work item (GEMM) */
-    int64_t acc_rows; /* output channels per GEMM call, bounded by the accumulator tile */
-    int threads;
-    size_t mult_bytes, head_bytes, col_bytes, slice_bytes;
-    const oct_quant_kernel_set *ks;
-    void *packed_buf;
-    oct_qweights packed;
-    int8_t *dw_w; /* depthwise weights in the int8 domain, [M x kvol] */
-} qconv_params;
+#include "qconv.h"
 
 /* Bytes of unfolded input a thread works on: stays in L2 with the weights it meets. */
-enum { COL_BUDGET = 1 << 18, ACC_BUDGET = 1 << 16, DW_TILE = 4096 };
+enum { COL_BUDGET = 1 << 18, ACC_BUDGET = 1 << 16 };
 
 static void qconv_free(void *pp) {
     qconv_params *p = pp;
@@ -155,13 +125,7 @@ static int qconv_pack(oct_graph *g, const oct_node *n, qconv_params *p, octet_er
     const oct_value *w = oct_const_input(g, n, p->in.w, err);
     if (!w) return -1;
     const uint8_t *wd = w->data;
-    const uint8_t flip = p->w_u8 ? 0x80 : 0;
-    if (p->mode == QCONV_DEPTHWISE) {
-        p->dw_w = malloc((size_t)(p->M * p->kvol));
-        if (!p->dw_w) return oct_fail(err, OCTET_ERR_NOMEM, "out of memory packing weights");
-        for (int64_t i = 0; i < p->M * p->kvol; i++) p->dw_w[i] = (int8_t)(wd[i] ^ flip);
-        return 0;
-    }
+    if (p->mode == QCONV_DEPTHWISE) return qconv_pack_depthwise(p, wd, err);
     p->ks = quant_kernels();
     const size_t bytes = p->ks->qweights_bytes((int)p->M, (int)p->K);
     if (!bytes) return oct_fail(err, OCTET_ERR_NOMEM, "packed weight size overflows");
@@ -179,10 +143,7 @@ static int qconv_plan_work(oct_node *n, qconv_params *p, octet_error *err) {
     const int64_t outer = p->N * p->group > 0 ? p->N * p->group : 1;
     const int64_t want = 2 * (int64_t)p->threads;
     if (p->mode == QCONV_DEPTHWISE) {
-        p->tile = p->P < DW_TILE ? p->P : DW_TILE;
-        if (p->tile < 1) p->tile = 1;
-        p->col_bytes = 0;
-        p->slice_bytes = p->qlinear ? quant_align64((size_t)p->tile * sizeof(int32_t)) : 0;
+        if (qconv_plan_depthwise(p, err)) return -1;
     } else {
         int64_t tile = COL_BUDGET / p->K;
         if (tile > 2048) tile = 2048;
@@ -251,36 +212,6 @@ static int qlinearconv_infer(oct_graph *g, oct_node *n, octet_error *err) {
 }
 static int convinteger_infer(oct_graph *g, oct_node *n, octet_error *err) {
     return qconv_infer_common(g, n, 0, err);
-}
-
-/* Run-time values shared by the strategies. */
-typedef struct {
-    const uint8_t *x;
-    void *y;
-    uint8_t x_xor;
-    int32_t x_zp;         /* in the uint8 domain */
-    const int32_t *w_zp;  /* per channel, int8 domain */
-    oct_requant rq;
-} qconv_run_args;
-
-static void run_depthwise(const oct_run_ctx *ctx, const qconv_params *p, const qconv_run_args *a) {
-    const int t = nn_run_threads(ctx, p->threads);
-    const int64_t ntiles = (p->P + p->tile - 1) / p->tile;
-    const int64_t items = p->N * p->M * ntiles;
-    char *slices = (char *)ctx->workspace + p->head_bytes;
-#pragma omp parallel for num_threads(t) schedule(dynamic, 1) if (t > 1 && items > 1)
-    for (int64_t it = 0; it < items; it++) {
-        const int64_t tile_i = it % ntiles, bm = it / ntiles, b = bm / p->M, m = bm % p->M;
-        const int64_t c = m / p->Mg; /* the input channel of m's group */
-        const int64_t p0 = tile_i * p->tile, np = p->P - p0 < p->tile ? p->P - p0 : p->tile;
-        const uint8_t *x = a->x + (b * p->C + c) * p->in_vol;
-        const int64_t yoff = bm * p->P + p0;
-        int32_t *acc = p->qlinear ? (int32_t *)(slices + (size_t)omp_get_thread_num() * p->slice_bytes)
-                                  : (int32_t *)a->y + yoff;
-        oct_ref_qconv_depthwise(&p->geom, x, a->x_xor, a->x_zp, p->dw_w + m * p->kvol, a->w_zp[m], p0, np, acc);
-        if (p->qlinear)
-            oct_ref_requant(acc, np, (int)m, 1, (int)np, &a->rq, (uint8_t *)a->y + yoff, p->P, 1);
-    }
 }
 
 static void run_gemm(const oct_run_ctx *ctx, const qconv_params *p, const qconv_run_args *a) {
@@ -356,7 +287,7 @@ static int qconv_run(const oct_run_ctx *ctx, const oct_node *n, octet_error *err
                              .out_s8 = p->out_s8};
         quant_act_clamp(n, sy, a.rq.zp, &a.rq.qmin, &a.rq.qmax);
     }
-    if (p->mode == QCONV_DEPTHWISE) run_depthwise(ctx, p, &a);
+    if (p->mode == QCONV_DEPTHWISE) qconv_run_depthwise(ctx, p, &a);
     else run_gemm(ctx, p, &a);
     return 0;
 }

@@ -1,0 +1,54 @@
+/* QLinearConv / ConvInteger plan-time parameters and run-time values, shared by the
+   strategies (qconv.c plans and runs the GEMM one, qconv_depthwise.c the depthwise one). */
+#ifndef OCT_QCONV_H
+#define OCT_QCONV_H
+
+#include "../nn/nn_common.h"
+#include "quant_common.h"
+
+enum { QCONV_DEPTHWISE, QCONV_GEMM };
+
+/* Input slots of the two ops; -1 where an op has no such input. */
+typedef struct {
+    int x, x_scale, x_zp, w, w_scale, w_zp, y_scale, y_zp, bias;
+} qconv_slots;
+
+static const qconv_slots QLINEAR_SLOTS = {0, 1, 2, 3, 4, 5, 6, 7, 8};
+static const qconv_slots INTEGER_SLOTS = {0, -1, 2, 1, -1, 3, -1, -1, -1};
+
+typedef struct {
+    int qlinear; /* QLinearConv: requantized 8-bit output; else ConvInteger: int32 output */
+    qconv_slots in;
+    oct_conv_geom geom;
+    int64_t N, C, M, group, Cg, Mg, K, P, in_vol, kvol;
+    int x_s8, w_u8, out_s8;
+    int64_t w_scale_count, w_zp_count;
+    int mode, direct; /* direct: GEMM reads the uint8 input itself (pointwise) */
+    int64_t tile;     /* output pixels per work item */
+    int64_t mblock;   /* output channels per work item (GEMM) */
+    int64_t acc_rows; /* output channels per GEMM call, bounded by the accumulator tile */
+    int threads;
+    size_t mult_bytes, head_bytes, col_bytes, slice_bytes;
+    const oct_quant_kernel_set *ks;
+    void *packed_buf;
+    oct_qweights packed;
+    int8_t *dw_w; /* depthwise weights in the int8 domain, [M x kvol] */
+} qconv_params;
+
+/* Run-time values shared by the strategies. */
+typedef struct {
+    const uint8_t *x;
+    void *y;
+    uint8_t x_xor;
+    int32_t x_zp;         /* in the uint8 domain */
+    const int32_t *w_zp;  /* per channel, int8 domain */
+    oct_requant rq;
+} qconv_run_args;
+
+/* The depthwise strategy. Planning sets p->tile and p->slice_bytes (per thread); packing prepares
+   p->dw_w from the constant weights w (uint8 or int8 bytes as stored, p->w_u8 says which). */
+int qconv_plan_depthwise(qconv_params *p, octet_error *err);
+int qconv_pack_depthwise(qconv_params *p, const uint8_t *w, octet_error *err);
+void qconv_run_depthwise(const oct_run_ctx *ctx, const qconv_params *p, const qconv_run_args *a);
+
+#endif
