@@ -56,6 +56,9 @@ typedef struct {
 } octet_session_options;
 
 const char *octet_version(void);
+/* The kernel set the dispatch picked for this CPU (and OCTET_ISA): "ref", "avx2", "avx512", "vnni",
+   "neon" or "dotprod". */
+const char *octet_kernel_set(void);
 const char *octet_status_name(octet_status code);
 
 size_t octet_dtype_size(octet_dtype dtype);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "kernels.h"
 #include "model.h"
 #include "op.h"
 #include "plan.h"
@@ -35,6 +36,10 @@ struct octet_session {
 
 const char *octet_version(void) {
     return "0.1.0";
+}
+
+const char *octet_kernel_set(void) {
+    return oct_isa_name(oct_kernels()->isa);
 }
 
 static void free_arenas(arena *a) {

@@ -24,6 +24,10 @@ count_meson() { # adds the results of a meson test log to the totals
     PASSED=$((PASSED + p)); FAILED=$((FAILED + f))
     echo "    $1: $p passed, $f failed"
 }
+count_summary() { # adds the "N passed, N failed" last line of a log to the totals
+    line=$(tail -n 1 "$1" | grep -E '^[0-9]+ passed, [0-9]+ failed$' || echo "0 passed, 1 failed")
+    PASSED=$((PASSED + ${line%% passed*})); f=${line#*, }; FAILED=$((FAILED + ${f%% failed}))
+}
 run_step() { if step "$@"; then PASSED=$((PASSED + 1)); else FAILED=$((FAILED + 1)); fi; }
 
 run_step "install dependencies" sh tests/install_deps.sh
@@ -61,6 +65,12 @@ if step "build (aarch64 cross)" setup build-ci-arm --cross-file cross/aarch64-li
     QEMU_CPU=cortex-a53 meson test -C build-ci-arm --print-errorlogs --num-processes 2 \
         kernels_isa quant_isa ops_quant conformance
     count_meson build-ci-arm
+    # int8 zoo: aarch64 NEON and dot-product outputs byte-identical to the native ref kernels.
+    echo "=== int8 zoo identity, aarch64 under qemu vs native ref"
+    /usr/bin/python3 tests/int8_emulated_test.py build-ci/tools/octet build-ci-arm/tools/octet "$OUT/zoo" \
+        build-ci/zoo_int8 "$OUT/emulated" -- qemu-aarch64 /usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1 \
+        --library-path /usr/aarch64-linux-gnu/lib:/usr/lib/aarch64-linux-gnu | tee "$OUT/emulated.log"
+    count_summary "$OUT/emulated.log"
 else
     FAILED=$((FAILED + 1))
 fi

@@ -240,7 +240,7 @@ typedef struct {
 static void print_text(const bench_args *a, const bench_result *r) {
     printf("model    %s\n", a->model);
     printf("input    %s, N(0,1) random\n", r->shape);
-    printf("threads  %d, batch %d\n", r->threads, r->batch);
+    printf("threads  %d, batch %d, kernels %s\n", r->threads, r->batch, octet_kernel_set());
     printf("load     %.2f ms (file to a planned session, %d nodes per run)\n", r->load_ms, r->nodes);
     printf("first    %.2f ms (first run, allocates the arena)\n", r->first_ms);
     printf("latency  min %.3f  median %.3f  p90 %.3f  mean %.3f ms (%d runs after %d warm-up)\n", r->min_ms,
@@ -254,6 +254,7 @@ static void print_json(const bench_args *a, const bench_result *r) {
     print_json_string(a->model);
     printf(",\"input_shape\":");
     print_json_string(r->shape);
+    printf(",\"kernels\":\"%s\"", octet_kernel_set());
     printf(",\"threads\":%d,\"batch\":%d,\"warmup\":%d,\"iters\":%d,\"nodes\":%d,\"load_ms\":%.3f,"
            "\"first_run_ms\":%.3f,\"min_ms\":%.4f,\"median_ms\":%.4f,\"p90_ms\":%.4f,\"mean_ms\":%.4f,"
            "\"images_per_s\":%.3f,\"peak_rss_mb\":%.2f",

@@ -45,7 +45,7 @@ int main(int argc, char **argv) {
         return CLI_EXIT_OK;
     }
     if (strcmp(name, "--version") == 0 || strcmp(name, "-V") == 0) {
-        printf("octet %s\n", octet_version());
+        printf("octet %s (kernels: %s)\n", octet_version(), octet_kernel_set());
         return CLI_EXIT_OK;
     }
     if (strcmp(name, "help") == 0) return help_main(argc - 1, argv + 1);
