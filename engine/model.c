@@ -15,22 +15,28 @@
 /* protobuf messages cannot exceed 2 GiB; larger models keep their weights as external data */
 #define MAX_MODEL_FILE ((size_t)2 << 30)
 
-octet_model *octet_model_load_memory(const void *bytes, size_t size, const char *base_dir,
-                                     octet_error *err) {
+static octet_model *load_buffer(const void *bytes, size_t size, const char *base_dir, int mapped,
+                                octet_error *err) {
     octet_model *m = calloc(1, sizeof *m);
     if (!m) {
         oct_fail(err, OCTET_ERR_NOMEM, "out of memory loading a model");
         return NULL;
     }
-    if (!(m->graph = oct_onnx_parse(bytes, size, base_dir, err))) {
+    if (!(m->graph = oct_onnx_parse_buffer(bytes, size, base_dir, mapped, err))) {
         free(m);
         return NULL;
     }
     return m;
 }
 
-/* Maps the file read-only: protobuf-c then copies each raw_data straight from the page cache
-   into the buffer the graph keeps, the only copy of the weights. Falls back to reading. */
+octet_model *octet_model_load_memory(const void *bytes, size_t size, const char *base_dir,
+                                     octet_error *err) {
+    return load_buffer(bytes, size, base_dir, 0, err);
+}
+
+/* Maps the file read-only: the parser copies each tensor's raw_data out of the page cache into
+   the buffer the graph keeps, the only copy of the weights, and drops the mapped pages behind
+   it. Falls back to reading. */
 static int map_file(const char *path, void **bytes, size_t *size, int *mapped, octet_error *err) {
     *mapped = 0;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -74,7 +80,7 @@ octet_model *octet_model_load(const char *path, octet_error *err) {
             memcpy(dir, path, dlen);
             dir[dlen] = 0;
         }
-        m = octet_model_load_memory(bytes, size, dir, err);
+        m = load_buffer(bytes, size, dir, mapped, err);
     }
     if (mapped) munmap(bytes, size);
     else free(bytes);

@@ -14,6 +14,11 @@ int oct_read_file(const char *path, size_t max_bytes, void **data, size_t *size,
 /* Parses a serialized ModelProto into a graph. base_dir resolves external data (NULL: refuse
    external data). Checks opsets (default domain 7..17), indices, dtypes, sizes. */
 oct_graph *oct_onnx_parse(const void *bytes, size_t size, const char *base_dir, octet_error *err);
+/* The same; with release_pages, bytes is a read-only private file mapping whose pages the parser
+   returns to the kernel (MADV_DONTNEED) once it has copied the weights out of them: the mapped
+   file and the weights then never both stay resident (a later read faults the file back in). */
+oct_graph *oct_onnx_parse_buffer(const void *bytes, size_t size, const char *base_dir, int release_pages,
+                                 octet_error *err);
 
 /* .npy (version 1.0-3.0, little-endian, C order; dtypes f4 u1 i1 i4 i8 b1). t->data is malloc'ed. */
 int oct_npy_read(const char *path, oct_tensor *t, octet_error *err);

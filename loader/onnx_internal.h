@@ -19,6 +19,20 @@
 int oct_pb_wire_check(const ProtobufCMessageDescriptor *desc, const uint8_t *buf, size_t len,
                       const char *what, octet_error *err);
 
+/* Reads a protobuf varint at *p (advancing it); -1 if truncated or longer than 10 bytes. */
+int oct_pb_read_varint(const uint8_t **p, const uint8_t *end, uint64_t *out);
+
+/* Where an initializer's raw_data lies in the original buffer. */
+typedef struct {
+    size_t offset, len;
+    int present;
+} oct_pb_slice;
+
+/* Copies a (wire-checked) ModelProto without the raw_data of its graph's initializers into a
+   malloc'ed skeleton; slices[i] locates the raw_data of the i-th initializer in buf. */
+int oct_pb_split_raw_data(const uint8_t *buf, size_t len, uint8_t **skeleton, size_t *skeleton_len,
+                          oct_pb_slice **slices, size_t *n_slices, octet_error *err);
+
 /* The ONNX name of a TensorProto data type ("float16", ...). */
 const char *oct_onnx_dtype_name(int32_t data_type);
 

@@ -5,6 +5,8 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "loader.h"
 #include "name_map.h"
@@ -332,18 +334,58 @@ static int build_graph(parse_ctx *c, Onnx__ModelProto *m) {
     return oct_graph_toposort(c->g, c->err);
 }
 
-oct_graph *oct_onnx_parse(const void *bytes, size_t size, const char *base_dir, octet_error *err) {
+/* Gives each initializer of the skeleton its raw_data, copied from the original buffer one
+   tensor at a time; with release_pages, the pages of the (mapped, read-only) original that a
+   copy has read are returned to the kernel right away. */
+static int attach_raw_data(Onnx__ModelProto *m, const uint8_t *buf, const oct_pb_slice *slices, size_t n,
+                           int release_pages, octet_error *err) {
+    Onnx__GraphProto *gp = m->graph;
+    if (!gp || gp->n_initializer != n)
+        return oct_fail(err, OCTET_ERR_INTERNAL, "initializer count changed while splitting the model");
+    const size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    for (size_t i = 0; i < n; i++) {
+        if (!slices[i].present) continue;
+        Onnx__TensorProto *tp = gp->initializer[i];
+        uint8_t *copy = malloc(slices[i].len ? slices[i].len : 1);
+        if (!copy) return oct_fail(err, OCTET_ERR_NOMEM, "out of memory reading initializer %zu", i);
+        memcpy(copy, buf + slices[i].offset, slices[i].len);
+        tp->raw_data.data = copy;
+        tp->raw_data.len = slices[i].len;
+        tp->has_raw_data = 1;
+        uintptr_t lo = ((uintptr_t)(buf + slices[i].offset) + page - 1) / page * page;
+        uintptr_t hi = (uintptr_t)(buf + slices[i].offset + slices[i].len) / page * page;
+        if (release_pages && hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
+    }
+    return 0;
+}
+
+/* Wire check, then protobuf-c on the skeleton without raw_data, then the raw_data copies. */
+static Onnx__ModelProto *unpack_model(const uint8_t *buf, size_t size, int release_pages, octet_error *err) {
+    if (oct_pb_wire_check(&onnx__model_proto__descriptor, buf, size, "ONNX model", err)) return NULL;
+    uint8_t *skeleton;
+    size_t skeleton_len, n_slices;
+    oct_pb_slice *slices;
+    if (oct_pb_split_raw_data(buf, size, &skeleton, &skeleton_len, &slices, &n_slices, err)) return NULL;
+    Onnx__ModelProto *m = onnx__model_proto__unpack(NULL, skeleton_len, skeleton);
+    free(skeleton);
+    if (!m) {
+        oct_fail(err, OCTET_ERR_FORMAT, "not a valid ONNX model: protobuf decoding failed");
+    } else if (m->graph && attach_raw_data(m, buf, slices, n_slices, release_pages, err)) {
+        onnx__model_proto__free_unpacked(m, NULL);
+        m = NULL;
+    }
+    free(slices);
+    return m;
+}
+
+oct_graph *oct_onnx_parse_buffer(const void *bytes, size_t size, const char *base_dir, int release_pages,
+                                 octet_error *err) {
     if (!bytes || !size) {
         oct_fail(err, OCTET_ERR_FORMAT, "not a valid ONNX model: the input is empty");
         return NULL;
     }
-    if (oct_pb_wire_check(&onnx__model_proto__descriptor, bytes, size, "ONNX model", err))
-        return NULL;
-    Onnx__ModelProto *m = onnx__model_proto__unpack(NULL, size, bytes);
-    if (!m) {
-        oct_fail(err, OCTET_ERR_FORMAT, "not a valid ONNX model: protobuf decoding failed");
-        return NULL;
-    }
+    Onnx__ModelProto *m = unpack_model(bytes, size, release_pages, err);
+    if (!m) return NULL;
     if (!m->graph || (!m->n_opset_import && !m->has_ir_version)) {
         oct_fail(err, OCTET_ERR_FORMAT, "not a valid ONNX model: it has no %s",
                  m->graph ? "IR version or opset" : "graph");
@@ -360,4 +402,8 @@ oct_graph *oct_onnx_parse(const void *bytes, size_t size, const char *base_dir, 
         return NULL;
     }
     return c.g;
+}
+
+oct_graph *oct_onnx_parse(const void *bytes, size_t size, const char *base_dir, octet_error *err) {
+    return oct_onnx_parse_buffer(bytes, size, base_dir, 0, err);
 }

@@ -20,7 +20,7 @@ static int wire_fail(wire_walk *w, const uint8_t *at, const char *why) {
                     (size_t)(at - w->base));
 }
 
-static int read_varint(const uint8_t **p, const uint8_t *end, uint64_t *out) {
+int oct_pb_read_varint(const uint8_t **p, const uint8_t *end, uint64_t *out) {
     uint64_t v = 0;
     for (int shift = 0; shift < 64; shift += 7) {
         if (*p >= end) return -1;
@@ -53,13 +53,13 @@ static int walk(wire_walk *w, const ProtobufCMessageDescriptor *desc, const uint
     while (p < end) {
         const uint8_t *field_start = p;
         uint64_t key, len;
-        if (read_varint(&p, end, &key)) return wire_fail(w, field_start, "truncated field key");
+        if (oct_pb_read_varint(&p, end, &key)) return wire_fail(w, field_start, "truncated field key");
         uint32_t id = (uint32_t)(key >> 3);
         if (id == 0 || key >> 3 > 0x1fffffff) return wire_fail(w, field_start, "invalid field number");
         const ProtobufCFieldDescriptor *fd = protobuf_c_message_descriptor_get_field(desc, id);
         switch (key & 7) {
         case 0:
-            if (read_varint(&p, end, &len)) return wire_fail(w, field_start, "truncated varint");
+            if (oct_pb_read_varint(&p, end, &len)) return wire_fail(w, field_start, "truncated varint");
             if (fd && fd->label == PROTOBUF_C_LABEL_REPEATED) w->decoded_bytes += 8;
             break;
         case 1:
@@ -71,7 +71,7 @@ static int walk(wire_walk *w, const ProtobufCMessageDescriptor *desc, const uint
             p += 4;
             break;
         case 2:
-            if (read_varint(&p, end, &len) || len > (uint64_t)(end - p))
+            if (oct_pb_read_varint(&p, end, &len) || len > (uint64_t)(end - p))
                 return wire_fail(w, field_start, "truncated length-delimited field");
             if (fd && fd->type == PROTOBUF_C_TYPE_MESSAGE) {
                 const ProtobufCMessageDescriptor *sub = fd->descriptor;
