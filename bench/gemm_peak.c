@@ -5,6 +5,9 @@
    never wait) at each vector width the CPU has. Then GFLOP/s of the ref sgemm and of every distinct
    ISA sgemm on square sizes and on the shapes convolutions hand to the kernels (M = output channels,
    K = Cin * kernel volume, N = output pixels), with the fraction of the peak at the kernel's width.
+   Last the path the Conv op takes: weights (A) packed once ahead of time, bias + Relu fused into the
+   tiles' write-back (oct_sgemm_run), next to the plain sgemm plus a separate epilogue pass, on the
+   shapes of resnet and mobilenet layers.
 
    usage: gemm_peak [--quick]     (--quick: fewer sizes, shorter timing; for smoke runs) */
 #include <math.h>
@@ -15,6 +18,8 @@
 #include <time.h>
 
 #include "kernels/kernels.h"
+#include "kernels/ref/nn_kernels.h"
+#include "kernels/sgemm_blocked.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -185,6 +190,48 @@ static double sgemm_gflops(oct_sgemm_fn fn, const shape *s, const float *a, cons
     return median(g, n);
 }
 
+/* One conv-shaped GEMM the two ways: packed A + fused epilogue, or sgemm + oct_ref_epilogue. */
+typedef struct {
+    const oct_sgemm_arch *arch;
+    oct_sgemm_fn fn;
+    const shape *s;
+    const float *a, *ap, *b, *bias;
+    float *c;
+    int fused;
+} conv_job;
+
+static void run_conv_job(const conv_job *j) {
+    const shape *s = j->s;
+    const oct_epilogue_args e = {.alpha = 1.f, .row_bias = j->bias, .act = {1, 0.f, 0.f}};
+    if (j->fused) {
+        const oct_sgemm_call q = {.m = s->m, .n = s->n, .k = s->k, .a = j->a, .ap = j->ap, .lda = s->k, .b = j->b,
+                                  .ldb = s->n, .c = j->c, .ldc = s->n, .e = &e};
+        oct_sgemm_run(j->arch, &q);
+    } else {
+        j->fn(s->m, s->n, s->k, j->a, s->k, j->b, s->n, j->c, s->n, 0);
+        oct_ref_epilogue(j->c, s->n, s->m, s->n, &e);
+    }
+}
+
+static double conv_job_gflops(const conv_job *j) {
+    const double flops = 2.0 * j->s->m * j->s->n * (double)j->s->k;
+    double t0 = now();
+    run_conv_job(j);
+    const double once = now() - t0;
+    const int calls = once >= 5e-3 ? 1 : (int)(5e-3 / (once > 1e-7 ? once : 1e-7)) + 1;
+    double g[MAX_SAMPLES], spent = 0.0;
+    int n = 0;
+    while (n < MAX_SAMPLES && (n < 5 || spent < min_seconds)) {
+        t0 = now();
+        for (int i = 0; i < calls; i++) run_conv_job(j);
+        const double dt = now() - t0;
+        spent += dt;
+        g[n++] = flops * calls / dt * 1e-9;
+    }
+    sink = j->c[0];
+    return median(g, n);
+}
+
 int main(int argc, char **argv) {
     int quick = 0;
     for (int i = 1; i < argc; i++) {
@@ -256,6 +303,51 @@ int main(int argc, char **argv) {
         free(b);
         free(c);
     }
-    printf("\n%%peak: of the FMA peak at the kernel's vector width (ref: of the widest).\n");
+    printf("\n%%peak: of the FMA peak at the kernel's vector width (ref: of the widest).\n\n");
+
+    static const shape conv_full[] = {
+        {"r50 1x1 64->256 @56", 256, 3136, 64},     {"r50 1x1 256->64 @56", 64, 3136, 256},
+        {"r50 3x3 64->64 @56", 64, 3136, 576},      {"r50 3x3 256->256 @14", 256, 196, 2304},
+        {"r50 3x3 512->512 @7", 512, 49, 4608},     {"r50 1x1 512->2048 @7", 2048, 49, 512},
+        {"mbv2 1x1 16->96 @112", 96, 12544, 16},    {"mbv2 1x1 960->320 @7", 320, 49, 960},
+        {"mbv2 1x1 320->1280 @7", 1280, 49, 320},   {"r18 7x7 3->64 /2", 64, 12544, 147},
+    };
+    static const shape conv_brief[] = {{"r50 3x3 64->64 @56", 64, 3136, 576}, {"mbv2 1x1 16->96 @112", 96, 12544, 16}};
+    const shape *cs = quick ? conv_brief : conv_full;
+    const int ncs = quick ? (int)(sizeof conv_brief / sizeof conv_brief[0]) : (int)(sizeof conv_full / sizeof conv_full[0]);
+    printf("%-24s %5s %6s %5s", "conv GEMM + bias + Relu", "M", "N", "K");
+    for (int j = 0; j < nk; j++) printf(" | %7s sgemm+pass  packed+fused %%peak", oct_isa_name(isas[j]));
+    printf("\n");
+    for (int s = 0; s < ncs; s++) {
+        const shape *sh = &cs[s];
+        float *a = random_floats((size_t)sh->m * sh->k), *b = random_floats((size_t)sh->k * sh->n);
+        float *c = random_floats((size_t)sh->m * sh->n), *bias = random_floats((size_t)sh->m);
+        printf("%-24s %5d %6d %5d", sh->what, sh->m, sh->n, sh->k);
+        fflush(stdout);
+        for (int j = 0; j < nk; j++) {
+            setenv("OCTET_ISA", oct_isa_name(isas[j]), 1);
+            oct_kernels_reset();
+            const oct_sgemm_arch *arch = oct_sgemm_arch_current();
+            float *ap = malloc(oct_sgemm_packed_a_floats(arch, sh->m, sh->k) * sizeof(float));
+            if (!ap) {
+                fprintf(stderr, "gemm_peak: cannot allocate packed weights\n");
+                return 1;
+            }
+            oct_sgemm_pack_a(arch, sh->m, sh->k, a, sh->k, ap);
+            conv_job job = {arch, fns[j], sh, a, ap, b, bias, c, 0};
+            const double plain = conv_job_gflops(&job);
+            job.fused = 1;
+            const double fused = conv_job_gflops(&job);
+            const double peak = peak_for(&pk, isas[j]);
+            printf(" | %18.1f %13.1f %4.0f%%", plain, fused, peak > 0 ? 100.0 * fused / peak : NAN);
+            fflush(stdout);
+            free(ap);
+        }
+        printf("\n");
+        free(a), free(b), free(c), free(bias);
+    }
+    unsetenv("OCTET_ISA");
+    oct_kernels_reset();
+    printf("\nGFLOP/s; %%peak of the packed+fused path.\n");
     return 0;
 }

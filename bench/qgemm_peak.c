@@ -7,6 +7,9 @@
    and on the shapes convolutions hand to qgemm (rows = output channels, K = Cin * kernel volume,
    columns = output pixels), with the fraction of the 512-bit VNNI peak and of the set's own peak.
    The timed call is the whole qgemm (activation packing and zero-point fix-up included).
+   Last, the fused convolution path as QLinearConv runs it on one thread: ResNet layers unfolded
+   (im2col) straight into each set's panels, tile by tile, and qgemm_panel writing requantized
+   bytes; GOP/s counts the GEMM's multiply-adds, the time includes the unfolding.
 
    usage: qgemm_peak [--quick]     (--quick: fewer sizes, shorter timing; for smoke runs) */
 #include <stdint.h>
@@ -178,6 +181,70 @@ static double run_qgemm(const oct_quant_kernel_set *ks, int rows, int k, int col
     return best;
 }
 
+/* GOP/s of a whole C x HxW -> M 2-D convolution (kernel k, stride s, pad k/2) through the fused
+   path of ks, single-threaded, in pixel tiles of about 384 KiB of panels as qconv.c plans them;
+   gemm_only: the tiles are unfolded once, outside the timing. */
+static double run_conv(const oct_quant_kernel_set *ks, int C, int H, int M, int k, int s, int gemm_only) {
+    oct_conv_geom g = {{1, H, H}, {1, (H + 2 * (k / 2) - k) / s + 1, (H + 2 * (k / 2) - k) / s + 1}, {1, k, k},
+                       {1, s, s}, {1, 1, 1}, {0, k / 2, k / 2}};
+    const int K = C * k * k, P = (int)oct_geom_out_vol(&g);
+    const int per_col = (int)(oct_qpanel_stride(ks->panel, K) / ks->panel->nr);
+    int tile = (3 << 17) / per_col / ks->panel->nr * ks->panel->nr;
+    if (tile < ks->panel->nr) tile = ks->panel->nr;
+    if (tile > P) tile = P;
+    int8_t *w = malloc((size_t)M * (size_t)K);
+    uint8_t *x = malloc((size_t)C * (size_t)H * (size_t)H), *y = malloc((size_t)M * (size_t)P);
+    float *scale = malloc(sizeof(float) * (size_t)M);
+    void *wbuf = aligned_alloc(64, (ks->qweights_bytes(M, K) + 63) / 64 * 64);
+    const size_t tile_bytes = oct_qpanel_bytes(ks->panel, K, tile);
+    const int tiles = (P + tile - 1) / tile;
+    char *panel = aligned_alloc(64, tile_bytes * (size_t)(gemm_only ? tiles : 1));
+    void *scratch = aligned_alloc(64, oct_ref_qpanel_im2col_scratch(&g, C));
+    if (!w || !x || !y || !scale || !wbuf || !panel || !scratch) {
+        fprintf(stderr, "qgemm_peak: out of memory for a %d -> %d conv\n", C, M);
+        exit(1);
+    }
+    uint32_t r = 5;
+    for (size_t i = 0; i < (size_t)M * (size_t)K; i++) w[i] = (int8_t)((r = r * 1664525u + 1013904223u) >> 24);
+    for (size_t i = 0; i < (size_t)C * H * H; i++) x[i] = (uint8_t)((r = r * 1664525u + 1013904223u) >> 24);
+    for (int m = 0; m < M; m++) scale[m] = 1e-4f * (float)(1 + m % 7);
+    oct_qweights pw;
+    ks->qweights_pack(M, K, w, 0, K, 1, wbuf, &pw);
+    const oct_requant rq = {scale, 1, NULL, 3, 0, 255, 0};
+    const double ops = 2.0 * M * (double)K * P;
+    for (int p0 = 0; gemm_only && p0 < P; p0 += tile)
+        oct_ref_qpanel_im2col(ks->panel, &g, x, C, p0, P - p0 < tile ? P - p0 : tile, 0, 7, scratch,
+                              panel + (size_t)(p0 / tile) * tile_bytes);
+    long reps = 1;
+    double best = 0;
+    for (;;) {
+        const double t0 = now();
+        for (long i = 0; i < reps; i++)
+            for (int p0 = 0; p0 < P; p0 += tile) {
+                const int np = P - p0 < tile ? P - p0 : tile;
+                char *tp = gemm_only ? panel + (size_t)(p0 / tile) * tile_bytes : panel;
+                if (!gemm_only) oct_ref_qpanel_im2col(ks->panel, &g, x, C, p0, np, 0, 7, scratch, tp);
+                const oct_qgemm_out o = {7, NULL, NULL, NULL, &rq, y + p0, P, 1};
+                ks->qgemm_panel(&pw, 0, M, np, tp, &o);
+            }
+        const double dt = now() - t0;
+        if (dt >= min_seconds) {
+            best = ops * (double)reps / dt * 1e-9;
+            break;
+        }
+        reps *= dt > 1e-4 ? (long)(min_seconds / dt * 1.2) + 1 : 16;
+    }
+    sink = y[P / 2];
+    free(w);
+    free(x);
+    free(y);
+    free(scale);
+    free(wbuf);
+    free(panel);
+    free(scratch);
+    return best;
+}
+
 int main(int argc, char **argv) {
     const int quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
     if (quick) min_seconds = 0.05;
@@ -227,6 +294,31 @@ int main(int argc, char **argv) {
             if (vnni512 > 0) printf(" %8.1f%%", 100.0 * g / vnni512);
             else printf(" %9s", "-");
             if (sets[i].own_peak > 0) printf(" %8.1f%%", 100.0 * g / sets[i].own_peak);
+            printf("\n");
+        }
+    }
+    /* ResNet-18/50 at 224: the 3x3 stages, the stem, a 1x1 expansion and a strided 1x1. */
+    static const int convs[][5] = {{64, 56, 64, 3, 1}, {128, 28, 128, 3, 1}, {256, 14, 256, 3, 1}, {512, 7, 512, 3, 1},
+                                   {3, 224, 64, 7, 2}, {64, 56, 256, 1, 1}, {256, 56, 512, 1, 2}};
+    const int ncv2 = quick ? 2 : 7;
+    printf("\n%-26s %-8s %9s %9s %9s %10s %9s\n", "conv C,HxW->M kxk/s", "set", "GOP/s", "%vnni512", "%own",
+           "GEMM only", "%vnni512");
+    for (int c = 0; c < ncv2; c++) {
+        char shape[40];
+        snprintf(shape, sizeof shape, "%d,%dx%d->%d %dx%d/%d", convs[c][0], convs[c][1], convs[c][1], convs[c][2],
+                 convs[c][3], convs[c][3], convs[c][4]);
+        for (int i = 0; i < n; i++) {
+            if (sets[i].ks == &oct_ref_quant_kernels) continue;
+            const int *cv = convs[c];
+            const double g = run_conv(sets[i].ks, cv[0], cv[1], cv[2], cv[3], cv[4], 0);
+            const double gg = run_conv(sets[i].ks, cv[0], cv[1], cv[2], cv[3], cv[4], 1);
+            printf("%-26s %-8s %9.1f", shape, sets[i].what, g);
+            if (vnni512 > 0) printf(" %8.1f%%", 100.0 * g / vnni512);
+            else printf(" %9s", "-");
+            if (sets[i].own_peak > 0) printf(" %8.1f%%", 100.0 * g / sets[i].own_peak);
+            else printf(" %9s", "-");
+            printf(" %10.1f", gg);
+            if (vnni512 > 0) printf(" %8.1f%%", 100.0 * gg / vnni512);
             printf("\n");
         }
     }

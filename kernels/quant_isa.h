@@ -51,7 +51,19 @@ void oct_neon_requant(const int32_t *acc, int64_t ldacc, int r0, int nr, int nc,
    'vnni' level uses it when AVX-512 VNNI is absent. Always 0 off x86-64. */
 int oct_cpu_has_avxvnni(void);
 
+/* ---- the float part of requantization, shared by the vector requant twins ---------------------- */
+
+/* Output clamp bounds as ref computes them. */
+static inline void oct_qt_requant_bounds(const oct_requant *q, float *lo, float *hi) {
+    *lo = (float)(q->qmin - q->zp);
+    *hi = (float)(q->qmax - q->zp);
+}
+
 /* ---- the shared tiling (compiled into each ISA library with its flags) -------------------------- */
+
+/* Columns per pass (a multiple of every nr) and the bytes of the packed activation buffer on the
+   stack: it stays in L1 while every row block of the call runs over it. */
+enum { OCT_QT_NC = 96, OCT_QT_XBUF = 24576, OCT_QT_MR_MAX = 8, OCT_QT_NR_MAX = 48 };
 
 /* Packs activation rows [0, kc) and columns [0, cn) of x (row stride ldx) into ceil(cn / nr)
    panels of `groups` groups each (groups = ceil(kc / kg)), padding k and the last panel up to a
@@ -62,17 +74,37 @@ typedef void (*oct_qpack_x_fn)(const uint8_t *x, int64_t ldx, int kc, int cn, in
 typedef void (*oct_qukernel_fn)(int groups, const void *w, const void *x, int nv, int32_t *c,
                                 int64_t ldc, int accumulate);
 
+/* The fused write-back of one micro-tile (see oct_qt_gemm_panel). Per row of the weight block: */
+typedef struct {
+    uint32_t add[OCT_QT_MR_MAX]; /* x_shift*rs + x_zp*(K*zw - rs), the x_zp term only when x_zp is per tensor */
+    uint32_t a[OCT_QT_MR_MAX];   /* K*zw - rs: times a per-column zx */
+    uint32_t zw[OCT_QT_MR_MAX];  /* times colsum */
+    float m[OCT_QT_MR_MAX];      /* requantization multiplier and bias */
+    int32_t bias[OCT_QT_MR_MAX];
+} oct_qt_rows;
+
+typedef struct {
+    const oct_qt_rows *rows;
+    const int32_t *zx, *cs; /* per column, nv * lanes of them (zero padded), or NULL */
+    int lo, hi, cols;       /* rows [lo, hi) and columns [0, cols) of the micro-tile are stored */
+    const oct_requant *rq;  /* NULL: int32 output */
+    float flo, fhi;         /* rq's clamp as floats */
+    void *y;                /* row lo, column 0 */
+    int64_t y_rs, y_cs;     /* elements */
+} oct_qt_tile;
+
+/* acc holds the raw sums of the micro-tile, rows OCT_QT_NR_MAX apart; applies the zero points
+   and the requantization of t and stores rows [lo, hi), columns [0, cols). */
+typedef void (*oct_qwriteback_fn)(const int32_t *acc, int nv, const oct_qt_tile *t);
+
 typedef struct {
     int mr, nr, kg, lanes;  /* rows and columns of a micro-tile; k per group; columns per vector */
     int w_size, x_size;     /* bytes of one packed weight / activation value */
     uint32_t x_shift;       /* the packed activations hold x - x_shift (dotprod: 128) */
     oct_qpack_x_fn pack_x;
     oct_qukernel_fn ukernel;
+    oct_qwriteback_fn writeback;
 } oct_qtiling;
-
-/* Columns per pass (a multiple of every nr) and the bytes of the packed activation buffer on the
-   stack: it stays in L1 while every row block of the call runs over it. */
-enum { OCT_QT_NC = 96, OCT_QT_XBUF = 24576, OCT_QT_MR_MAX = 8, OCT_QT_NR_MAX = 48 };
 
 static inline int64_t oct_qt_groups(const oct_qtiling *t, int k) { return ((int64_t)k + t->kg - 1) / t->kg; }
 
@@ -238,6 +270,107 @@ static inline void oct_qt_gemm(const oct_qtiling *t, const oct_qweights *w, int 
     }
 }
 
+/* ---- the fused path: panels packed once, results written from the micro-tile ------------------ */
+
+/* The panel layout a tiling's micro-kernel reads (the same one pack_x writes). */
+static inline oct_qpanel oct_qt_panel_layout(const oct_qtiling *t) {
+    return (oct_qpanel){t->nr, t->kg, t->x_size, (uint8_t)(t->x_shift ? 0x80 : 0)};
+}
+
+/* Rows [lo, hi) of weight block rb: the fix-up terms of oct_qt_fixup and the requantization
+   parameters, so the write-back only broadcasts them. */
+static inline void oct_qt_block_rows(const oct_qtiling *t, const oct_qweights *w, int64_t rb, int lo, int hi,
+                                     const oct_qgemm_out *o, oct_qt_rows *rows) {
+    memset(rows, 0, sizeof *rows);
+    const uint32_t K = (uint32_t)w->k;
+    for (int i = lo; i < hi; i++) {
+        const int64_t r = rb * t->mr + i;
+        const uint32_t rs = (uint32_t)w->row_sum[r], zw = (uint32_t)(o->w_zp ? o->w_zp[r] : 0);
+        rows->a[i] = K * zw - rs;
+        rows->add[i] = t->x_shift * rs + (o->x_zp_cols ? 0u : (uint32_t)o->x_zp * rows->a[i]);
+        rows->zw[i] = zw;
+        if (o->rq) {
+            rows->m[i] = o->rq->scale[o->rq->scale_per_row ? r : 0];
+            rows->bias[i] = o->rq->bias ? o->rq->bias[r] : 0;
+        }
+    }
+}
+
+/* The scalar end of a write-back: rows [lo, hi), columns [0, cols) of stage (rows
+   OCT_QT_NR_MAX elements apart, esize bytes each) to y through its strides. */
+static inline void oct_qt_tile_store(const oct_qt_tile *t, const void *stage, int esize) {
+    for (int i = t->lo; i < t->hi; i++) {
+        const char *src = (const char *)stage + (int64_t)i * OCT_QT_NR_MAX * esize;
+        char *dst = (char *)t->y + (i - t->lo) * t->y_rs * esize;
+        if (t->y_cs == 1) {
+            memcpy(dst, src, (size_t)t->cols * (size_t)esize);
+            continue;
+        }
+        for (int c = 0; c < t->cols; c++) memcpy(dst + c * t->y_cs * esize, src + c * esize, (size_t)esize);
+    }
+}
+
+/* One micro-tile of oct_qt_gemm_panel: weight block rb over the panel of columns [c0, c0 + nr). */
+static inline void oct_qt_panel_tile(const oct_qtiling *t, const oct_qweights *w, int r0, int nr, int nc,
+                                     const void *panel, int64_t pstride, int groups, const oct_qgemm_out *o,
+                                     int any_wzp, int64_t rb, int c0, oct_qt_tile *tile) {
+    const int mr = t->mr, esize = o->rq ? 1 : 4;
+    _Alignas(64) int32_t acc[OCT_QT_MR_MAX * OCT_QT_NR_MAX];
+    _Alignas(64) int32_t zx[OCT_QT_NR_MAX], cs[OCT_QT_NR_MAX];
+    oct_qt_rows rows;
+    tile->rows = &rows;
+    tile->lo = (int)((rb * mr > r0 ? rb * mr : r0) - rb * mr);
+    tile->hi = (int)((rb * mr + mr < r0 + nr ? rb * mr + mr : r0 + nr) - rb * mr);
+    oct_qt_block_rows(t, w, rb, tile->lo, tile->hi, o, &rows);
+    const int cols = nc - c0 < t->nr ? nc - c0 : t->nr;
+    const int nv = (cols + t->lanes - 1) / t->lanes;
+    tile->cols = cols;
+    tile->zx = tile->cs = NULL;
+    if (o->x_zp_cols) {
+        memset(zx, 0, sizeof zx);
+        memcpy(zx, o->x_zp_cols + c0, sizeof(int32_t) * (size_t)cols);
+        tile->zx = zx;
+    }
+    if (any_wzp) {
+        memset(cs, 0, sizeof cs);
+        memcpy(cs, o->colsum + c0, sizeof(int32_t) * (size_t)cols);
+        tile->cs = cs;
+    }
+    tile->y = (char *)o->y + ((rb * mr + tile->lo - r0) * o->y_rs + c0 * o->y_cs) * esize;
+    t->ukernel(groups, (const char *)w->data + rb * w->ld, (const char *)panel + (c0 / t->nr) * pstride, nv, acc,
+               OCT_QT_NR_MAX, 0);
+    t->writeback(acc, nv, tile);
+}
+
+/* A panel this small stays in L1 while every weight block (from L2) runs over it. */
+enum { OCT_QT_L1_PANEL = 24 << 10 };
+
+/* The qgemm_panel contract of ref/quant_kernels.h over a tiling; the micro-kernel's raw sums go
+   straight to the write-back, so no int32 block leaves the cache. Loop order by what fits L1:
+   a small panel (K x nr) stays there while the weight blocks stream over it; otherwise each
+   weight block (mr x K) stays there while the panels (from L2) stream under it. */
+static inline void oct_qt_gemm_panel(const oct_qtiling *t, const oct_qweights *w, int r0, int nr, int nc,
+                                     const void *panel, const oct_qgemm_out *o) {
+    if (nr <= 0 || nc <= 0) return;
+    const oct_qpanel layout = oct_qt_panel_layout(t);
+    const int groups = (int)oct_qpanel_groups(&layout, w->k);
+    const int64_t pstride = oct_qpanel_stride(&layout, w->k);
+    int any_wzp = 0;
+    for (int r = 0; o->w_zp && r < nr; r++) any_wzp |= o->w_zp[r0 + r] != 0;
+    oct_qt_tile tile = {NULL, NULL, NULL, 0, 0, 0, o->rq, 0.f, 0.f, NULL, o->y_rs, o->y_cs};
+    if (o->rq) oct_qt_requant_bounds(o->rq, &tile.flo, &tile.fhi);
+    const int64_t rb0 = r0 / t->mr, rb1 = (r0 + nr - 1) / t->mr;
+    if (pstride <= OCT_QT_L1_PANEL) {
+        for (int c0 = 0; c0 < nc; c0 += t->nr)
+            for (int64_t rb = rb0; rb <= rb1; rb++)
+                oct_qt_panel_tile(t, w, r0, nr, nc, panel, pstride, groups, o, any_wzp, rb, c0, &tile);
+    } else {
+        for (int64_t rb = rb0; rb <= rb1; rb++)
+            for (int c0 = 0; c0 < nc; c0 += t->nr)
+                oct_qt_panel_tile(t, w, r0, nr, nc, panel, pstride, groups, o, any_wzp, rb, c0, &tile);
+    }
+}
+
 #if defined(__SSE2__)
 #include <emmintrin.h>
 /* The x86 packer for groups of 4 uint8 k (both VPDPBUSD sets): four rows of 16 columns become 16
@@ -266,13 +399,5 @@ static inline void oct_qt_pack_x4_sse2(const oct_qtiling *t, const uint8_t *x, i
     oct_qt_pack_x_edge(t, x, ldx, kc, cn, groups, dst, full_g, groups, 0, c_end);
 }
 #endif
-
-/* ---- the float part of requantization, shared by the vector requant twins ---------------------- */
-
-/* Output clamp bounds as ref computes them. */
-static inline void oct_qt_requant_bounds(const oct_requant *q, float *lo, float *hi) {
-    *lo = (float)(q->qmin - q->zp);
-    *hi = (float)(q->qmax - q->zp);
-}
 
 #endif

@@ -1,11 +1,13 @@
-/* Goto/BLIS blocking for the SIMD fp32 GEMMs (see sgemm_blocked.h).
+/* Goto/BLIS blocking for the fp32 GEMMs (see sgemm_blocked.h).
 
    Loop order, outermost first: k in kc blocks (C is read-modify-written once per block), m in mc
    blocks (the packed A block, re-read once per nc block from L3), n in nc blocks (the packed B block,
    sized to stay in L2 while every A strip sweeps it), A strips of mr rows (an 8 KB-ish micro-panel
    that stays in L1), B strips of nr columns (streamed from L2). The kernels are called
    single-threaded from the callers' own OpenMP loops, so the pack buffers are per thread: one heap
-   block per thread, grown on demand and freed by a pthread key destructor when the thread ends. */
+   block per thread, grown on demand and freed by a pthread key destructor when the thread ends.
+   Operands packed ahead of time (weights) skip their packing; the epilogue runs in the tiles'
+   write-back on the last k block, while the tile is still in registers. */
 #include "sgemm_blocked.h"
 
 #include <pthread.h>
@@ -13,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "isa_kernels.h"
 #include "kernels.h"
 
 typedef struct {
@@ -59,65 +62,155 @@ static float *thread_scratch(size_t floats) {
 
 static int min_int(int a, int b) { return a < b ? a : b; }
 
-void oct_sgemm_blocked(const oct_sgemm_arch *arch, int m, int n, int k, const float *a, int lda,
-                       const float *b, int ldb, float *c, int ldc, int accumulate) {
+/* Bounds of the stack buffers of the out-of-memory path, above every arch's constants. */
+enum { STACK_MR = 16, STACK_NR = 64, STACK_KC = 128 };
+
+void oct_sgemm_run(const oct_sgemm_arch *arch, const oct_sgemm_call *q) {
+    const int m = q->m, n = q->n, k = q->k, mr = arch->mr, nr = arch->nr;
     if (m <= 0 || n <= 0) return;
+    const oct_epilogue_args *e = q->e && !oct_epilogue_is_identity(q->e) ? q->e : NULL;
+    /* The tiles read C's broadcast term along a row or as one value per row; any other column
+       stride gets the reference pass afterwards (no caller makes one today). */
+    const oct_epilogue_args *e_after = e && e->c && e->c_cs != 0 && e->c_cs != 1 ? e : NULL;
+    if (e_after) e = NULL;
     if (k <= 0) {
-        if (!accumulate)
-            for (int i = 0; i < m; i++) memset(c + (size_t)i * ldc, 0, (size_t)n * sizeof(float));
+        if (!q->accumulate)
+            for (int i = 0; i < m; i++) memset(q->c + (size_t)i * q->ldc, 0, (size_t)n * sizeof(float));
+        if (e || e_after) oct_ref_epilogue(q->c, q->ldc, m, n, e ? e : e_after);
         return;
     }
-    const int mr = arch->mr, nr = arch->nr;
-    const int kc_max = min_int(k, arch->kc);
-    const int mc_max = min_int(m, arch->mc), nc_max = min_int(n, arch->nc);
+    int kc_blk = arch->kc, mc_blk = arch->mc, nc_blk = arch->nc;
     /* When few A strips reuse each B strip (the callers' 64-row tiles), copying B into a panel costs
        more than the panel saves, as long as B's rows are close together (an im2col tile is at most
        2048 wide); farther apart, every k step touches a new page and packing wins again. Measured on
        AVX-512 (Zen 5): up to 8 strips and 2048 floats. A single strip never gains from a copy. */
-    const int b_in_place = arch->reads_b_in_place && (m <= mr || (m <= 8 * mr && ldb <= 2048));
+    const int b_in_place = !q->bp && arch->reads_b_in_place && (m <= mr || (m <= 8 * mr && q->ldb <= 2048));
+    const int kc_max = min_int(k, kc_blk);
     /* Block sizes are bounded by the arch constants, so these products cannot overflow. */
-    const size_t a_floats = (size_t)((mc_max + mr - 1) / mr) * mr * kc_max;
-    const size_t b_floats = b_in_place ? 0 : (size_t)((nc_max + nr - 1) / nr) * nr * kc_max;
+    const size_t a_floats = q->ap ? 0 : (size_t)((min_int(m, mc_blk) + mr - 1) / mr) * mr * kc_max;
+    const size_t b_floats = q->bp || b_in_place ? 0 : (size_t)((min_int(n, nc_blk) + nr - 1) / nr) * nr * kc_max;
     /* The B block starts on a 64-byte boundary, as the A block does. */
     const size_t a_padded = (a_floats + 15) / 16 * 16;
-    float *ap = thread_scratch(a_padded + b_floats);
-    if (!ap) {
-        /* Out of memory for a few hundred KB: the reference kernel needs no heap and gives the same
-           result within rounding, and this function has no error channel. */
-        oct_ref_sgemm(m, n, k, a, lda, b, ldb, c, ldc, accumulate);
-        return;
+    float stack_a[STACK_MR * STACK_KC] __attribute__((aligned(64)));
+    float stack_b[STACK_NR * STACK_KC] __attribute__((aligned(64)));
+    float *ascr = NULL, *bscr = NULL;
+    if (a_floats + b_floats) {
+        ascr = thread_scratch(a_padded + b_floats);
+        if (ascr) {
+            bscr = ascr + a_padded;
+        } else {
+            /* Out of memory for a few hundred KB, and this function has no error channel: pack one
+               strip at a time into stack buffers instead, the same arithmetic at a lower speed. */
+            kc_blk = STACK_KC;
+            mc_blk = mr;
+            nc_blk = nr;
+            ascr = stack_a;
+            bscr = stack_b;
+        }
     }
-    float *bp = ap + a_padded;
+    const float *a = q->a, *b = q->b;
+    const int lda = q->lda, ldb = q->ldb;
 
-    for (int p0 = 0; p0 < k; p0 += arch->kc) {
-        const int kc = min_int(k - p0, arch->kc);
-        const int load = accumulate || p0 > 0;
-        for (int i0 = 0; i0 < m; i0 += arch->mc) {
-            const int mc = min_int(m - i0, arch->mc);
-            for (int ir = 0; ir < mc; ir += mr)
-                arch->pack_a(min_int(mc - ir, mr), kc, a + (size_t)(i0 + ir) * lda + p0, lda,
-                             ap + (size_t)ir * kc);
-            for (int j0 = 0; j0 < n; j0 += arch->nc) {
-                const int nc = min_int(n - j0, arch->nc);
-                const float *bblock = b + (size_t)p0 * ldb + j0;
-                if (!b_in_place)
+    for (int p0 = 0; p0 < k; p0 += kc_blk) {
+        const int kc = min_int(k - p0, kc_blk);
+        const int load = q->accumulate || p0 > 0, last = p0 + kc >= k;
+        for (int i0 = 0; i0 < m; i0 += mc_blk) {
+            const int mc = min_int(m - i0, mc_blk);
+            if (!q->ap)
+                for (int ir = 0; ir < mc; ir += mr)
+                    arch->pack_a(min_int(mc - ir, mr), kc, a + (size_t)(i0 + ir) * lda + p0, lda,
+                                 ascr + (size_t)ir * kc);
+            for (int j0 = 0; j0 < n; j0 += nc_blk) {
+                const int nc = min_int(n - j0, nc_blk);
+                if (!q->bp && !b_in_place)
                     for (int jr = 0; jr < nc; jr += nr)
-                        arch->pack_b(kc, min_int(nc - jr, nr), bblock + jr, ldb, bp + (size_t)jr * kc);
+                        arch->pack_b(kc, min_int(nc - jr, nr), b + (size_t)p0 * ldb + j0 + jr, ldb,
+                                     bscr + (size_t)jr * kc);
                 for (int ir = 0; ir < mc; ir += mr) {
-                    const int rows = min_int(mc - ir, mr);
-                    const float *astrip = ap + (size_t)ir * kc;
-                    float *crow = c + (size_t)(i0 + ir) * ldc + j0;
+                    const int rows = min_int(mc - ir, mr), i = i0 + ir;
+                    const float *astrip = q->ap ? q->ap + (size_t)(i / mr) * mr * k + (size_t)p0 * mr
+                                                : ascr + (size_t)ir * kc;
+                    float *crow = q->c + (size_t)i * q->ldc;
                     for (int jr = 0; jr < nc; jr += nr) {
-                        const int cols = min_int(nc - jr, nr);
-                        if (b_in_place)
-                            arch->tile(rows, cols, kc, astrip, bblock + jr, (size_t)ldb, crow + jr,
-                                       (size_t)ldc, load);
-                        else
-                            arch->tile(rows, cols, kc, astrip, bp + (size_t)jr * kc, (size_t)nr, crow + jr,
-                                       (size_t)ldc, load);
+                        const int cols = min_int(nc - jr, nr), j = j0 + jr;
+                        const float *bstrip;
+                        size_t bs = (size_t)nr;
+                        if (q->bp) {
+                            bstrip = q->bp + (size_t)(j / nr) * nr * k + (size_t)p0 * nr;
+                        } else if (b_in_place) {
+                            bstrip = b + (size_t)p0 * ldb + j;
+                            bs = (size_t)ldb;
+                        } else {
+                            bstrip = bscr + (size_t)jr * kc;
+                        }
+                        oct_epilogue_args te;
+                        const oct_epilogue_args *tep = NULL;
+                        if (e && last) {
+                            te = *e;
+                            if (te.row_bias) te.row_bias += i;
+                            if (te.c) te.c += (int64_t)i * te.c_rs + (int64_t)j * te.c_cs;
+                            if (te.res) te.res += (int64_t)i * te.ldr + j;
+                            tep = &te;
+                        }
+                        arch->tile(rows, cols, kc, astrip, bstrip, bs, crow + j, (size_t)q->ldc, load, tep);
                     }
                 }
             }
         }
     }
+    if (e_after) oct_ref_epilogue(q->c, q->ldc, m, n, e_after);
+}
+
+void oct_sgemm_blocked(const oct_sgemm_arch *arch, int m, int n, int k, const float *a, int lda,
+                       const float *b, int ldb, float *c, int ldc, int accumulate) {
+    const oct_sgemm_call q = {.m = m, .n = n, .k = k, .a = a, .lda = lda, .b = b, .ldb = ldb, .c = c,
+                              .ldc = ldc, .accumulate = accumulate};
+    oct_sgemm_run(arch, &q);
+}
+
+size_t oct_sgemm_packed_a_floats(const oct_sgemm_arch *arch, int m, int k) {
+    if (m <= 0 || k <= 0) return 0;
+    const size_t rows = (size_t)(m + arch->mr - 1) / (size_t)arch->mr * (size_t)arch->mr;
+    if ((size_t)k > SIZE_MAX / sizeof(float) / rows) return 0;
+    return rows * (size_t)k;
+}
+
+size_t oct_sgemm_packed_b_floats(const oct_sgemm_arch *arch, int k, int n) {
+    return oct_sgemm_packed_a_floats(&(oct_sgemm_arch){.mr = arch->nr}, n, k);
+}
+
+void oct_sgemm_pack_a(const oct_sgemm_arch *arch, int m, int k, const float *a, int lda, float *ap) {
+    for (int i = 0; i < m; i += arch->mr)
+        arch->pack_a(min_int(m - i, arch->mr), k, a + (size_t)i * lda, lda, ap + (size_t)i * k);
+}
+
+void oct_sgemm_pack_b(const oct_sgemm_arch *arch, int k, int n, const float *b, int ldb, int b_trans,
+                      float *bp) {
+    const int nr = arch->nr;
+    for (int j0 = 0; j0 < n; j0 += nr, bp += (size_t)nr * k) {
+        const int cols = min_int(n - j0, nr);
+        if (!b_trans) {
+            arch->pack_b(k, cols, b + j0, ldb, bp);
+            continue;
+        }
+        /* Plan time only: a plain transposing copy, one source row (output column) at a time. */
+        for (int j = 0; j < nr; j++) {
+            const float *src = b + (size_t)(j0 + j) * ldb;
+            for (int p = 0; p < k; p++) bp[(size_t)p * nr + j] = j < cols ? src[p] : 0.f;
+        }
+    }
+}
+
+const oct_sgemm_arch *oct_sgemm_arch_current(void) {
+    /* Keyed on the selected sgemm rather than the ISA level, so that a level that borrows another's
+       fp32 kernels (vnni, dotprod, the AVX-VNNI table) borrows its arch too. */
+    const oct_sgemm_fn fn = oct_kernels()->sgemm;
+#if defined(__x86_64__)
+    if (fn == oct_avx512_sgemm) return &oct_avx512_sgemm_arch;
+    if (fn == oct_avx2_sgemm) return &oct_avx2_sgemm_arch;
+#elif defined(__aarch64__)
+    if (fn == oct_neon_sgemm) return &oct_neon_sgemm_arch;
+#endif
+    (void)fn;
+    return &oct_ref_sgemm_arch;
 }

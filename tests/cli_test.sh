@@ -169,5 +169,23 @@ expect_error 1 "3 mean/std values" "validate imagenet spec on a gray model"
 octet validate "$brain" "$brain" --data "$shared/data/skin_isic_8c/skin_isic_8c_128_val.npz"
 expect_error 1 "do not fit the model input" "validate RGB data on a gray model"
 
+# ---- quantize + validate on raw RGB images with --preprocess (models/skin_cnn.onnx: 3x96x96,
+# ImageNet-normalised; the data are 128x128 uint8 HWC, so this resizes, scales and normalises) ----
+skin=$source_root/models/skin_cnn.onnx
+skin_data=$shared/data/skin_isic_8c
+octet quantize "$skin" --calib "$skin_data/skin_isic_8c_128_calib.npz" --preprocess imagenet --limit 16 \
+    -o "$tmp/skin_int8.onnx"
+expect 0 "quantize --preprocess imagenet on raw RGB images"
+expect_out "nodes run int8 in octet" "quantize reports the int8 nodes"
+if [ -z "${OCTET_WRAPPER:-}" ]; then skin_limit=220; else skin_limit=32; fi
+octet validate "$skin" "$tmp/skin_int8.onnx" --data "$skin_data/skin_isic_8c_128_val.npz" --preprocess imagenet \
+    --limit $skin_limit
+checks=$((checks + 1))
+[ "$status" -eq 0 ] || [ "$status" -eq 3 ] || fail "validate --preprocess imagenet: exit status $status"
+expect_out "classification, 8 classes" "validate on the skin data"
+if [ "$skin_limit" -eq 220 ]; then expect_out "accuracy                        68.18%" "skin fp32 val accuracy"; fi
+octet quantize "$skin" --calib "$skin_data/skin_isic_8c_128_calib.npz" -o "$tmp/x.onnx" --target-drop 1
+expect_error 2 "--target-drop needs --val" "quantize --target-drop without --val"
+
 echo "$checks checks, $failures failed"
 [ "$failures" -eq 0 ]

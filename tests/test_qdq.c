@@ -488,6 +488,47 @@ START_TEST(activations_and_fallback) {
 }
 END_TEST
 
+/* SiLU and HardSwish as a QDQ quantizer writes them, the gate quantized on its own:
+   DQ(x) -> Sigmoid -> Q -> DQ, Mul(DQ(x), that) -> Q (the Mul's inputs in both orders, uint8 and
+   int8). Each becomes one gated QLinearLut: no QLinearMul, no separate gate table left. A Sigmoid
+   whose quantized output has a second reader stays a table of its own, with a QLinearMul. */
+START_TEST(silu_qdq_fuses_to_one_table) {
+    for (int s8 = 0; s8 < 2; s8++) {
+        oct_graph *g = new_graph();
+        const int64_t xd[4] = {1, 4, 9, 9};
+        const int x = input(g, "x", 4, xd);
+        const int xs = scalar_f(g, 0.045f), xz = s8 ? scalar_s8(g, -20) : scalar_u8(g, 108);
+        const int xq = dequant(g, op(g, "QuantizeLinear", 3, (int[]){x, xs, xz}), xs, xz);
+        const int gs = scalar_f(g, 1.f / 255.f), gz = s8 ? scalar_s8(g, -128) : scalar_u8(g, 0);
+        /* SiLU, Mul(x, gate) */
+        const int sg = op(g, "Sigmoid", 1, (int[]){xq});
+        const int sgq = dequant(g, op(g, "QuantizeLinear", 3, (int[]){sg, gs, gz}), gs, gz);
+        output(g, quant(g, op(g, "Mul", 2, (int[]){xq, sgq}), 0.03f, s8 ? scalar_s8(g, -90) : scalar_u8(g, 38)));
+        /* HardSwish as x * HardSigmoid(x) (alpha 1/6), Mul(gate, x) */
+        const int hs = op(g, "HardSigmoid", 1, (int[]){xq});
+        oct_attr *al = attr(g, "alpha");
+        al->type = OCT_ATTR_FLOAT;
+        al->f = 1.f / 6.f;
+        const int hsq = dequant(g, op(g, "QuantizeLinear", 3, (int[]){hs, gs, gz}), gs, gz);
+        output(g, quant(g, op(g, "Mul", 2, (int[]){hsq, xq}), 0.03f, s8 ? scalar_s8(g, -90) : scalar_u8(g, 38)));
+        /* a gate that is also an output of its own: not fused */
+        const int s2 = op(g, "Sigmoid", 1, (int[]){xq});
+        const int s2q_int = op(g, "QuantizeLinear", 3, (int[]){s2, gs, gz});
+        output(g, s2q_int);
+        output(g, quant(g, op(g, "Mul", 2, (int[]){xq, dequant(g, s2q_int, gs, gz)}), 0.03f,
+                        s8 ? scalar_s8(g, -90) : scalar_u8(g, 38)));
+        float *xv = random_input(4 * 81, -5.f, 4.f);
+        char *json = check_both(g, xv, s8 ? "silu / hardswish, int8" : "silu / hardswish, uint8");
+        ck_assert_msg(count(json, "\"op\":\"QLinearLut\"") == 3, "%s", json);
+        ck_assert_msg(count(json, "\"op\":\"QLinearMul\"") == 1, "%s", json);
+        ck_assert_msg(count(json, "\"precision\":\"fp32\"") == 0, "%s", json);
+        free(json);
+        free(xv);
+        oct_graph_free(g);
+    }
+}
+END_TEST
+
 /* A 3-D decoder block: ConvTranspose (per-channel weights on axis 1) -> InstanceNormalization ->
    LeakyRelu, then Pad, Transpose, Resize (nearest), Slice and AveragePool, each between a DQ and a
    Q. Every node runs int8. */
@@ -653,6 +694,7 @@ int main(void) {
     tcase_add_test(tc, two_convs_with_reshape);
     tcase_add_test(tc, gemm_and_matmul_lower);
     tcase_add_test(tc, activations_and_fallback);
+    tcase_add_test(tc, silu_qdq_fuses_to_one_table);
     tcase_add_test(tc, decoder_block_3d);
     tcase_add_test(tc, dq_q_pair_is_removed);
     tcase_add_test(tc, zero_scale_falls_back);

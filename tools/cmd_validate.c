@@ -11,6 +11,7 @@
 #include "cli_util.h"
 #include "dataset.h"
 #include "error.h"
+#include "evaluate.h"
 #include "metrics.h"
 #include "model.h"
 
@@ -86,196 +87,20 @@ static int parse_args(int argc, char **argv, validate_args *a) {
     return 0;
 }
 
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-/* ---- the two models ---- */
+/* ---- the two runs ---- */
 
 typedef struct {
-    octet_model *model;
-    octet_session *session;
-    const char *in_name, *out_name;
-    int dynamic_batch;
-    int in_rank;
-    int64_t in_dims[OCTET_MAX_RANK];
-    double run_ms;
-} model_slot;
-
-static int open_model(model_slot *m, const char *path, const validate_args *a, octet_error *err) {
-    m->model = octet_model_load(path, err);
-    if (!m->model) return -1;
-    const oct_graph *g = m->model->graph;
-    if (g->n_inputs != 1 || g->n_outputs < 1)
-        return oct_fail(err, OCTET_ERR_UNSUPPORTED, "%s: has %d inputs and %d outputs; validate needs 1 input", path,
-                        g->n_inputs, g->n_outputs);
-    const oct_value *in = &g->values[g->inputs[0]];
-    m->dynamic_batch = in->rank >= 1 && (in->dim_params[0] != NULL || in->dims[0] < 0);
-    if (!m->dynamic_batch && in->rank >= 1 && in->dims[0] != 1)
-        return oct_fail(err, OCTET_ERR_UNSUPPORTED,
-                        "%s: input '%s' has a fixed batch of %lld; validate needs a dynamic batch or batch 1", path,
-                        in->name, (long long)in->dims[0]);
-    octet_session_options opts = {.threads = a->threads, .batch = m->dynamic_batch ? a->batch : 1};
-    m->session = octet_session_create(m->model, &opts, err);
-    if (!m->session) return oct_fail_context(err, "%s", path);
-    octet_dtype dt;
-    octet_session_input_info(m->session, 0, &m->in_name, &dt, &m->in_rank, m->in_dims);
-    octet_session_output_info(m->session, 0, &m->out_name, NULL, NULL, NULL);
-    if (dt != OCTET_FLOAT)
-        return oct_fail(err, OCTET_ERR_UNSUPPORTED, "%s: input '%s' is %s; validate feeds float32", path, m->in_name,
-                        octet_dtype_name(dt));
-    return 0;
-}
-
-static void close_model(model_slot *m) {
-    octet_session_free(m->session);
-    octet_model_free(m->model);
-}
-
-/* Runs output 0 of the model on x (timed). */
-static int run_model(model_slot *m, const octet_tensor *x, octet_tensor *y, octet_error *err) {
-    memset(y, 0, sizeof *y);
-    double t0 = now_ms();
-    if (octet_session_run(m->session, 1, &m->in_name, x, 1, &m->out_name, y, err)) return -1;
-    m->run_ms += now_ms() - t0;
-    if (y->dtype != OCTET_FLOAT) {
-        octet_dtype dt = y->dtype;
-        octet_tensor_release(y);
-        return oct_fail(err, OCTET_ERR_UNSUPPORTED, "output '%s' is %s; validate reads float32 scores", m->out_name,
-                        octet_dtype_name(dt));
-    }
-    return 0;
-}
-
-/* ---- what the outputs mean ---- */
-
-typedef struct {
-    int segmentation;
-    int k;              /* classes */
-    int64_t voxels;     /* per sample (segmentation), else 1 */
-} task_shape;
-
-/* Classification: output [N, K] (trailing 1s allowed) with labels [N]. Segmentation: output
-   [N, C, spatial...] with label volumes [N, spatial...] (or [N, 1, spatial...]). */
-static int task_from_output(const octet_tensor *y, int64_t batch, int label_rank, const int64_t *label_dims,
-                            task_shape *t, octet_error *err) {
-    char ys[160], ls[160];
-    cli_shape_str(y->rank, y->dims, ys, sizeof ys);
-    cli_shape_str(label_rank, label_dims, ls, sizeof ls);
-    if (y->rank < 2 || y->dims[0] != batch || y->dims[1] < 1 || y->dims[1] > 1 << 20)
-        return oct_fail(err, OCTET_ERR_SHAPE, "model output %s is not [N, classes, ...] for a batch of %lld", ys,
-                        (long long)batch);
-    t->k = (int)y->dims[1];
-    t->voxels = 1;
-    if (label_rank == 1) {
-        for (int d = 2; d < y->rank; d++)
-            if (y->dims[d] != 1)
-                return oct_fail(err, OCTET_ERR_SHAPE,
-                                "labels y %s are one class per sample but the model output %s is not [N, classes]", ls,
-                                ys);
-        t->segmentation = 0;
-        return 0;
-    }
-    int skip = label_rank == y->rank && label_dims[1] == 1 ? 2 : 1; /* [N, 1, spatial] labels */
-    int ok = label_rank - skip == y->rank - 2;
-    for (int d = 0; ok && d < y->rank - 2; d++) {
-        ok = label_dims[skip + d] == y->dims[2 + d];
-        t->voxels *= y->dims[2 + d];
-    }
-    if (!ok)
-        return oct_fail(err, OCTET_ERR_SHAPE,
-                        "label volumes y %s do not match the model output %s ([N, classes, spatial...])", ls, ys);
-    t->segmentation = 1;
-    return 0;
-}
-
-/* ---- accumulated results ---- */
-
-typedef struct {
-    int64_t *cm;                              /* classification: k x k */
-    int64_t *inter, *pred, *lab;              /* segmentation: per class voxel counts */
-    int *top1;                                /* classification: per sample */
-} model_stats;
-
-typedef struct {
-    task_shape task;
+    oct_task_shape task;
     int64_t n;
-    model_stats st[2];
+    oct_eval st[2];     /* fp32, int8 */
     int64_t flips;      /* samples (classification) or voxels (segmentation) whose argmax changed */
     int64_t flip_total;
     int inv_checked, inv_samples, inv_differ;
 } results;
 
-static int alloc_stats(results *r, octet_error *err) {
-    size_t k = (size_t)r->task.k;
-    for (int m = 0; m < 2; m++) {
-        model_stats *s = &r->st[m];
-        if (r->task.segmentation) {
-            s->inter = calloc(k, sizeof *s->inter);
-            s->pred = calloc(k, sizeof *s->pred);
-            s->lab = calloc(k, sizeof *s->lab);
-            if (!s->inter || !s->pred || !s->lab) return oct_fail(err, OCTET_ERR_NOMEM, "out of memory");
-        } else {
-            if (k > 65536) return oct_fail(err, OCTET_ERR_UNSUPPORTED, "%zu classes are too many for a confusion matrix", k);
-            s->cm = calloc(k * k, sizeof *s->cm);
-            s->top1 = calloc((size_t)r->n, sizeof *s->top1);
-            if (!s->cm || !s->top1) return oct_fail(err, OCTET_ERR_NOMEM, "out of memory");
-        }
-    }
-    return 0;
-}
-
-static void free_stats(results *r) {
-    for (int m = 0; m < 2; m++) {
-        free(r->st[m].cm);
-        free(r->st[m].inter);
-        free(r->st[m].pred);
-        free(r->st[m].lab);
-        free(r->st[m].top1);
-    }
-}
-
-/* Argmax over the class axis of every sample (classification: one per sample; segmentation:
-   one per voxel); out holds count * voxels entries. */
-static void predict(const octet_tensor *y, const task_shape *t, int64_t count, int *out) {
-    const float *s = y->data;
-    int64_t v = t->voxels;
-#pragma omp parallel for
-    for (int64_t i = 0; i < count; i++)
-        for (int64_t p = 0; p < v; p++) out[i * v + p] = oct_argmax(s + i * t->k * v + p, t->k, v);
-}
-
-/* Adds one batch's predictions of model m to its statistics. */
-static int accumulate(results *r, int m, const int *pred, int64_t start, int64_t count, const int64_t *labels,
-                      octet_error *err) {
-    model_stats *s = &r->st[m];
-    int k = r->task.k;
-    int64_t v = r->task.voxels;
-    for (int64_t i = 0; i < count; i++) {
-        for (int64_t p = 0; p < v; p++) {
-            int64_t truth = labels[(start + i) * v + p];
-            if (truth < 0 || truth >= k)
-                return oct_fail(err, OCTET_ERR_SHAPE, "label %lld of sample %lld is outside the model's %d classes",
-                                (long long)truth, (long long)(start + i), k);
-            int c = pred[i * v + p];
-            if (r->task.segmentation) {
-                s->pred[c]++;
-                s->lab[truth]++;
-                if (c == truth) s->inter[c]++;
-            } else {
-                s->cm[truth * k + c]++;
-                s->top1[start + i] = c;
-            }
-        }
-    }
-    return 0;
-}
-
 /* Runs the int8 model on the first samples at batch 1, 2 and 4 and counts the samples whose
    predictions differ from those at batch 1. */
-static int check_invariance(model_slot *m, const oct_dataset *ds, results *r, octet_error *err) {
+static int check_invariance(oct_eval_model *m, const oct_dataset *ds, results *r, octet_error *err) {
     int n = r->n < INVARIANCE_SAMPLES ? (int)r->n : INVARIANCE_SAMPLES;
     int64_t v = r->task.voxels;
     r->inv_samples = n;
@@ -289,13 +114,12 @@ static int check_invariance(model_slot *m, const oct_dataset *ds, results *r, oc
         goto done;
     }
     static const int sizes[3] = {1, 2, 4};
-    double saved_ms = m->run_ms; /* not part of the timing report */
     for (int b = 0; b < 3; b++) {
         for (int start = 0; start < n; start += sizes[b]) {
             int count = n - start < sizes[b] ? n - start : sizes[b];
             octet_tensor x, y;
             if (oct_dataset_batch(ds, start, count, m->in_rank, m->in_dims, &x, err)) goto done;
-            int failed = run_model(m, &x, &y, err);
+            int failed = oct_eval_model_run(m, &x, &y, err);
             octet_tensor_release(&x);
             if (failed) goto done;
             int *out = b == 0 ? ref : got;
@@ -304,14 +128,16 @@ static int check_invariance(model_slot *m, const oct_dataset *ds, results *r, oc
                 oct_fail(err, OCTET_ERR_SHAPE, "output shape changes with the batch size");
                 goto done;
             }
-            predict(&y, &r->task, count, out + (int64_t)start * v);
+            const float *s = y.data;
+            for (int i = 0; i < count; i++)
+                for (int64_t p = 0; p < v; p++)
+                    out[(start + i) * v + p] = oct_argmax(s + (int64_t)i * r->task.k * v + p, r->task.k, v);
             octet_tensor_release(&y);
         }
         if (b > 0)
             for (int i = 0; i < n; i++)
                 if (memcmp(ref + i * v, got + i * v, (size_t)v * sizeof *ref) != 0) differs[i] = 1;
     }
-    m->run_ms = saved_ms;
     for (int i = 0; i < n; i++) r->inv_differ += differs[i];
     rc = 0;
 done:
@@ -321,82 +147,21 @@ done:
     return rc;
 }
 
-/* The main loop: both models over every batch. */
-static int run_all(model_slot *ms, const oct_dataset *ds, const validate_args *a, results *r, octet_error *err) {
-    int label_rank;
-    const int64_t *label_dims;
-    const int64_t *labels = oct_dataset_labels(ds, &label_rank, &label_dims);
-    int batch = ms[0].dynamic_batch && ms[1].dynamic_batch ? a->batch : 1;
-    int progress = isatty(2);
-    int *pred[2] = {NULL, NULL};
-    int rc = -1;
-    for (int64_t start = 0; start < r->n; start += batch) {
-        int count = r->n - start < batch ? (int)(r->n - start) : batch;
-        octet_tensor x;
-        if (oct_dataset_batch(ds, start, count, ms[0].in_rank, ms[0].in_dims, &x, err)) goto done;
-        for (int m = 0; m < 2; m++) {
-            octet_tensor y;
-            if (start == 0) { /* warm-up, untimed: the first run of a shape builds its plan */
-                int failed = run_model(&ms[m], &x, &y, err);
-                ms[m].run_ms = 0;
-                octet_tensor_release(&y);
-                if (failed) {
-                    oct_fail_context(err, "%s model %s", ROLE[m], a->paths[m]);
-                    octet_tensor_release(&x);
-                    goto done;
-                }
-            }
-            if (run_model(&ms[m], &x, &y, err)) {
-                oct_fail_context(err, "%s model %s", ROLE[m], a->paths[m]);
-                octet_tensor_release(&x);
-                goto done;
-            }
-            if (start == 0 && m == 0) {
-                if (task_from_output(&y, count, label_rank, label_dims, &r->task, err) || alloc_stats(r, err)) {
-                    octet_tensor_release(&y);
-                    octet_tensor_release(&x);
-                    goto done;
-                }
-                size_t per = (size_t)batch * (size_t)r->task.voxels;
-                pred[0] = malloc(per * sizeof(int));
-                pred[1] = malloc(per * sizeof(int));
-                if (!pred[0] || !pred[1]) {
-                    octet_tensor_release(&y);
-                    octet_tensor_release(&x);
-                    oct_fail(err, OCTET_ERR_NOMEM, "out of memory for predictions");
-                    goto done;
-                }
-            }
-            if (y.rank < 2 || y.dims[0] != count || y.dims[1] != r->task.k ||
-                octet_tensor_numel(&y) != count * r->task.k * r->task.voxels) {
-                char ys[160];
-                oct_fail(err, OCTET_ERR_SHAPE, "%s model output %s does not match the fp32 model's [%d, %d, ...]",
-                         ROLE[m], cli_shape_str(y.rank, y.dims, ys, sizeof ys), count, r->task.k);
-                octet_tensor_release(&y);
-                octet_tensor_release(&x);
-                goto done;
-            }
-            predict(&y, &r->task, count, pred[m]);
-            octet_tensor_release(&y);
-            if (accumulate(r, m, pred[m], start, count, labels, err)) {
-                octet_tensor_release(&x);
-                goto done;
-            }
-        }
-        octet_tensor_release(&x);
-        int64_t cells = (int64_t)count * r->task.voxels;
-        for (int64_t p = 0; p < cells; p++) r->flips += pred[0][p] != pred[1][p];
-        r->flip_total += r->task.segmentation ? cells : count;
-        if (progress) fprintf(stderr, "\rvalidating: %lld/%lld", (long long)(start + count), (long long)r->n);
-    }
-    if (progress) fprintf(stderr, "\r\033[K");
-    rc = check_invariance(&ms[1], ds, r, err);
-    if (rc) oct_fail_context(err, "batch-invariance check of %s", a->paths[1]);
-done:
-    if (rc && progress) fprintf(stderr, "\n");
-    free(pred[0]);
-    free(pred[1]);
-    return rc;
+/* Both models over the data, then the flips and the batch-invariance check. */
+static int run_all(oct_eval_model *ms, const oct_dataset *ds, const validate_args *a, results *r, octet_error *err) {
+    const int batch = oct_eval_common_batch(&ms[0], &ms[1], a->batch), progress = isatty(2);
+    static const char *const LABEL[2] = {"validating fp32", "validating int8"};
+    for (int m = 0; m < 2; m++)
+        if (oct_eval_run(&ms[m], ds, r->n, batch, progress ? LABEL[m] : NULL, &r->st[m], err))
+            return oct_fail_context(err, "%s model", ROLE[m]);
+    r->task = r->st[0].task;
+    if (r->st[1].task.k != r->task.k || r->st[1].task.voxels != r->task.voxels)
+        return oct_fail(err, OCTET_ERR_SHAPE, "the int8 model outputs %d classes x %lld voxels, the fp32 model %d x %lld",
+                        r->st[1].task.k, (long long)r->st[1].task.voxels, r->task.k, (long long)r->task.voxels);
+    r->flips = oct_eval_flips(&r->st[0], &r->st[1], &r->flip_total);
+    if (check_invariance(&ms[1], ds, r, err))
+        return oct_fail_context(err, "batch-invariance check of %s", a->paths[1]);
+    return 0;
 }
 
 /* ---- report ---- */
@@ -447,7 +212,7 @@ static void fmt_pct(double v, char *buf, size_t cap) {
         snprintf(buf, cap, "%.2f", 100 * v);
 }
 
-static void report_classification(const validate_args *a, const results *r, const model_slot *ms,
+static void report_classification(const validate_args *a, const results *r,
                                   const char *const *names, int n_names, oct_gate_result g) {
     int k = r->task.k;
     oct_class_summary sum[2];
@@ -472,7 +237,7 @@ static void report_classification(const validate_args *a, const results *r, cons
             printf(", \"%s\": {\"model\": ", ROLE[m]);
             json_str(a->paths[m]);
             printf(", \"ms_per_image\": ");
-            json_num(ms[m].run_ms / (double)r->n);
+            json_num(r->st[m].ms_per_image);
             printf(", \"accuracy\": ");
             json_num(100 * sum[m].accuracy);
             printf(", \"macro_f1\": ");
@@ -501,7 +266,7 @@ static void report_classification(const validate_args *a, const results *r, cons
     } else {
         printf("data: %s (%lld samples, classification, %d classes)\n", a->data, (long long)r->n, k);
         for (int m = 0; m < 2; m++)
-            printf("%s: %s  %.3f ms/image\n", ROLE[m], a->paths[m], ms[m].run_ms / (double)r->n);
+            printf("%s: %s  %.3f ms/image\n", ROLE[m], a->paths[m], r->st[m].ms_per_image);
         char s0[16], s1[16];
         fmt_pct(sum[0].accuracy, s0, sizeof s0);
         fmt_pct(sum[1].accuracy, s1, sizeof s1);
@@ -535,7 +300,7 @@ static void report_classification(const validate_args *a, const results *r, cons
     (void)g;
 }
 
-static void report_segmentation(const validate_args *a, const results *r, const model_slot *ms,
+static void report_segmentation(const validate_args *a, const results *r,
                                 const char *const *names, int n_names, double *dice[2], const double mean[2]) {
     int k = r->task.k;
     char nb[32];
@@ -547,7 +312,7 @@ static void report_segmentation(const validate_args *a, const results *r, const 
             printf(", \"%s\": {\"model\": ", ROLE[m]);
             json_str(a->paths[m]);
             printf(", \"ms_per_image\": ");
-            json_num(ms[m].run_ms / (double)r->n);
+            json_num(r->st[m].ms_per_image);
             printf(", \"mean_dice\": ");
             json_num(mean[m]);
             printf(", \"per_class\": [");
@@ -568,7 +333,7 @@ static void report_segmentation(const validate_args *a, const results *r, const 
         printf("data: %s (%lld volumes, segmentation, %d classes, %lld voxels each)\n", a->data, (long long)r->n, k,
                (long long)r->task.voxels);
         for (int m = 0; m < 2; m++)
-            printf("%s: %s  %.3f ms/image\n", ROLE[m], a->paths[m], ms[m].run_ms / (double)r->n);
+            printf("%s: %s  %.3f ms/image\n", ROLE[m], a->paths[m], r->st[m].ms_per_image);
         printf("\n%-28s %9s %9s %9s\n", "Dice", "fp32", "int8", "drop");
         printf("%-28s %9.4f %9.4f %9.4f\n", "mean (foreground in labels)", mean[0], mean[1], mean[0] - mean[1]);
         for (int c = 0; c < k; c++) {
@@ -626,7 +391,7 @@ static int validate_main(int argc, char **argv) {
     if (parse_args(argc, argv, &a)) return CLI_EXIT_USAGE;
     octet_error err = {0};
     oct_preprocess pp = {.scale = 1.f};
-    model_slot ms[2];
+    oct_eval_model ms[2];
     memset(ms, 0, sizeof ms);
     results r;
     memset(&r, 0, sizeof r);
@@ -647,7 +412,7 @@ static int validate_main(int argc, char **argv) {
         goto done;
     }
     for (int m = 0; m < 2; m++)
-        if (open_model(&ms[m], a.paths[m], &a, &err)) goto done;
+        if (oct_eval_model_open(&ms[m], a.paths[m], a.batch, a.threads, &err)) goto done;
     char s0[160], s1[160];
     if (ms[0].in_rank != ms[1].in_rank ||
         memcmp(ms[0].in_dims + 1, ms[1].in_dims + 1, (size_t)(ms[0].in_rank - 1) * sizeof(int64_t)) != 0) {
@@ -666,6 +431,7 @@ static int validate_main(int argc, char **argv) {
         goto done;
     }
     oct_gate_result g;
+    if (oct_eval_gate(&r.st[0], &r.st[1], a.max_drop, a.max_dice_drop, &g, &err)) goto done;
     if (r.task.segmentation) {
         int k = r.task.k;
         dice_buf = malloc((size_t)k * 2 * sizeof(double));
@@ -674,23 +440,20 @@ static int validate_main(int argc, char **argv) {
             goto done;
         }
         double *dice[2] = {dice_buf, dice_buf + k}, mean[2];
-        for (int m = 0; m < 2; m++) {
-            for (int c = 0; c < k; c++) dice[m][c] = oct_dice(r.st[m].inter[c], r.st[m].pred[c], r.st[m].lab[c], NULL);
-            mean[m] = oct_mean_dice(dice[m], r.st[m].lab, k);
-        }
-        g = oct_gate_segmentation(dice[0], mean[0], dice[1], mean[1], k, a.max_dice_drop);
-        report_segmentation(&a, &r, ms, names, n_names, dice, mean);
+        for (int m = 0; m < 2; m++) oct_eval_dice(&r.st[m], dice[m], &mean[m]);
+        report_segmentation(&a, &r, names, n_names, dice, mean);
     } else {
-        g = oct_gate_classification(r.st[0].cm, r.st[1].cm, r.task.k, a.max_drop);
-        report_classification(&a, &r, ms, names, n_names, g);
+        report_classification(&a, &r, names, n_names, g);
     }
     report_tail(&a, &r, g, names, n_names);
     rc = g.approved ? CLI_EXIT_OK : CLI_EXIT_REJECTED;
 done:
     if (rc == CLI_EXIT_FAIL) cli_runtime_error(&err);
     free(dice_buf);
-    free_stats(&r);
-    for (int m = 0; m < 2; m++) close_model(&ms[m]);
+    for (int m = 0; m < 2; m++) {
+        oct_eval_free(&r.st[m]);
+        oct_eval_model_close(&ms[m]);
+    }
     oct_dataset_free(ds);
     return rc;
 }

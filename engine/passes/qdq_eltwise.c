@@ -5,6 +5,10 @@
      InstanceNormalization          -> octet QLinearInstanceNormalization
      Sigmoid, Tanh, HardSwish, HardSigmoid, LeakyRelu, Relu, Clip, and SiLU written as
      Mul(x, Sigmoid(x))             -> octet QLinearLut (a 256-entry table built at plan time)
+     Mul(x, gate) where gate is an already lowered Sigmoid or HardSigmoid table of the same x
+     (SiLU / HardSwish in QDQ form: DQ(x) -> Sigmoid -> Q -> DQ, times DQ(x))
+                                    -> octet QLinearLut SiLU / HardSwish with the gate's
+                                       quantization as two more inputs (one table, one pass)
    Every int8 op here takes one 8-bit type for its inputs and output and per-tensor parameters. */
 #include <math.h>
 #include <stdlib.h>
@@ -91,6 +95,61 @@ static int lower_lut(oct_graph *g, int qi, int pi, const char **why, octet_error
 
 /* ---- Add, Mul --------------------------------------------------------------------------------- */
 
+/* Value index vi holds one float equal to v (scale) or one integer equal to z (zero point). */
+static bool const_float_is(const oct_graph *g, int vi, float v) {
+    if (vi < 0) return false;
+    const oct_value *c = &g->values[vi];
+    return c->kind == OCT_VAL_CONST && c->data && c->dtype == OCTET_FLOAT && oct_value_numel(c) == 1 &&
+           *(const float *)c->data == v;
+}
+static bool const_zp_is(const oct_graph *g, int vi, int32_t z) {
+    if (vi < 0) return z == 0;
+    const oct_value *c = &g->values[vi];
+    if (c->kind != OCT_VAL_CONST || !c->data || oct_value_numel(c) != 1) return false;
+    if (c->dtype == OCTET_UINT8) return *(const uint8_t *)c->data == z;
+    if (c->dtype == OCTET_INT8) return *(const int8_t *)c->data == z;
+    return false;
+}
+
+/* The lowered gate table behind Mul input b: an octet QLinearLut Sigmoid or HardSigmoid of the same
+   8-bit tensor that input a dequantizes, with a's parameters, whose output only b's DQ reads (and
+   only this Mul reads that). Returns the table's node, or -1. */
+static int gate_table(const oct_graph *g, int mi, const qdq_param *a, const qdq_param *b) {
+    const int li = qdq_producer(g, b->q);
+    if (li < 0) return -1;
+    const oct_node *l = &g->nodes[li];
+    if (strcmp(l->op_type, "QLinearLut") != 0 || !l->domain || strcmp(l->domain, "octet") != 0 || l->n_in != 5)
+        return -1;
+    const char *fn = oct_attr_string(l, "function", "");
+    if (strcmp(fn, "Sigmoid") != 0 && strcmp(fn, "HardSigmoid") != 0) return -1;
+    if (l->in[0] != a->q || !const_float_is(g, l->in[1], qdq_scale_at(g, a, 0)) ||
+        !const_zp_is(g, l->in[2], qdq_zp_at(g, a, 0)))
+        return -1;
+    if (!const_float_is(g, l->in[3], qdq_scale_at(g, b, 0)) || !const_zp_is(g, l->in[4], qdq_zp_at(g, b, 0)))
+        return -1;
+    if (!qdq_only_reader(g, b->q, b->node) || !qdq_only_reader(g, b->f, mi)) return -1;
+    return li;
+}
+
+/* Mul(DQ(x), DQ(gate(x))) -> Q as one gated QLinearLut (see engine/ops/quant/qlinear_lut.c). */
+static int lower_gated(oct_graph *g, int qi, int pi, int li, const qdq_param *x, qdq_param *y, octet_error *err) {
+    const bool sigmoid = strcmp(oct_attr_string(&g->nodes[li], "function", ""), "Sigmoid") == 0;
+    const float alpha = oct_attr_float(&g->nodes[li], "alpha", 0.2f), beta = oct_attr_float(&g->nodes[li], "beta", 0.5f);
+    const int yz = qdq_zp_value(g, y, err);
+    if (yz < 0) return -1;
+    const oct_node *l = &g->nodes[li];
+    const int in[7] = {x->q, l->in[1], l->in[2], y->scale, yz, l->in[3], l->in[4]};
+    if (qdq_set_attr_string(g, pi, "function", sigmoid ? "SiLU" : "HardSwish", err)) return -1;
+    if (!sigmoid && (qdq_set_attr_float(g, pi, "alpha", alpha, err) || qdq_set_attr_float(g, pi, "beta", beta, err)))
+        return -1;
+    if (qdq_note_fused(g, pi, sigmoid ? "Sigmoid" : "HardSigmoid", err)) return -1;
+    const int gate_dq = qdq_producer(g, g->nodes[pi].in[0]) == x->node ? qdq_producer(g, g->nodes[pi].in[1])
+                                                                          : qdq_producer(g, g->nodes[pi].in[0]);
+    g->nodes[li].dead = true;
+    if (gate_dq >= 0) g->nodes[gate_dq].dead = true;
+    return finish(g, qi, pi, "octet", "QLinearLut", 7, in, y->q, err);
+}
+
 static int lower_binary(oct_graph *g, int qi, int pi, const char **why, octet_error *err) {
     const oct_node *p = &g->nodes[pi];
     const char *type = qdq_is(p, "Add") ? "QLinearAdd" : "QLinearMul";
@@ -101,6 +160,11 @@ static int lower_binary(oct_graph *g, int qi, int pi, const char **why, octet_er
         !qdq_from_dq(g, p->in[1], true, &b, why))
         return QDQ_KEPT;
     if (a.qtype != y.qtype || b.qtype != y.qtype) return *why = "inputs and output of different 8-bit types", QDQ_KEPT;
+    if (qdq_is(p, "Mul") && qdq_have_op("octet", "QLinearLut")) {
+        int li = gate_table(g, pi, &a, &b);
+        if (li >= 0) return lower_gated(g, qi, pi, li, &a, &y, err);
+        if ((li = gate_table(g, pi, &b, &a)) >= 0) return lower_gated(g, qi, pi, li, &b, &y, err);
+    }
     int az, yz;
     if (zps(g, &a, &y, &az, &yz, err)) return -1;
     const int bz = qdq_zp_value(g, &b, err);

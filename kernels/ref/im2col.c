@@ -1,5 +1,7 @@
 /* im2col / col2im over a tile of pixels, so that convolution runs as GEMM without ever unfolding
    the whole volume (a 96^3 3-D conv would need gigabytes). */
+#include <string.h>
+
 #include "nn_kernels.h"
 
 /* Decomposes a flat output pixel index into (d, h, w). */
@@ -10,38 +12,62 @@ static void unflatten(const int64_t dims[3], int64_t p, int64_t *d, int64_t *h, 
     *d = p / dims[1];
 }
 
-void oct_ref_im2col_tile(const oct_conv_geom *g, const float *x, int64_t channels, int64_t p0,
-                         int64_t np, float *col) {
-    const int64_t in_vol = oct_geom_in_vol(g);
+/* dst[t] = src[(ow + t) * s + off] for t in [0, seg), 0 where that index leaves [0, in_w): the
+   in-bounds run is found once, so the copy itself has no branches (a memcpy at stride 1). */
+static void copy_row(const float *src, int64_t in_w, int64_t ow, int64_t s, int64_t off, int64_t seg,
+                     float *dst) {
+    /* Output columns whose input column is inside the row: [first, last]. */
+    const int64_t first = off >= 0 ? 0 : (-off + s - 1) / s;
+    const int64_t last = in_w - 1 - off < 0 ? -1 : (in_w - 1 - off) / s;
+    int64_t lo = first - ow, hi = last + 1 - ow;
+    lo = lo < 0 ? 0 : (lo > seg ? seg : lo);
+    hi = hi < lo ? lo : (hi > seg ? seg : hi);
+    for (int64_t t = 0; t < lo; t++) dst[t] = 0.f;
+    const float *from = src + (hi > lo ? (ow + lo) * s + off : 0);
+    if (s == 1) {
+        memcpy(dst + lo, from, (size_t)(hi - lo) * sizeof(float));
+    } else if (s == 2) {
+        for (int64_t t = lo; t < hi; t++, from += 2) dst[t] = *from;
+    } else {
+        for (int64_t t = lo; t < hi; t++, from += s) dst[t] = *from;
+    }
+    for (int64_t t = hi; t < seg; t++) dst[t] = 0.f;
+}
+
+void oct_ref_im2col_f32_panel(const oct_conv_geom *g, const float *x, int64_t channels, int64_t p0,
+                          int64_t np, int64_t nr, float *bp) {
+    const int64_t in_vol = oct_geom_in_vol(g), K = channels * oct_geom_k_vol(g);
     int64_t d0, h0, w0;
     unflatten(g->out, p0, &d0, &h0, &w0);
-    float *row = col;
+    int64_t r = 0; /* the GEMM row: (c, kd, kh, kw) */
     for (int64_t c = 0; c < channels; c++) {
         const float *xc = x + c * in_vol;
         for (int64_t kd = 0; kd < g->k[0]; kd++)
             for (int64_t kh = 0; kh < g->k[1]; kh++)
-                for (int64_t kw = 0; kw < g->k[2]; kw++, row += np) {
+                for (int64_t kw = 0; kw < g->k[2]; kw++, r++) {
                     const int64_t offd = kd * g->dil[0] - g->pad[0];
                     const int64_t offh = kh * g->dil[1] - g->pad[1];
                     const int64_t offw = kw * g->dil[2] - g->pad[2];
                     int64_t od = d0, oh = h0, ow = w0;
                     int64_t q = 0;
                     while (q < np) {
-                        /* One output row segment: ow runs to the end of the row or the tile. */
+                        /* One output row segment: ow runs to the end of the row or the tile... */
                         int64_t seg = g->out[2] - ow;
                         if (seg > np - q) seg = np - q;
                         const int64_t id = od * g->stride[0] + offd;
                         const int64_t ih = oh * g->stride[1] + offh;
-                        float *dst = row + q;
-                        if (id < 0 || id >= g->in[0] || ih < 0 || ih >= g->in[1]) {
-                            for (int64_t t = 0; t < seg; t++) dst[t] = 0.f;
-                        } else {
-                            const float *src = xc + (id * g->in[1] + ih) * g->in[2];
-                            const int64_t s = g->stride[2];
-                            for (int64_t t = 0; t < seg; t++) {
-                                int64_t iw = (ow + t) * s + offw;
-                                dst[t] = iw >= 0 && iw < g->in[2] ? src[iw] : 0.f;
-                            }
+                        const int inside = id >= 0 && id < g->in[0] && ih >= 0 && ih < g->in[1];
+                        const float *src = inside ? xc + (id * g->in[1] + ih) * g->in[2] : NULL;
+                        /* ...cut where the panel's column strips end. */
+                        for (int64_t done = 0; done < seg;) {
+                            const int64_t at = q + done, j = at % nr;
+                            const int64_t len = seg - done < nr - j ? seg - done : nr - j;
+                            float *dst = bp + (at / nr) * nr * K + r * nr + j;
+                            if (src)
+                                copy_row(src, g->in[2], ow + done, g->stride[2], offw, len, dst);
+                            else
+                                memset(dst, 0, (size_t)len * sizeof(float));
+                            done += len;
                         }
                         q += seg;
                         ow = 0;
@@ -52,6 +78,17 @@ void oct_ref_im2col_tile(const oct_conv_geom *g, const float *x, int64_t channel
                     }
                 }
     }
+    /* The last strip's columns past np are zero, as a packed panel's are. */
+    const int64_t tail = np % nr;
+    if (tail)
+        for (int64_t row = 0; row < K; row++)
+            memset(bp + (np / nr) * nr * K + row * nr + tail, 0, (size_t)(nr - tail) * sizeof(float));
+}
+
+void oct_ref_im2col_tile(const oct_conv_geom *g, const float *x, int64_t channels, int64_t p0,
+                         int64_t np, float *col) {
+    /* A row-major tile is a panel with a single strip as wide as the tile. */
+    oct_ref_im2col_f32_panel(g, x, channels, p0, np, np, col);
 }
 
 void oct_ref_col2im_tile(const oct_conv_geom *g, const float *col, int64_t channels, int64_t p0,

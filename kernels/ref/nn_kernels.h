@@ -45,6 +45,11 @@ int oct_epilogue_is_identity(const oct_epilogue_args *e);
    col[(channels*kvol) x np] (row stride np), zero where the window reads padding. */
 void oct_ref_im2col_tile(const oct_conv_geom *g, const float *x, int64_t channels, int64_t p0,
                          int64_t np, float *col);
+/* The same columns unfolded straight into the B-panel layout of the GEMM driver: strips of nr
+   pixels, strip t at bp + t * nr * K (K = channels * kvol), element [row * nr + j], the columns
+   past np of the last strip zero. Convolution then runs the GEMM on a packed B with no copy. */
+void oct_ref_im2col_f32_panel(const oct_conv_geom *g, const float *x, int64_t channels, int64_t p0,
+                          int64_t np, int64_t nr, float *bp);
 /* The adjoint for transposed convolution: col[(channels*kvol) x np] holds, for input pixels
    [p0, p0+np), the contributions to every kernel tap; adds them into y (channels x out volume).
    Here g->in is the transposed conv's input and g->out its output. */

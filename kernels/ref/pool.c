@@ -1,6 +1,7 @@
 /* Max and average pooling over one channel plane (3-D geometry; see nn_kernels.h). */
 #include <float.h>
 
+#include "../misc_kernels.h"
 #include "nn_kernels.h"
 
 /* Max pooling for one element type. Ties keep the first element in row-major window order, as
@@ -76,4 +77,18 @@ void oct_ref_avgpool_f32(const oct_conv_geom *g, const int64_t pad_end[3], int c
             }
         }
     }
+}
+
+/* Global pooling of one plane (declared in misc_kernels.h). The sum runs in double: planes reach
+   96^3 elements, where a float running sum loses digits. */
+double oct_ref_sum_f32(const float *x, int64_t n) {
+    double s = 0.0;
+    for (int64_t i = 0; i < n; i++) s += x[i];
+    return s;
+}
+
+float oct_ref_max_f32(const float *x, int64_t n) {
+    float m = -FLT_MAX;
+    for (int64_t i = 0; i < n; i++) m = x[i] > m ? x[i] : m;
+    return m;
 }

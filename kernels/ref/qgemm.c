@@ -84,6 +84,52 @@ void oct_ref_qgemm(const oct_qweights *w, int r0, int nr, int nc, const uint8_t 
     }
 }
 
+/* ref's panels: one k per group, 16 columns, so the inner loop runs along contiguous columns. */
+enum { PANEL_NR = 16 };
+const oct_qpanel oct_ref_qpanel = {PANEL_NR, 1, 1, 0};
+
+void oct_ref_qgemm_panel(const oct_qweights *w, int r0, int nr, int nc, const void *panel,
+                         const oct_qgemm_out *o) {
+    const int k = w->k;
+    const int64_t stride = oct_qpanel_stride(&oct_ref_qpanel, k);
+    int any_wzp = 0;
+    for (int r = 0; o->w_zp && r < nr; r++) any_wzp |= o->w_zp[r0 + r] != 0;
+    float lo = 0, hi = 0;
+    if (o->rq) {
+        lo = (float)(o->rq->qmin - o->rq->zp);
+        hi = (float)(o->rq->qmax - o->rq->zp);
+    }
+    for (int c0 = 0; c0 < nc; c0 += PANEL_NR) {
+        const uint8_t *xp = (const uint8_t *)panel + (c0 / PANEL_NR) * stride;
+        const int cn = nc - c0 < PANEL_NR ? nc - c0 : PANEL_NR;
+        for (int r = 0; r < nr; r++) {
+            const int8_t *wr = w->data + (int64_t)(r0 + r) * w->ld;
+            uint32_t a[PANEL_NR] = {0};
+            for (int j = 0; j < k; j++) {
+                const int32_t wk = wr[j];
+                const uint8_t *xk = xp + (int64_t)j * PANEL_NR;
+                for (int c = 0; c < PANEL_NR; c++) a[c] += (uint32_t)(wk * (int32_t)xk[c]);
+            }
+            const uint32_t zw = (uint32_t)(o->w_zp ? o->w_zp[r0 + r] : 0);
+            const uint32_t rs = (uint32_t)w->row_sum[r0 + r];
+            for (int c = 0; c < cn; c++) {
+                const uint32_t zx = (uint32_t)(o->x_zp_cols ? o->x_zp_cols[c0 + c] : o->x_zp);
+                uint32_t v = a[c] - zx * rs + (uint32_t)k * zw * zx;
+                if (any_wzp) v -= zw * (uint32_t)o->colsum[c0 + c];
+                const int64_t at = r * o->y_rs + (int64_t)(c0 + c) * o->y_cs;
+                if (!o->rq) {
+                    ((int32_t *)o->y)[at] = (int32_t)v;
+                    continue;
+                }
+                const int32_t out = oct_requant_one(o->rq, r0 + r, (int32_t)v, lo, hi);
+                if (o->rq->out_s8) ((int8_t *)o->y)[at] = (int8_t)out;
+                else ((uint8_t *)o->y)[at] = (uint8_t)out;
+            }
+        }
+    }
+}
+
 const oct_quant_kernel_set oct_ref_quant_kernels = {
     "ref", oct_ref_qweights_bytes, oct_ref_qweights_pack, oct_ref_qgemm, oct_ref_requant,
+    &oct_ref_qpanel, oct_ref_qgemm_panel,
 };

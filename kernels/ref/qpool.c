@@ -1,5 +1,6 @@
 /* Integer sums (exact statistics for GlobalAveragePool and InstanceNorm) and quantized average
    pooling over one channel plane. */
+#include "../misc_kernels.h"
 #include "qops_kernels.h"
 
 /* Elements per 32-bit partial sum: 32768 * 128^2 and 32768 * 255 fit, and 32768 * 255^2 < 2^32
@@ -83,4 +84,10 @@ void oct_ref_qavgpool(const oct_conv_geom *g, const int64_t pad_end[3], int coun
             }
         }
     }
+}
+
+int64_t oct_ref_qsum_plane(const uint8_t *x, int is_s8, int64_t n) {
+    int64_t s = 0;
+    oct_ref_qsum(x, is_s8, n, &s, NULL);
+    return s;
 }

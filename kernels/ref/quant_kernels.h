@@ -21,6 +21,7 @@
 #ifndef OCT_QUANT_KERNELS_H
 #define OCT_QUANT_KERNELS_H
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -93,6 +94,71 @@ typedef struct {
 void oct_ref_requant(const int32_t *acc, int64_t ldacc, int r0, int nr, int nc, const oct_requant *q,
                      void *y, int64_t y_rs, int64_t y_cs);
 
+/* One requantized value, exactly as above: acc of absolute row r. Every fused write-back (ref and
+   the scalar edges of the SIMD twins) goes through this one sequence. */
+static inline int32_t oct_requant_one(const oct_requant *q, int r, int32_t acc, float lo, float hi) {
+    const uint32_t b = (uint32_t)(q->bias ? q->bias[r] : 0);
+    float v = (float)(int32_t)((uint32_t)acc + b) * q->scale[q->scale_per_row ? r : 0];
+    if (!(v >= lo)) v = lo; /* NaN cannot occur with finite multipliers; if it did, qmin */
+    if (v > hi) v = hi;
+    return (int32_t)rintf(v) + q->zp;
+}
+
+/* ---- activation panels and the fused GEMM ---------------------------------------------------- */
+
+/* The layout in which a kernel set's fused GEMM reads the activation operand x[k][c] (uint8
+   domain): panels of `nr` columns, each [groups][nr][kg] with groups = ceil(K / kg), so one
+   vector lane holds kg consecutive k of one column (what VPDPBUSD / VPMADDWD / SDOT consume).
+   Values are x ^ x_flip as bytes (x_size 1; flip 0x80 gives SDOT's int8 x - 128), or x
+   zero-extended to int16 (x_size 2, flip 0). k past K and columns past nc hold packed zero.
+   Convolutions unfold (im2col) straight into this layout, so a tile is written once. */
+typedef struct {
+    int nr, kg, x_size;
+    uint8_t x_flip;
+} oct_qpanel;
+
+static inline int64_t oct_qpanel_groups(const oct_qpanel *l, int64_t k) { return (k + l->kg - 1) / l->kg; }
+/* Bytes of one panel (nr columns, every group). */
+static inline int64_t oct_qpanel_stride(const oct_qpanel *l, int64_t k) {
+    return oct_qpanel_groups(l, k) * l->nr * l->kg * l->x_size;
+}
+/* Bytes of the panels holding k x nc activations, a multiple of 64; 0 if the size overflows. */
+size_t oct_qpanel_bytes(const oct_qpanel *l, int64_t k, int64_t nc);
+
+/* Packs x[k][c] = x[c * c_stride + k * k_stride] ^ x_xor for k < K, c < nc into panels (a matrix
+   whose rows are the columns, c_stride K and k_stride 1, is a MatMul's a). */
+void oct_ref_qpanel_pack(const oct_qpanel *l, const uint8_t *x, int64_t k_stride, int64_t c_stride, int k,
+                        int nc, uint8_t x_xor, void *panel);
+/* The im2col tile of oct_ref_im2col_tile_u8 (output pixels [p0, p0+np), channels x kvol rows,
+   padding reads `pad`), written straight into panels. scratch (64-byte aligned) holds
+   oct_ref_qpanel_im2col_scratch bytes: a padded copy of the input rows a stage reads. */
+void oct_ref_qpanel_im2col(const oct_qpanel *l, const oct_conv_geom *g, const uint8_t *x, int64_t channels,
+                          int64_t p0, int64_t np, uint8_t x_xor, uint8_t pad, void *scratch, void *panel);
+/* Bytes of that scratch for `channels` channels of geometry g; 0 if the size overflows. */
+size_t oct_ref_qpanel_im2col_scratch(const oct_conv_geom *g, int64_t channels);
+/* colsum[c] = sum_k x[k][c] (uint8 domain, mod 2^32) for c < nc: the weight zero point's term. */
+void oct_ref_qpanel_colsums(const oct_qpanel *l, const void *panel, int k, int nc, int32_t *colsum);
+
+/* Where the fused GEMM puts rows r0..r0+nr of its result and how it gets there:
+     acc[r][c] = sum_k (w[r0+r][k] - w_zp[r0+r]) * (x[k][c] - zx(c))   as oct_ref_qgemm (mod 2^32),
+   with colsum (oct_ref_qpanel_colsums of the same panel) required when some w_zp in the rows is not 0.
+   rq NULL: y is int32 and gets acc; else y is 8-bit (rq->out_s8) and gets oct_requant_one(acc) at
+   row r0 + r. y points at (r = 0, c = 0); y_rs, y_cs are in elements. */
+typedef struct {
+    int32_t x_zp;
+    const int32_t *x_zp_cols; /* per column c (of this call), or NULL */
+    const int32_t *w_zp;      /* per absolute row, or NULL */
+    const int32_t *colsum;    /* per column c, or NULL */
+    const oct_requant *rq;
+    void *y;
+    int64_t y_rs, y_cs;
+} oct_qgemm_out;
+
+/* The reference fused GEMM over panels in oct_ref_qpanel's layout. */
+extern const oct_qpanel oct_ref_qpanel;
+void oct_ref_qgemm_panel(const oct_qweights *w, int r0, int nr, int nc, const void *panel,
+                         const oct_qgemm_out *o);
+
 /* ---- convolution pieces ------------------------------------------------------------------- */
 
 /* Unfolds output pixels [p0, p0+np) over `channels` 8-bit input channels into
@@ -121,6 +187,11 @@ typedef struct oct_quant_kernel_set {
                   int64_t ldacc);
     void (*requant)(const int32_t *acc, int64_t ldacc, int r0, int nr, int nc, const oct_requant *q,
                     void *y, int64_t y_rs, int64_t y_cs);
+    /* The fused path: activations packed once in `panel`'s layout, the GEMM writes its result
+       (requantized or int32) from registers; see oct_qgemm_out. */
+    const oct_qpanel *panel;
+    void (*qgemm_panel)(const oct_qweights *w, int r0, int nr, int nc, const void *panel,
+                        const oct_qgemm_out *o);
 } oct_quant_kernel_set;
 
 extern const oct_quant_kernel_set oct_ref_quant_kernels;

@@ -1,21 +1,14 @@
 /* Requantization of int32 accumulators to 8 bits; the exact float sequence is specified in
-   quant_kernels.h because every SIMD twin must reproduce it bit for bit. */
-#include <math.h>
-
+   quant_kernels.h (oct_requant_one) because every SIMD twin must reproduce it bit for bit. */
 #include "quant_kernels.h"
 
 void oct_ref_requant(const int32_t *acc, int64_t ldacc, int r0, int nr, int nc, const oct_requant *q,
                      void *y, int64_t y_rs, int64_t y_cs) {
     const float lo = (float)(q->qmin - q->zp), hi = (float)(q->qmax - q->zp);
     for (int r = 0; r < nr; r++) {
-        const float m = q->scale[q->scale_per_row ? r0 + r : 0];
-        const uint32_t b = (uint32_t)(q->bias ? q->bias[r0 + r] : 0);
         const int32_t *a = acc + r * ldacc;
         for (int c = 0; c < nc; c++) {
-            float v = (float)(int32_t)((uint32_t)a[c] + b) * m;
-            if (!(v >= lo)) v = lo; /* NaN cannot occur with finite multipliers; if it did, qmin */
-            if (v > hi) v = hi;
-            const int32_t out = (int32_t)rintf(v) + q->zp;
+            const int32_t out = oct_requant_one(q, r0 + r, a[c], lo, hi);
             const int64_t at = r * y_rs + c * y_cs;
             if (q->out_s8) ((int8_t *)y)[at] = (int8_t)out;
             else ((uint8_t *)y)[at] = (uint8_t)out;

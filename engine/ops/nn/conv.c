@@ -1,9 +1,12 @@
 /* Conv (opsets 1..17): 1-D/2-D/3-D, groups, pads, strides, dilations, auto_pad, optional bias,
-   fused epilogue. Three strategies:
-   - depthwise (one input channel per group): a direct loop per output channel;
+   fused epilogue. Strategies:
+   - depthwise (one input channel per group): conv_depthwise.c;
    - pointwise (1x1, stride 1, no padding): GEMM straight on the input, no unfolding;
+   - Winograd for the 3x3 stride-1 layers it takes: conv_winograd.c;
    - otherwise implicit GEMM: im2col of a tile of output pixels into the thread's workspace slice,
-     then W_g[Mg x K] * col[K x tile] written into the output, then the epilogue on that tile. */
+     then W_g[Mg x K] * col[K x tile] written into the output.
+   The two GEMM strategies use constant weights packed once at plan time into the micro-kernel's
+   A-panel layout, and apply bias, residual and activation in the GEMM tiles' write-back. */
 #include <omp.h>
 #include <stdlib.h>
 
@@ -11,6 +14,29 @@
 
 /* Bytes of im2col buffer a thread may use: stays in L2 together with the GEMM's panels. */
 enum { COL_BUDGET_FLOATS = 1 << 18 };
+
+/* Constant weights of the GEMM strategies, packed per group as the A operand. Weights computed at
+   run time stay unpacked (the GEMM packs them per call). */
+static int pack_gemm_weights(oct_graph *g, const oct_node *n, conv_params *p, octet_error *err) {
+    if (!nn_input_is_const(g, n, 1)) return 0;
+    nn_packed pk;
+    if (nn_pack_a(&pk, p->packed_arch, (int)p->group, (int)p->Mg, (int)p->K, oct_in_val(g, n, 1)->data, err))
+        return -1;
+    p->packed_w = pk.data;
+    p->packed_group_floats = pk.floats_per_group;
+    return 0;
+}
+
+/* Group gi's packed weights (NULL when the weights are not constant), and the arch of the plan. */
+static const float *packed_group(const conv_params *p, int64_t gi) {
+    const nn_packed pk = {p->packed_arch, p->packed_w, p->packed_group_floats};
+    return nn_packed_for(&pk, gi);
+}
+
+static const oct_sgemm_arch *gemm_arch(const conv_params *p) {
+    const nn_packed pk = {p->packed_arch, p->packed_w, p->packed_group_floats};
+    return nn_packed_arch(&pk);
+}
 
 static int conv_infer(oct_graph *g, oct_node *n, octet_error *err) {
     nn_reset_params(n);
@@ -81,53 +107,75 @@ static int conv_infer(oct_graph *g, oct_node *n, octet_error *err) {
     for (int i = 0; i < 3; i++)
         pointwise &= p->geom.k[i] == 1 && p->geom.stride[i] == 1 && p->geom.pad[i] == 0;
     n->workspace_bytes = 0;
-    if (p->Cg == 1) {
+    /* The GEMM strategies' kernels are fixed here: the weight packing and the im2col panels follow
+       their micro-tile. */
+    p->packed_arch = oct_sgemm_arch_current();
+    if (conv_direct_fits(g, n, p)) {
+        p->mode = CONV_DIRECT;
+        return conv_plan_direct(g, n, p, err);
+    } else if (p->Cg == 1) {
         p->mode = CONV_DEPTHWISE;
         return conv_plan_depthwise(g, n, p, err);
     } else if (pointwise) {
         p->mode = CONV_POINTWISE;
+    } else if (conv_winograd_fits(g, n, p)) {
+        p->mode = CONV_WINOGRAD;
+        return conv_plan_winograd(g, n, p, err);
     } else {
         p->mode = CONV_IM2COL;
+        /* Tiles of whole B strips, unfolded straight into the GEMM's panel layout. */
+        const int64_t nr = p->packed_arch->nr, mr = p->packed_arch->mr;
         int64_t tile = COL_BUDGET_FLOATS / p->K;
         if (tile > 2048) tile = 2048;
-        tile = tile / 8 * 8;
-        if (tile < 8) tile = 8;
-        /* Enough work items for every thread: split pixels, then output channels. */
+        tile = tile / nr * nr;
+        /* At least a few strips even when K is large (the GEMM walks the panel one k block at a
+           time, so only that slice needs to stay in cache): each tile streams all of A, and a
+           sliver of a last tile (49 pixels as 48 + 1) would stream it again for nothing. */
+        if (tile < 4 * nr) tile = 4 * nr;
+        /* Work for every thread: first pixel tiles, as many per image as a multiple of the threads
+           (so that they finish together) while a tile keeps a few strips; then channel blocks. */
         const int64_t outer = p->N * group > 0 ? p->N * group : 1;
         const int64_t want = 2 * (int64_t)p->threads;
-        if (outer * ((p->P + tile - 1) / tile) < want) {
-            int64_t per = (p->P * outer + want - 1) / want;
-            per = (per + 7) / 8 * 8;
-            if (per < tile) tile = per < 32 ? 32 : per;
+        int64_t ntiles = (p->P + tile - 1) / tile;
+        if (p->threads > 1 && outer * ntiles < 4 * p->threads) {
+            const int64_t even = (ntiles + p->threads - 1) / p->threads * p->threads;
+            if ((p->P + even - 1) / even >= 4 * nr) ntiles = even;
         }
+        tile = ((p->P + ntiles - 1) / ntiles + nr - 1) / nr * nr;
         if (tile > p->P) tile = p->P;
         p->tile = tile;
         p->mblock = p->Mg;
-        int64_t items = outer * ((p->P + tile - 1) / tile);
+        const int64_t items = outer * ((p->P + tile - 1) / tile);
         if (items < want && p->Mg > 32) {
+            /* Channel blocks start on a micro-tile row, where a packed A strip starts. */
+            const int64_t least = (32 + mr - 1) / mr * mr;
             int64_t split = (want + items - 1) / items;
             int64_t mb = (p->Mg + split - 1) / split;
-            mb = (mb + 3) / 4 * 4;
-            p->mblock = mb < 32 ? 32 : mb;
+            mb = (mb + mr - 1) / mr * mr;
+            p->mblock = mb < least ? least : mb;
         }
-        p->slice_bytes = nn_float_bytes(p->K * tile);
+        p->slice_bytes = nn_float_bytes(p->K * ((tile + nr - 1) / nr * nr));
         if (!p->slice_bytes || p->slice_bytes > SIZE_MAX / (size_t)p->threads)
             return oct_fail(err, OCTET_ERR_NOMEM, "im2col workspace size overflows");
         n->workspace_bytes = p->slice_bytes * (size_t)p->threads;
     }
-    return 0;
+    return pack_gemm_weights(g, n, p, err);
 }
 
 static void run_pointwise(const oct_run_ctx *ctx, const oct_node *n, const conv_params *p, const float *x,
                           const float *w, const float *bias, const float *res, float *y) {
     const int t = nn_run_threads(ctx, p->threads);
+    const oct_sgemm_arch *arch = gemm_arch(p);
     for (int64_t b = 0; b < p->N; b++)
         for (int64_t gi = 0; gi < p->group; gi++) {
             const int64_t yoff = (b * p->M + gi * p->Mg) * p->P;
-            oct_epilogue_args e = {.alpha = 1.f, .row_bias = bias ? bias + gi * p->Mg : NULL,
-                                   .res = res ? res + yoff : NULL, .ldr = p->P, .act = nn_node_act(n)};
-            nn_gemm_tiled(t, (int)p->Mg, (int)p->P, (int)p->Cg, w + gi * p->Mg * p->Cg, (int)p->Cg,
-                          x + (b * p->C + gi * p->Cg) * p->in_vol, (int)p->in_vol, y + yoff, (int)p->P, &e);
+            const oct_epilogue_args e = {.alpha = 1.f, .row_bias = bias ? bias + gi * p->Mg : NULL,
+                                         .res = res ? res + yoff : NULL, .ldr = p->P, .act = nn_node_act(n)};
+            const nn_gemm gm = {.arch = arch, .m = (int)p->Mg, .n = (int)p->P, .k = (int)p->Cg,
+                                .a = w + gi * p->Mg * p->Cg, .ap = packed_group(p, gi), .lda = (int)p->Cg,
+                                .b = x + (b * p->C + gi * p->Cg) * p->in_vol, .ldb = (int)p->in_vol,
+                                .y = y + yoff, .ldy = (int)p->P, .e = &e};
+            nn_gemm_run(t, &gm);
         }
 }
 
@@ -138,7 +186,7 @@ static void run_im2col(const oct_run_ctx *ctx, const oct_node *n, const conv_par
     const int64_t nmb = (p->Mg + p->mblock - 1) / p->mblock;
     const int64_t items = p->N * p->group * ntiles * nmb;
     const oct_act act = nn_node_act(n);
-    const oct_sgemm_fn sgemm = oct_kernels()->sgemm;
+    const oct_sgemm_arch *arch = gemm_arch(p);
 #pragma omp parallel num_threads(t) if (t > 1 && items > 1)
     {
         float *col = (float *)((char *)ctx->workspace + (size_t)omp_get_thread_num() * p->slice_bytes);
@@ -149,13 +197,16 @@ static void run_im2col(const oct_run_ctx *ctx, const oct_node *n, const conv_par
             const int64_t b = bg / p->group, gi = bg % p->group;
             const int64_t p0 = tile_i * p->tile, np = p->P - p0 < p->tile ? p->P - p0 : p->tile;
             const int64_t m0 = mbi * p->mblock, mc = p->Mg - m0 < p->mblock ? p->Mg - m0 : p->mblock;
-            oct_ref_im2col_tile(&p->geom, x + (b * p->C + gi * p->Cg) * p->in_vol, p->Cg, p0, np, col);
+            oct_ref_im2col_f32_panel(&p->geom, x + (b * p->C + gi * p->Cg) * p->in_vol, p->Cg, p0, np, arch->nr, col);
             const int64_t ch = gi * p->Mg + m0;
             const int64_t yoff = (b * p->M + ch) * p->P + p0;
-            sgemm((int)mc, (int)np, (int)p->K, w + ch * p->K, (int)p->K, col, (int)np, y + yoff, (int)p->P, 0);
-            oct_epilogue_args e = {.alpha = 1.f, .row_bias = bias ? bias + ch : NULL,
-                                   .res = res ? res + yoff : NULL, .ldr = p->P, .act = act};
-            oct_ref_epilogue(y + yoff, p->P, mc, np, &e);
+            const oct_epilogue_args e = {.alpha = 1.f, .row_bias = bias ? bias + ch : NULL,
+                                         .res = res ? res + yoff : NULL, .ldr = p->P, .act = act};
+            const float *ap = packed_group(p, gi);
+            const oct_sgemm_call q = {.m = (int)mc, .n = (int)np, .k = (int)p->K, .a = w + ch * p->K,
+                                      .ap = ap ? ap + m0 * p->K : NULL, .lda = (int)p->K, .bp = col,
+                                      .c = y + yoff, .ldc = (int)p->P, .e = &e};
+            oct_sgemm_run(arch, &q);
         }
     }
 }
@@ -171,6 +222,8 @@ static int conv_run(const oct_run_ctx *ctx, const oct_node *n, octet_error *err)
     switch (p->mode) {
     case CONV_DEPTHWISE: conv_run_depthwise(ctx, n, p, x, w, bias, res, y); break;
     case CONV_POINTWISE: run_pointwise(ctx, n, p, x, w, bias, res, y); break;
+    case CONV_WINOGRAD: conv_run_winograd(ctx, n, p, x, bias, res, y); break;
+    case CONV_DIRECT: conv_run_direct(ctx, n, p, x, bias, res, y); break;
     default: run_im2col(ctx, n, p, x, w, bias, res, y); break;
     }
     return 0;
@@ -181,6 +234,8 @@ static void conv_free(void *pp) {
     if (!p) return;
     free(p->packed_w);
     free(p->dw_w);
+    free(p->wino);
+    conv_direct_free(p->direct);
     free(p);
 }
 

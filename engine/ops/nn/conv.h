@@ -4,7 +4,7 @@
 
 #include "nn_common.h"
 
-enum { CONV_DEPTHWISE, CONV_POINTWISE, CONV_IM2COL };
+enum { CONV_DEPTHWISE, CONV_POINTWISE, CONV_IM2COL, CONV_WINOGRAD, CONV_DIRECT };
 
 typedef struct {
     oct_conv_geom geom;
@@ -16,6 +16,10 @@ typedef struct {
     size_t slice_bytes;
     float *packed_w; /* weights packed at plan time by the GEMM strategies, or NULL */
     void *dw_w;      /* weights prepared by the depthwise strategy, or NULL */
+    void *wino;      /* the Winograd strategy's plan and transformed weights, or NULL */
+    const struct oct_sgemm_arch *packed_arch; /* the GEMM arch packed_w is laid out for */
+    size_t packed_group_floats;               /* floats of packed_w per group */
+    void *direct;    /* the direct strategy's packed weights, or NULL */
 } conv_params;
 
 /* The depthwise strategy (one input channel per group): conv_depthwise.c. Planning sets the
@@ -23,5 +27,20 @@ typedef struct {
 int conv_plan_depthwise(oct_graph *g, oct_node *n, conv_params *p, octet_error *err);
 void conv_run_depthwise(const oct_run_ctx *ctx, const oct_node *n, const conv_params *p, const float *x,
                         const float *w, const float *bias, const float *res, float *y);
+
+/* The Winograd F(4x4, 3x3) strategy for 2-D 3x3 stride-1 convolutions with constant weights:
+   conv_winograd.c. fits() says whether to use it for this layer (OCTET_WINOGRAD=0/1 overrides the
+   measured choice); plan() transforms the weights into p->wino and sets the workspace. */
+int conv_winograd_fits(oct_graph *g, const oct_node *n, const conv_params *p);
+int conv_plan_winograd(oct_graph *g, oct_node *n, conv_params *p, octet_error *err);
+void conv_run_winograd(const oct_run_ctx *ctx, const oct_node *n, const conv_params *p, const float *x,
+                       const float *bias, const float *res, float *y);
+
+/* The direct (no im2col) strategy for stride-1 layers with few channels: conv_direct.c. */
+int conv_direct_fits(oct_graph *g, const oct_node *n, const conv_params *p);
+int conv_plan_direct(oct_graph *g, oct_node *n, conv_params *p, octet_error *err);
+void conv_run_direct(const oct_run_ctx *ctx, const oct_node *n, const conv_params *p, const float *x,
+                     const float *bias, const float *res, float *y);
+void conv_direct_free(void *direct);
 
 #endif

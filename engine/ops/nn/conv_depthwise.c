@@ -1,10 +1,27 @@
-/* Conv's depthwise strategy (one input channel per group): a direct loop per output channel;
-   im2col + GEMM would be a one-row GEMM. */
+/* Conv's depthwise strategy (one input channel per group). 2-D windows without dilation run the
+   SIMD band kernels of kernels/ref/dwconv_kernels.h (phase planes + one flat FMA stream per band,
+   epilogue in the row write-back), one output channel per work item, with a scratch slice per
+   thread; other windows (3-D, dilated, very large kernels or strides) run the direct ref loop. */
+#include <omp.h>
+#include <stdlib.h>
+
 #include "conv.h"
+#include "ref/dwconv_kernels.h"
 
 int conv_plan_depthwise(oct_graph *g, oct_node *n, conv_params *p, octet_error *err) {
-    (void)g, (void)p, (void)err;
-    n->workspace_bytes = 0; /* the loop writes straight into the output */
+    (void)g;
+    n->workspace_bytes = 0; /* the ref loop writes straight into the output */
+    oct_dw_plan plan;
+    if (!oct_dw_plan_init(&p->geom, &plan)) return 0;
+    const size_t slice = oct_dw_scratch_bytes(&plan);
+    if (slice > SIZE_MAX / (size_t)p->threads)
+        return oct_fail(err, OCTET_ERR_NOMEM, "depthwise convolution workspace size overflows");
+    oct_dw_plan *kept = malloc(sizeof *kept);
+    if (!kept) return oct_fail(err, OCTET_ERR_NOMEM, "out of memory planning a depthwise convolution");
+    *kept = plan;
+    p->dw_w = kept;
+    p->slice_bytes = slice;
+    n->workspace_bytes = slice * (size_t)p->threads;
     return 0;
 }
 
@@ -13,11 +30,27 @@ void conv_run_depthwise(const oct_run_ctx *ctx, const oct_node *n, const conv_pa
     const int t = nn_run_threads(ctx, p->threads);
     const oct_act act = nn_node_act(n);
     const int64_t items = p->N * p->M;
+    const oct_dw_plan *plan = p->dw_w;
+    if (!plan) {
 #pragma omp parallel for num_threads(t) schedule(dynamic, 1) if (t > 1 && items > 1)
-    for (int64_t it = 0; it < items; it++) {
-        const int64_t b = it / p->M, m = it % p->M;
-        const int64_t c = m / p->Mg; /* the input channel of m's group */
-        oct_ref_conv_depthwise(&p->geom, x + (b * p->C + c) * p->in_vol, w + m * p->kvol, bias ? bias[m] : 0.f,
-                               res ? res + it * p->P : NULL, &act, y + it * p->P);
+        for (int64_t it = 0; it < items; it++) {
+            const int64_t b = it / p->M, m = it % p->M;
+            const int64_t c = m / p->Mg; /* the input channel of m's group */
+            oct_ref_conv_depthwise(&p->geom, x + (b * p->C + c) * p->in_vol, w + m * p->kvol,
+                                   bias ? bias[m] : 0.f, res ? res + it * p->P : NULL, &act, y + it * p->P);
+        }
+        return;
+    }
+    const oct_dw_kernels *k = oct_dw_kernels_selected();
+#pragma omp parallel num_threads(t) if (t > 1 && items > 1)
+    {
+        void *scratch = (char *)ctx->workspace + (size_t)omp_get_thread_num() * p->slice_bytes;
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t it = 0; it < items; it++) {
+            const int64_t b = it / p->M, m = it % p->M;
+            const int64_t c = m / p->Mg;
+            oct_dw_conv_f32(k, plan, x + (b * p->C + c) * p->in_vol, w + m * p->kvol, bias ? bias[m] : 0.f,
+                            res ? res + it * p->P : NULL, &act, y + it * p->P, scratch);
+        }
     }
 }

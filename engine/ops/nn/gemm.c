@@ -1,6 +1,7 @@
 /* Gemm (opsets 7..17): Y = alpha * A' * B' + beta * C, with transA/transB and C broadcast to
    [M, N]; the fused residual/activation run in the same tile write-back as alpha and C.
-   Transposed operands are copied once into the workspace so the GEMM kernel sees row-major data. */
+   A constant B (the weights of a fully connected layer) is packed once at plan time, transB folded
+   into the packing; otherwise transposed operands are copied into the workspace per run. */
 #include <stdlib.h>
 
 #include "nn_common.h"
@@ -11,7 +12,15 @@ typedef struct {
     int64_t c_rs, c_cs; /* C's strides over [M, N]; 0 along a broadcast dim */
     int threads;
     size_t a_bytes, b_bytes;
+    nn_packed b_packed; /* data NULL when B is not constant */
 } gemm_params;
+
+static void gemm_free(void *pp) {
+    gemm_params *p = pp;
+    if (!p) return;
+    free(p->b_packed.data);
+    free(p);
+}
 
 static int gemm_infer(oct_graph *g, oct_node *n, octet_error *err) {
     nn_reset_params(n);
@@ -53,7 +62,10 @@ static int gemm_infer(oct_graph *g, oct_node *n, octet_error *err) {
     if (nn_check_epilogue(g, n, err)) return -1;
     p->threads = nn_plan_threads();
     p->a_bytes = p->trans_a ? nn_float_bytes(p->M * p->K) : 0;
-    p->b_bytes = p->trans_b ? nn_float_bytes(p->K * p->N) : 0;
+    if (p->M && p->N && p->K && nn_input_is_const(g, n, 1) &&
+        nn_pack_b(&p->b_packed, (int)p->K, (int)p->N, b->data, p->trans_b, err))
+        return -1;
+    p->b_bytes = p->trans_b && !p->b_packed.data ? nn_float_bytes(p->K * p->N) : 0;
     n->workspace_bytes = p->a_bytes + p->b_bytes;
     return 0;
 }
@@ -69,7 +81,8 @@ static int gemm_run(const oct_run_ctx *ctx, const oct_node *n, octet_error *err)
         oct_ref_transpose_f32(a, p->K, p->M, p->M, t);
         a = t;
     }
-    if (p->trans_b) {
+    const float *bp = nn_packed_for(&p->b_packed, 0);
+    if (p->trans_b && !bp) {
         float *t = (float *)((char *)ctx->workspace + p->a_bytes);
         oct_ref_transpose_f32(b, p->N, p->K, p->K, t);
         b = t;
@@ -83,9 +96,11 @@ static int gemm_run(const oct_run_ctx *ctx, const oct_node *n, octet_error *err)
         e.beta = oct_attr_float(n, "beta", 1.f);
         if (e.beta == 0.f) e.c = NULL; /* beta 0 ignores C, even NaN/Inf in it, as the spec's formula reads */
     }
-    nn_gemm_tiled(nn_run_threads(ctx, p->threads), (int)p->M, (int)p->N, (int)p->K, a, (int)p->K, b, (int)p->N, y,
-                  (int)p->N, &e);
+    const nn_gemm gm = {.arch = nn_packed_arch(&p->b_packed), .m = (int)p->M, .n = (int)p->N, .k = (int)p->K,
+                        .a = a, .lda = (int)p->K, .b = b, .bp = bp, .ldb = (int)p->N, .y = y, .ldy = (int)p->N,
+                        .e = &e};
+    nn_gemm_run(nn_run_threads(ctx, p->threads), &gm);
     return 0;
 }
 
-const oct_op oct_op_gemm = {"", "Gemm", 0, gemm_infer, gemm_run, NULL};
+const oct_op oct_op_gemm = {"", "Gemm", 0, gemm_infer, gemm_run, gemm_free};

@@ -1,8 +1,8 @@
 /* GlobalAveragePool and GlobalMaxPool: one value per (batch, channel) plane, any number of
    spatial dims. */
-#include <float.h>
 #include <stdlib.h>
 
+#include "misc_kernels.h"
 #include "nn_common.h"
 
 typedef struct {
@@ -42,18 +42,12 @@ static int gpool_run(const oct_run_ctx *ctx, const oct_node *n, int is_max, octe
     const float *x = oct_in(ctx, n, 0)->data;
     float *y = oct_out(ctx, n, 0)->data;
     const int t = nn_run_threads(ctx, p->threads);
+    const oct_misc_kernel_set *k = oct_misc_kernels();
 #pragma omp parallel for num_threads(t) schedule(static) if (t > 1 && p->planes * p->vol > 65536)
     for (int64_t c = 0; c < p->planes; c++) {
         const float *xc = x + c * p->vol;
-        if (is_max) {
-            float m = -FLT_MAX;
-            for (int64_t i = 0; i < p->vol; i++) m = xc[i] > m ? xc[i] : m;
-            y[c] = m;
-        } else {
-            double s = 0.0; /* double: planes reach 96^3 elements */
-            for (int64_t i = 0; i < p->vol; i++) s += xc[i];
-            y[c] = (float)(s / (double)p->vol);
-        }
+        /* the sum comes back in double: planes reach 96^3 elements */
+        y[c] = is_max ? k->max_f32(xc, p->vol) : (float)(k->sum_f32(xc, p->vol) / (double)p->vol);
     }
     return 0;
 }

@@ -1,6 +1,7 @@
 /* MatMul (opsets 1..17): numpy matmul semantics. Leading dims broadcast; a 1-D A is a row vector
    and a 1-D B a column vector, whose unit dim is then dropped from the result. Fused residual and
-   activation run in the tile write-back. */
+   activation run in the tile write-back. A constant B shared by every batch (weights) is packed
+   once at plan time. */
 #include <stdlib.h>
 
 #include "nn_common.h"
@@ -13,7 +14,15 @@ typedef struct {
     int64_t b_step[OCTET_MAX_RANK];
     int64_t nbatch;
     int threads;
+    nn_packed b_packed; /* data NULL unless B is constant and the same for every batch */
 } matmul_params;
+
+static void matmul_free(void *pp) {
+    matmul_params *p = pp;
+    if (!p) return;
+    free(p->b_packed.data);
+    free(p);
+}
 
 static int matmul_infer(oct_graph *g, oct_node *n, octet_error *err) {
     nn_reset_params(n);
@@ -58,6 +67,11 @@ static int matmul_infer(oct_graph *g, oct_node *n, octet_error *err) {
     if (nn_check_epilogue(g, n, err)) return -1;
     p->threads = nn_plan_threads();
     n->workspace_bytes = 0;
+    int b_shared = 1;
+    for (int d = 0; d < p->batch_rank; d++) b_shared &= p->b_step[d] == 0;
+    if (b_shared && p->M && p->N && p->K && nn_input_is_const(g, n, 1) &&
+        nn_pack_b(&p->b_packed, (int)p->K, (int)p->N, b->data, 0, err))
+        return -1;
     return 0;
 }
 
@@ -73,6 +87,8 @@ static int matmul_run(const oct_run_ctx *ctx, const oct_node *n, octet_error *er
     if (mn == 0 || p->nbatch == 0) return 0;
     /* Many small products: one thread per batch; few large ones: threads inside each product. */
     const int per_batch = p->nbatch >= t ? 1 : t;
+    const oct_sgemm_arch *arch = nn_packed_arch(&p->b_packed);
+    const float *bp = nn_packed_for(&p->b_packed, 0);
 #pragma omp parallel for num_threads(t) schedule(dynamic, 1) if (per_batch == 1 && t > 1)
     for (int64_t bi = 0; bi < p->nbatch; bi++) {
         int64_t rem = bi, aoff = 0, boff = 0;
@@ -82,11 +98,13 @@ static int matmul_run(const oct_run_ctx *ctx, const oct_node *n, octet_error *er
             aoff += i * p->a_step[d];
             boff += i * p->b_step[d];
         }
-        oct_epilogue_args e = {.alpha = 1.f, .res = res ? res + bi * mn : NULL, .ldr = p->N, .act = act};
-        nn_gemm_tiled(per_batch, (int)p->M, (int)p->N, (int)p->K, a + aoff, (int)p->K, b + boff, (int)p->N,
-                      y + bi * mn, (int)p->N, &e);
+        const oct_epilogue_args e = {.alpha = 1.f, .res = res ? res + bi * mn : NULL, .ldr = p->N, .act = act};
+        const nn_gemm gm = {.arch = arch, .m = (int)p->M, .n = (int)p->N, .k = (int)p->K, .a = a + aoff,
+                            .lda = (int)p->K, .b = b + boff, .bp = bp, .ldb = (int)p->N, .y = y + bi * mn,
+                            .ldy = (int)p->N, .e = &e};
+        nn_gemm_run(per_batch, &gm);
     }
     return 0;
 }
 
-const oct_op oct_op_matmul = {"", "MatMul", 0, matmul_infer, matmul_run, NULL};
+const oct_op oct_op_matmul = {"", "MatMul", 0, matmul_infer, matmul_run, matmul_free};

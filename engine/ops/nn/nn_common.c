@@ -172,25 +172,95 @@ int nn_require_float(oct_graph *g, const oct_node *n, int i, const char *what, o
 
 void nn_gemm_tiled(int threads, int m, int n, int k, const float *a, int lda, const float *b,
                    int ldb, float *y, int ldy, const oct_epilogue_args *e) {
+    const nn_gemm g = {.arch = oct_sgemm_arch_current(), .m = m, .n = n, .k = k, .a = a, .lda = lda,
+                       .b = b, .ldb = ldb, .y = y, .ldy = ldy, .e = e};
+    nn_gemm_run(threads, &g);
+}
+
+static int64_t round_up(int64_t v, int64_t q) { return (v + q - 1) / q * q; }
+
+void nn_gemm_run(int threads, const nn_gemm *g) {
+    const int m = g->m, n = g->n, k = g->k, mr = g->arch->mr, nr = g->arch->nr;
     if (m <= 0 || n <= 0) return;
-    /* Tiles big enough for the kernel's blocking, small enough that every thread gets work. */
-    int mb = m < 64 ? m : 64, nb = n < 256 ? n : 256;
-    int64_t flops = (int64_t)m * n * (k > 0 ? k : 1);
-    if (flops < 1 << 16) threads = 1;
-    while ((int64_t)((m + mb - 1) / mb) * ((n + nb - 1) / nb) < 2 * threads && nb > 16) nb /= 2;
-    while ((int64_t)((m + mb - 1) / mb) * ((n + nb - 1) / nb) < 2 * threads && mb > 4) mb /= 2;
-    const int tm = (m + mb - 1) / mb, tn = (n + nb - 1) / nb;
-    const oct_sgemm_fn sgemm = oct_kernels()->sgemm;
-#pragma omp parallel for num_threads(threads) schedule(dynamic, 1) if (threads > 1)
-    for (int t = 0; t < tm * tn; t++) {
-        const int i0 = (t / tn) * mb, j0 = (t % tn) * nb;
-        const int mi = m - i0 < mb ? m - i0 : mb, nj = n - j0 < nb ? n - j0 : nb;
-        float *yt = y + (size_t)i0 * ldy + j0;
-        sgemm(mi, nj, k, a + (size_t)i0 * lda, lda, b + j0, ldb, yt, ldy, 0);
-        oct_epilogue_args te = *e;
-        if (te.row_bias) te.row_bias += i0;
-        if (te.c) te.c += i0 * te.c_rs + j0 * te.c_cs;
-        if (te.res) te.res += (int64_t)i0 * te.ldr + j0;
-        oct_ref_epilogue(yt, ldy, mi, nj, &te);
+    /* Below ~2M multiply-adds (~15 us on one core) a parallel region's start and join cost more
+       than they save, and far more when the machine is busy and a thread starts late. */
+    const int64_t macs = (int64_t)m * n * (k > 0 ? k : 1);
+    if (macs < 1 << 21) threads = 1;
+    /* One thread: one call, whose own blocking packs each operand once. More: about two column
+       slabs per thread (columns first: each slab then reuses all of A, which is usually the
+       smaller, packed operand); rows are split too when there are too few column strips. */
+    int64_t nb = n, mb = m;
+    if (threads > 1) {
+        nb = round_up((n + 2 * threads - 1) / (2 * threads), nr);
+        const int64_t tn = (n + nb - 1) / nb;
+        if (tn < 2 * threads) {
+            const int64_t split = (2 * threads + tn - 1) / tn;
+            mb = round_up((m + split - 1) / split, mr);
+        }
     }
+    const int64_t tm = (m + mb - 1) / mb, tn = (n + nb - 1) / nb;
+    if (tm * tn < 2) threads = 1;
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1) if (threads > 1)
+    for (int64_t t = 0; t < tm * tn; t++) {
+        const int64_t i0 = (t / tn) * mb, j0 = (t % tn) * nb;
+        const int mi = (int)(m - i0 < mb ? m - i0 : mb), nj = (int)(n - j0 < nb ? n - j0 : nb);
+        oct_epilogue_args te;
+        const oct_epilogue_args *tep = NULL;
+        if (g->e) {
+            te = *g->e;
+            if (te.row_bias) te.row_bias += i0;
+            if (te.c) te.c += i0 * te.c_rs + j0 * te.c_cs;
+            if (te.res) te.res += i0 * te.ldr + j0;
+            tep = &te;
+        }
+        const oct_sgemm_call q = {
+            .m = mi, .n = nj, .k = k,
+            .a = g->a ? g->a + (size_t)i0 * g->lda : NULL, .ap = g->ap ? g->ap + (size_t)i0 * k : NULL,
+            .lda = g->lda,
+            .b = g->b ? g->b + j0 : NULL, .bp = g->bp ? g->bp + (size_t)j0 * k : NULL, .ldb = g->ldb,
+            .c = g->y + (size_t)i0 * g->ldy + j0, .ldc = g->ldy, .e = tep};
+        oct_sgemm_run(g->arch, &q);
+    }
+}
+
+static int pack_alloc(nn_packed *pk, size_t per_group, int groups, octet_error *err) {
+    pk->arch = NULL;
+    pk->data = NULL;
+    if (!per_group || per_group > SIZE_MAX / sizeof(float) / (size_t)groups)
+        return oct_fail(err, OCTET_ERR_NOMEM, "packed weights size overflows");
+    pk->data = aligned_alloc(64, nn_float_bytes((int64_t)(per_group * (size_t)groups)));
+    if (!pk->data) return oct_fail(err, OCTET_ERR_NOMEM, "out of memory for %zu packed weights",
+                                   per_group * (size_t)groups);
+    pk->floats_per_group = per_group;
+    return 0;
+}
+
+int nn_pack_a(nn_packed *pk, const oct_sgemm_arch *arch, int groups, int m, int k, const float *a,
+              octet_error *err) {
+    if (pack_alloc(pk, oct_sgemm_packed_a_floats(arch, m, k), groups, err)) return -1;
+    for (int gi = 0; gi < groups; gi++)
+        oct_sgemm_pack_a(arch, m, k, a + (size_t)gi * m * k, k, pk->data + (size_t)gi * pk->floats_per_group);
+    pk->arch = arch;
+    return 0;
+}
+
+int nn_pack_b(nn_packed *pk, int k, int n, const float *b, int b_trans, octet_error *err) {
+    const oct_sgemm_arch *arch = oct_sgemm_arch_current();
+    if (pack_alloc(pk, oct_sgemm_packed_b_floats(arch, k, n), 1, err)) return -1;
+    oct_sgemm_pack_b(arch, k, n, b, b_trans ? k : n, b_trans, pk->data);
+    pk->arch = arch;
+    return 0;
+}
+
+const float *nn_packed_for(const nn_packed *pk, int64_t gi) {
+    return pk->data ? pk->data + (size_t)gi * pk->floats_per_group : NULL;
+}
+
+const oct_sgemm_arch *nn_packed_arch(const nn_packed *pk) {
+    return pk->arch ? pk->arch : oct_sgemm_arch_current();
+}
+
+int nn_input_is_const(oct_graph *g, const oct_node *n, int i) {
+    const oct_value *v = oct_in_val(g, n, i);
+    return v->kind == OCT_VAL_CONST && v->data != NULL;
 }

@@ -7,6 +7,7 @@
 
 #include "../../op.h"
 #include "ref/nn_kernels.h"
+#include "sgemm_blocked.h"
 
 /* Geometry of a sliding-window op over nsp (1..3) spatial dims, in ONNX order. */
 typedef struct {
@@ -44,9 +45,47 @@ size_t nn_float_bytes(int64_t n);
 int nn_check_int(int64_t v, const char *what, octet_error *err);
 
 /* y[m x n] = epilogue(a[m x k] * b[k x n]), split into tiles run by `threads` threads; each
-   tile's epilogue runs right after its GEMM. e's row_bias/c/res are indexed from y's origin. */
+   tile's epilogue runs in the GEMM's write-back. e's row_bias/c/res are indexed from y's origin. */
 void nn_gemm_tiled(int threads, int m, int n, int k, const float *a, int lda, const float *b,
                    int ldb, float *y, int ldy, const oct_epilogue_args *e);
+
+/* One GEMM whose operands may be packed ahead of time: ap / bp (or NULL) hold the whole of A / B
+   packed for `arch` (oct_sgemm_pack_a/_b); a / b (with lda / ldb) are read when not packed. */
+typedef struct {
+    const oct_sgemm_arch *arch;
+    int m, n, k;
+    const float *a, *ap;
+    int lda;
+    const float *b, *bp;
+    int ldb;
+    float *y;
+    int ldy;
+    const oct_epilogue_args *e; /* NULL: none */
+} nn_gemm;
+
+/* Runs g split over `threads` threads in tiles aligned to the arch's micro-tile, so that the packed
+   strips of each tile start where the tile does. */
+void nn_gemm_run(int threads, const nn_gemm *g);
+
+/* Weights packed once at plan time for the arch selected then. Runs keep using that arch with
+   them (it ran on this CPU at plan time), even if OCTET_ISA changed since: a plan fixes its kernels. */
+typedef struct {
+    const oct_sgemm_arch *arch; /* NULL: none fixed at plan time */
+    float *data;
+    size_t floats_per_group;
+} nn_packed;
+
+/* Packs `groups` consecutive m x k row-major blocks of a (the A side: conv weights) or one k x n
+   block of b (the B side, b_trans as Gemm's transB: Gemm/MatMul weights). 0, or -1 with err set. */
+int nn_pack_a(nn_packed *pk, const oct_sgemm_arch *arch, int groups, int m, int k, const float *a,
+              octet_error *err);
+int nn_pack_b(nn_packed *pk, int k, int n, const float *b, int b_trans, octet_error *err);
+/* The packed data of group gi, NULL when nothing was packed. */
+const float *nn_packed_for(const nn_packed *pk, int64_t gi);
+/* The arch to run a GEMM with: the plan's, or the one selected now when there is none. */
+const oct_sgemm_arch *nn_packed_arch(const nn_packed *pk);
+/* True when input i of n is a constant with data (weights that can be packed at plan time). */
+int nn_input_is_const(oct_graph *g, const oct_node *n, int i);
 
 /* Requires input i to be float32. */
 int nn_require_float(oct_graph *g, const oct_node *n, int i, const char *what, octet_error *err);

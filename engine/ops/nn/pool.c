@@ -3,6 +3,7 @@
    Both run one channel plane per work item. */
 #include <stdlib.h>
 
+#include "misc_kernels.h"
 #include "nn_common.h"
 
 typedef struct {
@@ -10,6 +11,7 @@ typedef struct {
     int64_t pad_end[3];
     int64_t planes, in_vol, out_vol;
     int count_include_pad, storage_order;
+    int unit_dilation;  /* the fast kernels (misc_kernels.h) take dilation 1 only */
     octet_dtype dtype;
     int threads;
 } pool_params;
@@ -52,6 +54,7 @@ static int pool_infer(oct_graph *g, oct_node *n, int is_max, octet_error *err) {
     if (p->storage_order != 0 && p->storage_order != 1)
         return oct_fail(err, OCTET_ERR_FORMAT, "storage_order must be 0 or 1, is %d", p->storage_order);
     p->dtype = x->dtype;
+    p->unit_dilation = p->geom.dil[0] == 1 && p->geom.dil[1] == 1 && p->geom.dil[2] == 1;
     p->threads = nn_plan_threads();
     int64_t dims[OCTET_MAX_RANK] = {x->dims[0], x->dims[1]};
     for (int i = 0; i < win.nsp; i++) dims[2 + i] = win.out[i];
@@ -86,6 +89,19 @@ static int maxpool_run(const oct_run_ctx *ctx, const oct_node *n, octet_error *e
     void *y = oct_out(ctx, n, 0)->data;
     int64_t *idx = n->n_out > 1 && n->out[1] >= 0 ? oct_out(ctx, n, 1)->data : NULL;
     const int t = nn_run_threads(ctx, p->threads);
+    if (!idx && p->unit_dilation) {
+        const oct_misc_kernel_set *k = oct_misc_kernels();
+#pragma omp parallel for num_threads(t) schedule(static) if (t > 1 && p->planes > 1)
+        for (int64_t c = 0; c < p->planes; c++) {
+            if (p->dtype == OCTET_FLOAT)
+                k->maxpool_f32(&p->geom, (const float *)x + c * p->in_vol, (float *)y + c * p->out_vol);
+            else if (p->dtype == OCTET_UINT8)
+                k->maxpool_u8(&p->geom, (const uint8_t *)x + c * p->in_vol, (uint8_t *)y + c * p->out_vol);
+            else
+                k->maxpool_s8(&p->geom, (const int8_t *)x + c * p->in_vol, (int8_t *)y + c * p->out_vol);
+        }
+        return 0;
+    }
 #pragma omp parallel for num_threads(t) schedule(static) if (t > 1 && p->planes > 1)
     for (int64_t c = 0; c < p->planes; c++) {
         int64_t *ic = idx ? idx + c * p->out_vol : NULL;
@@ -106,9 +122,12 @@ static int avgpool_run(const oct_run_ctx *ctx, const oct_node *n, octet_error *e
     const float *x = oct_in(ctx, n, 0)->data;
     float *y = oct_out(ctx, n, 0)->data;
     const int t = nn_run_threads(ctx, p->threads);
+    const oct_misc_kernel_set *k = oct_misc_kernels();
+    void (*avg)(const oct_conv_geom *, const int64_t *, int, const float *, float *) =
+        p->unit_dilation ? k->avgpool_f32 : oct_ref_avgpool_f32;
 #pragma omp parallel for num_threads(t) schedule(static) if (t > 1 && p->planes > 1)
     for (int64_t c = 0; c < p->planes; c++)
-        oct_ref_avgpool_f32(&p->geom, p->pad_end, p->count_include_pad, x + c * p->in_vol, y + c * p->out_vol);
+        avg(&p->geom, p->pad_end, p->count_include_pad, x + c * p->in_vol, y + c * p->out_vol);
     return 0;
 }
 

@@ -6,23 +6,26 @@
    Scales and zero points are read at run time. Two strategies:
    - depthwise (one input channel per group): a direct loop per output channel over pixel tiles;
    - otherwise implicit GEMM: a tile of output pixels is unfolded (im2col, in the uint8 domain,
-     padding = the zero point) into the thread's workspace slice, multiplied by the packed weights
-     into int32, and requantized (QLinearConv) or written as is (ConvInteger). A 1x1 stride-1
-     unpadded conv over uint8 input skips the unfolding and reads the input directly.
+     padding = the zero point) straight into the kernel set's activation panels in the thread's
+     workspace slice (a 1x1 stride-1 unpadded conv packs input rows as they are), then the fused
+     GEMM multiplies every block of output channels of the work item over it and writes the
+     requantized bytes (QLinearConv) or the int32 sums (ConvInteger) from its registers.
    QLinearConv honours a fused Relu/Clip epilogue by narrowing the requantization clamp. */
 #include <omp.h>
 #include <stdlib.h>
 
 #include "qconv.h"
 
-/* Bytes of unfolded input a thread works on: stays in L2 with the weights it meets. */
-enum { COL_BUDGET = 1 << 18, ACC_BUDGET = 1 << 16 };
+/* Bytes of unfolded input (panels) a thread works on: they stay in L2 while every block of
+   output channels runs over them (the block's weights sit in L1). */
+enum { PANEL_BUDGET = 3 << 17 };
 
 static void qconv_free(void *pp) {
     qconv_params *p = pp;
     if (!p) return;
     free(p->packed_buf);
     free(p->dw_w);
+    qconv_direct_free(p->direct);
     free(p);
 }
 
@@ -126,12 +129,48 @@ static int qconv_pack(oct_graph *g, const oct_node *n, qconv_params *p, octet_er
     if (!w) return -1;
     const uint8_t *wd = w->data;
     if (p->mode == QCONV_DEPTHWISE) return qconv_pack_depthwise(p, wd, err);
-    p->ks = quant_kernels();
+    if (p->mode == QCONV_DIRECT) return qconv_pack_direct(p, wd, err);
     const size_t bytes = p->ks->qweights_bytes((int)p->M, (int)p->K);
     if (!bytes) return oct_fail(err, OCTET_ERR_NOMEM, "packed weight size overflows");
     p->packed_buf = aligned_alloc(64, quant_align64(bytes));
     if (!p->packed_buf) return oct_fail(err, OCTET_ERR_NOMEM, "out of memory packing weights");
     p->ks->qweights_pack((int)p->M, (int)p->K, wd, p->w_u8, p->K, 1, p->packed_buf, &p->packed);
+    return 0;
+}
+
+/* The GEMM strategy's tiles: pixel tiles of whole panels within PANEL_BUDGET, then enough work
+   items for every thread (smaller tiles, then blocks of output channels). A slice holds the
+   tile's panels, its column sums (needed when a weight zero point is not 0) and the unfolding's
+   scratch. */
+static int qconv_plan_gemm(qconv_params *p, int64_t outer, int64_t want, octet_error *err) {
+    const oct_qpanel *l = p->ks->panel;
+    const int64_t per_col = oct_qpanel_stride(l, p->K) / l->nr; /* bytes of one column */
+    int64_t tile = PANEL_BUDGET / (per_col > 0 ? per_col : 1);
+    if (tile > 2048) tile = 2048;
+    tile = tile / l->nr * l->nr;
+    if (tile < l->nr) tile = l->nr;
+    if (outer * ((p->P + tile - 1) / tile) < want) {
+        int64_t per = (p->P * outer + want - 1) / want;
+        per = (per + l->nr - 1) / l->nr * l->nr;
+        if (per < tile) tile = per < 2 * l->nr ? 2 * l->nr : per;
+    }
+    if (tile > p->P) tile = p->P;
+    if (tile < 1) tile = 1;
+    p->tile = tile;
+    p->mblock = p->Mg;
+    const int64_t items = outer * ((p->P + tile - 1) / tile);
+    if (items < want && p->Mg > 32) {
+        /* blocks of whole micro-tile rows (8 divides every set's mr) */
+        const int64_t split = (want + items - 1) / items;
+        const int64_t mb = ((p->Mg + split - 1) / split + 7) / 8 * 8;
+        p->mblock = mb < 32 ? 32 : mb;
+    }
+    p->col_bytes = oct_qpanel_bytes(l, p->K, tile);
+    p->sums_bytes = quant_align64((size_t)tile * sizeof(int32_t));
+    const size_t scratch = oct_ref_qpanel_im2col_scratch(&p->geom, p->Cg);
+    if (!p->col_bytes || !p->sums_bytes || !scratch || p->col_bytes > SIZE_MAX / 4 || scratch > SIZE_MAX / 4)
+        return oct_fail(err, OCTET_ERR_NOMEM, "im2col workspace size overflows");
+    p->slice_bytes = p->col_bytes + p->sums_bytes + scratch;
     return 0;
 }
 
@@ -144,38 +183,10 @@ static int qconv_plan_work(oct_node *n, qconv_params *p, octet_error *err) {
     const int64_t want = 2 * (int64_t)p->threads;
     if (p->mode == QCONV_DEPTHWISE) {
         if (qconv_plan_depthwise(p, err)) return -1;
-    } else {
-        int64_t tile = COL_BUDGET / p->K;
-        if (tile > 2048) tile = 2048;
-        tile = tile / 16 * 16;
-        if (tile < 16) tile = 16;
-        /* Enough work items for every thread: smaller pixel tiles, then output channel blocks. */
-        if (outer * ((p->P + tile - 1) / tile) < want) {
-            int64_t per = (p->P * outer + want - 1) / want;
-            per = (per + 15) / 16 * 16;
-            if (per < tile) tile = per < 32 ? 32 : per;
-        }
-        if (tile > p->P) tile = p->P;
-        if (tile < 1) tile = 1;
-        p->tile = tile;
-        p->mblock = p->Mg;
-        const int64_t items = outer * ((p->P + tile - 1) / tile);
-        if (items < want && p->Mg > 32) {
-            const int64_t split = (want + items - 1) / items;
-            const int64_t mb = ((p->Mg + split - 1) / split + 3) / 4 * 4;
-            p->mblock = mb < 32 ? 32 : mb;
-        }
-        p->acc_rows = ACC_BUDGET / (int64_t)sizeof(int32_t) / tile;
-        if (p->acc_rows < 1) p->acc_rows = 1;
-        if (p->acc_rows > p->mblock) p->acc_rows = p->mblock;
-        p->direct = !p->x_s8;
-        for (int i = 0; i < 3; i++)
-            p->direct &= p->geom.k[i] == 1 && p->geom.stride[i] == 1 && p->geom.pad[i] == 0;
-        p->col_bytes = p->direct ? 0 : quant_align64((size_t)(p->K * tile));
-        const size_t acc = p->qlinear ? quant_align64((size_t)(p->acc_rows * tile) * sizeof(int32_t)) : 0;
-        if ((!p->direct && !p->col_bytes) || (p->qlinear && !acc))
-            return oct_fail(err, OCTET_ERR_NOMEM, "im2col workspace size overflows");
-        p->slice_bytes = p->col_bytes + acc;
+    } else if (p->mode == QCONV_DIRECT) {
+        if (qconv_plan_direct(p, err)) return -1;
+    } else if (qconv_plan_gemm(p, outer, want, err)) {
+        return -1;
     }
     if (p->slice_bytes > (SIZE_MAX - p->head_bytes) / (size_t)p->threads)
         return oct_fail(err, OCTET_ERR_NOMEM, "convolution workspace size overflows");
@@ -203,6 +214,8 @@ static int qconv_infer_common(oct_graph *g, oct_node *n, int qlinear, octet_erro
     p->w_u8 = oct_in_val(g, n, p->in.w)->dtype == OCTET_UINT8;
     p->out_s8 = qlinear && oct_in_val(g, n, p->in.y_zp)->dtype == OCTET_INT8;
     p->mode = p->Cg == 1 ? QCONV_DEPTHWISE : QCONV_GEMM;
+    if (qconv_direct_fits(g, n, p)) p->mode = QCONV_DIRECT;
+    p->ks = quant_kernels();
     if (qconv_plan_work(n, p, err)) return -1;
     return qconv_pack(g, n, p, err);
 }
@@ -221,40 +234,35 @@ static void run_gemm(const oct_run_ctx *ctx, const qconv_params *p, const qconv_
     const int64_t items = p->N * p->group * ntiles * nmb;
     const oct_quant_kernel_set *ks = p->ks;
     char *slices = (char *)ctx->workspace + p->head_bytes;
+    int any_wzp = 0;
+    for (int64_t m = 0; m < p->M; m++) any_wzp |= a->w_zp[m] != 0;
+    const size_t esize = p->qlinear ? 1 : sizeof(int32_t);
 #pragma omp parallel num_threads(t) if (t > 1 && items > 1)
     {
         char *slice = slices + (size_t)omp_get_thread_num() * p->slice_bytes;
-        uint8_t *col = (uint8_t *)slice;
-        int32_t *acc = (int32_t *)(slice + p->col_bytes);
+        void *panel = slice;
+        int32_t *colsum = (int32_t *)(slice + p->col_bytes);
+        void *scratch = slice + p->col_bytes + p->sums_bytes;
+        int64_t have = -1; /* the (image, group, tile) whose panels the slice holds */
         /* Items run tile-major within an image so that threads share the input rows they unfold. */
 #pragma omp for schedule(dynamic, 1)
         for (int64_t it = 0; it < items; it++) {
-            const int64_t mbi = it % nmb, tile_i = (it / nmb) % ntiles, bg = it / (nmb * ntiles);
+            const int64_t mbi = it % nmb, bt = it / nmb, tile_i = bt % ntiles, bg = bt / ntiles;
             const int64_t b = bg / p->group, gi = bg % p->group;
             const int64_t p0 = tile_i * p->tile, np = p->P - p0 < p->tile ? p->P - p0 : p->tile;
             const int64_t m0 = mbi * p->mblock, mc = p->Mg - m0 < p->mblock ? p->Mg - m0 : p->mblock;
-            const uint8_t *xg = a->x + (b * p->C + gi * p->Cg) * p->in_vol;
-            const uint8_t *xt;
-            int64_t ldx;
-            if (p->direct) {
-                xt = xg + p0;
-                ldx = p->in_vol;
-            } else {
-                oct_ref_im2col_tile_u8(&p->geom, xg, p->Cg, p0, np, a->x_xor, (uint8_t)a->x_zp, col);
-                xt = col;
-                ldx = np;
+            if (have != bt) {
+                const uint8_t *xg = a->x + (b * p->C + gi * p->Cg) * p->in_vol;
+                oct_ref_qpanel_im2col(ks->panel, &p->geom, xg, p->Cg, p0, np, a->x_xor, (uint8_t)a->x_zp, scratch, panel);
+                if (any_wzp) oct_ref_qpanel_colsums(ks->panel, panel, (int)p->K, (int)np, colsum);
+                have = bt;
             }
-            for (int64_t r = 0; r < mc; r += p->acc_rows) {
-                const int64_t ch = gi * p->Mg + m0 + r, nr = mc - r < p->acc_rows ? mc - r : p->acc_rows;
-                const int64_t yoff = (b * p->M + ch) * p->P + p0;
-                if (p->qlinear) {
-                    ks->qgemm(&p->packed, (int)ch, (int)nr, (int)np, xt, ldx, a->x_zp, NULL, a->w_zp, acc, np);
-                    ks->requant(acc, np, (int)ch, (int)nr, (int)np, &a->rq, (uint8_t *)a->y + yoff, p->P, 1);
-                } else {
-                    ks->qgemm(&p->packed, (int)ch, (int)nr, (int)np, xt, ldx, a->x_zp, NULL, a->w_zp,
-                              (int32_t *)a->y + yoff, p->P);
-                }
-            }
+            const int64_t ch = gi * p->Mg + m0;
+            const oct_qgemm_out o = {.x_zp = a->x_zp, .w_zp = a->w_zp, .colsum = any_wzp ? colsum : NULL,
+                                     .rq = p->qlinear ? &a->rq : NULL,
+                                     .y = (char *)a->y + ((b * p->M + ch) * p->P + p0) * esize,
+                                     .y_rs = p->P, .y_cs = 1};
+            ks->qgemm_panel(&p->packed, (int)ch, (int)mc, (int)np, panel, &o);
         }
     }
 }
@@ -288,6 +296,7 @@ static int qconv_run(const oct_run_ctx *ctx, const oct_node *n, octet_error *err
         quant_act_clamp(n, sy, a.rq.zp, &a.rq.qmin, &a.rq.qmax);
     }
     if (p->mode == QCONV_DEPTHWISE) qconv_run_depthwise(ctx, p, &a);
+    else if (p->mode == QCONV_DIRECT) qconv_run_direct(ctx, p, &a);
     else run_gemm(ctx, p, &a);
     return 0;
 }

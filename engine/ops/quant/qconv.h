@@ -6,7 +6,7 @@
 #include "../nn/nn_common.h"
 #include "quant_common.h"
 
-enum { QCONV_DEPTHWISE, QCONV_GEMM };
+enum { QCONV_DEPTHWISE, QCONV_GEMM, QCONV_DIRECT };
 
 /* Input slots of the two ops; -1 where an op has no such input. */
 typedef struct {
@@ -23,16 +23,17 @@ typedef struct {
     int64_t N, C, M, group, Cg, Mg, K, P, in_vol, kvol;
     int x_s8, w_u8, out_s8;
     int64_t w_scale_count, w_zp_count;
-    int mode, direct; /* direct: GEMM reads the uint8 input itself (pointwise) */
+    int mode;
     int64_t tile;     /* output pixels per work item */
     int64_t mblock;   /* output channels per work item (GEMM) */
-    int64_t acc_rows; /* output channels per GEMM call, bounded by the accumulator tile */
     int threads;
     size_t mult_bytes, head_bytes, col_bytes, slice_bytes;
+    size_t sums_bytes; /* GEMM: column sums per slice (col_bytes: the tile's panels) */
     const oct_quant_kernel_set *ks;
     void *packed_buf;
     oct_qweights packed;
-    int8_t *dw_w; /* depthwise weights in the int8 domain, [M x kvol] */
+    void *dw_w; /* the depthwise strategy's plan and int8-domain weights (qconv_depthwise.c) */
+    void *direct; /* the direct strategy's plan and packed weights (qconv_direct.c), or NULL */
 } qconv_params;
 
 /* Run-time values shared by the strategies. */
@@ -50,5 +51,14 @@ typedef struct {
 int qconv_plan_depthwise(qconv_params *p, octet_error *err);
 int qconv_pack_depthwise(qconv_params *p, const uint8_t *w, octet_error *err);
 void qconv_run_depthwise(const oct_run_ctx *ctx, const qconv_params *p, const qconv_run_args *a);
+
+/* The direct (no im2col) strategy for stride-1 layers with few channels: qconv_direct.c. fits()
+   needs constant weights with zero points 0 in the int8 domain; plan() sets p->slice_bytes (per
+   thread); pack() packs the constant weights w as stored. */
+int qconv_direct_fits(oct_graph *g, const oct_node *n, const qconv_params *p);
+int qconv_plan_direct(qconv_params *p, octet_error *err);
+int qconv_pack_direct(qconv_params *p, const uint8_t *w, octet_error *err);
+void qconv_run_direct(const oct_run_ctx *ctx, const qconv_params *p, const qconv_run_args *a);
+void qconv_direct_free(void *direct);
 
 #endif

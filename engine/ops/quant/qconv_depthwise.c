@@ -1,32 +1,52 @@
-/* QLinearConv / ConvInteger depthwise strategy (one input channel per group): a direct loop per
-   output channel over tiles of output pixels. */
+/* QLinearConv / ConvInteger depthwise strategy (one input channel per group). 2-D windows without
+   dilation run the SIMD band kernels of kernels/ref/dwconv_kernels.h (exact integer sums in a float
+   stream, requantization in the row write-back), one output channel per work item with a scratch
+   slice per thread; other windows run the direct ref loop over tiles of output pixels, then the
+   requantization. Both give the same integers bit for bit. */
 #include <omp.h>
 #include <stdlib.h>
 
 #include "qconv.h"
+#include "ref/dwconv_kernels.h"
 
 enum { DW_TILE = 4096 };
 
+/* What packing keeps in p->dw_w. */
+typedef struct {
+    int fast;         /* plan is valid: the band kernels run */
+    oct_dw_plan plan;
+    int8_t w[];       /* [M x kvol], int8 domain */
+} dw_pack;
+
 int qconv_plan_depthwise(qconv_params *p, octet_error *err) {
+    oct_dw_plan plan;
+    p->col_bytes = 0;
+    if (oct_dw_plan_init(&p->geom, &plan)) {
+        p->tile = p->P;
+        p->slice_bytes = oct_dw_scratch_bytes(&plan);
+        return 0;
+    }
     (void)err;
     p->tile = p->P < DW_TILE ? p->P : DW_TILE;
     if (p->tile < 1) p->tile = 1;
-    p->col_bytes = 0;
     p->slice_bytes = p->qlinear ? quant_align64((size_t)p->tile * sizeof(int32_t)) : 0;
     return 0;
 }
 
 int qconv_pack_depthwise(qconv_params *p, const uint8_t *w, octet_error *err) {
     const uint8_t flip = p->w_u8 ? 0x80 : 0;
-    int8_t *dw = malloc((size_t)(p->M * p->kvol));
-    if (!dw) return oct_fail(err, OCTET_ERR_NOMEM, "out of memory packing weights");
-    for (int64_t i = 0; i < p->M * p->kvol; i++) dw[i] = (int8_t)(w[i] ^ flip);
-    p->dw_w = dw;
+    const size_t count = (size_t)(p->M * p->kvol); /* both checked to fit an int by the planner */
+    dw_pack *pk = malloc(sizeof *pk + count);
+    if (!pk) return oct_fail(err, OCTET_ERR_NOMEM, "out of memory packing weights");
+    pk->fast = oct_dw_plan_init(&p->geom, &pk->plan);
+    for (size_t i = 0; i < count; i++) pk->w[i] = (int8_t)(w[i] ^ flip);
+    p->dw_w = pk;
     return 0;
 }
 
-void qconv_run_depthwise(const oct_run_ctx *ctx, const qconv_params *p, const qconv_run_args *a) {
-    const int t = nn_run_threads(ctx, p->threads);
+/* The ref loop for the windows the band kernels do not cover. */
+static void run_ref(int t, const oct_run_ctx *ctx, const qconv_params *p, const qconv_run_args *a,
+                    const int8_t *wq) {
     const int64_t ntiles = (p->P + p->tile - 1) / p->tile;
     const int64_t items = p->N * p->M * ntiles;
     char *slices = (char *)ctx->workspace + p->head_bytes;
@@ -39,9 +59,32 @@ void qconv_run_depthwise(const oct_run_ctx *ctx, const qconv_params *p, const qc
         const int64_t yoff = bm * p->P + p0;
         int32_t *acc = p->qlinear ? (int32_t *)(slices + (size_t)omp_get_thread_num() * p->slice_bytes)
                                   : (int32_t *)a->y + yoff;
-        oct_ref_qconv_depthwise(&p->geom, x, a->x_xor, a->x_zp, p->dw_w + m * p->kvol, a->w_zp[m], p0, np, acc);
+        oct_ref_qconv_depthwise(&p->geom, x, a->x_xor, a->x_zp, wq + m * p->kvol, a->w_zp[m], p0, np, acc);
         if (p->qlinear)
             oct_ref_requant(acc, np, (int)m, 1, (int)np, &a->rq, (uint8_t *)a->y + yoff, p->P, 1);
     }
 }
 
+void qconv_run_depthwise(const oct_run_ctx *ctx, const qconv_params *p, const qconv_run_args *a) {
+    const int t = nn_run_threads(ctx, p->threads);
+    const dw_pack *pk = p->dw_w;
+    if (!pk->fast) {
+        run_ref(t, ctx, p, a, pk->w);
+        return;
+    }
+    const oct_dw_kernels *k = oct_dw_kernels_selected();
+    const int64_t items = p->N * p->M;
+    char *slices = (char *)ctx->workspace + p->head_bytes;
+#pragma omp parallel num_threads(t) if (t > 1 && items > 1)
+    {
+        void *scratch = slices + (size_t)omp_get_thread_num() * p->slice_bytes;
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t bm = 0; bm < items; bm++) {
+            const int64_t b = bm / p->M, m = bm % p->M;
+            const int64_t c = m / p->Mg;
+            void *y = p->qlinear ? (void *)((uint8_t *)a->y + bm * p->P) : (void *)((int32_t *)a->y + bm * p->P);
+            oct_dw_conv_q8(k, &pk->plan, a->x + (b * p->C + c) * p->in_vol, a->x_xor, a->x_zp,
+                           pk->w + m * p->kvol, a->w_zp[m], p->qlinear ? &a->rq : NULL, m, y, scratch);
+        }
+    }
+}

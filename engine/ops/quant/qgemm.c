@@ -7,8 +7,11 @@
 
    As QLinearMatMul, the GEMM runs transposed, Y'[N x M] = B'^T * A'^T, so that B' is the packed
    "weight" operand with one row per output column (per-column scales are per-row multipliers) and
-   a tile of A's rows is the uint8 activation panel. A constant B is packed at plan time, otherwise
-   once per run in the workspace; scales and zero points are read at run time. */
+   a tile of A's rows is packed once into the kernel set's activation panels. A constant B is
+   packed at plan time, otherwise once per run in the workspace; scales and zero points are read
+   at run time. A requantized output with no C, or a C that is one value per output column (a
+   bias), is written by the fused GEMM from its registers; otherwise the int32 block goes through
+   qgemm_store. */
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -33,8 +36,8 @@ typedef struct {
     void *packed_buf;        /* constant B packed at plan time */
     oct_qweights packed;
     int b_const;
-    /* workspace: [mult N][b zp N][run-time pack][per-thread panel + accumulators] */
-    size_t off_bzp, off_pack, off_slices, panel_bytes, slice_bytes;
+    /* workspace: [mult N][b zp N][run-time pack][per-thread panels + column sums + accumulators] */
+    size_t off_bzp, off_pack, off_slices, panel_bytes, sums_bytes, slice_bytes;
 } qgemm_params;
 
 static void qgemm_free(void *pp) {
@@ -148,8 +151,9 @@ static int qgemm_plan(oct_graph *g, oct_node *n, qgemm_params *p, octet_error *e
     p->off_pack = off;
     if (!p->b_const) off += p->pack_bytes;
     p->off_slices = off;
-    p->panel_bytes = quant_align64((size_t)(p->K * tm));
-    p->slice_bytes = p->panel_bytes + quant_align64((size_t)(nb * tm) * sizeof(int32_t));
+    p->panel_bytes = oct_qpanel_bytes(p->ks->panel, p->K, tm);
+    p->sums_bytes = quant_align64((size_t)tm * sizeof(int32_t));
+    p->slice_bytes = p->panel_bytes + p->sums_bytes + quant_align64((size_t)(nb * tm) * sizeof(int32_t));
     if (!p->panel_bytes || p->slice_bytes > (SIZE_MAX - off) / (size_t)p->threads)
         return oct_fail(err, OCTET_ERR_NOMEM, "QGemm workspace size overflows");
     n->workspace_bytes = off + p->slice_bytes * (size_t)p->threads;
@@ -169,21 +173,11 @@ static int qgemm_infer(oct_graph *g, oct_node *n, octet_error *err) {
     return qgemm_plan(g, n, p, err);
 }
 
-/* Rows [m0, m0+tm) of A' as a K x tm uint8 panel. */
-static void qgemm_panel(const qgemm_params *p, const uint8_t *a, int64_t m0, int64_t tm, uint8_t *panel) {
+/* Rows [m0, m0+tm) of A' as the panels' columns. */
+static void qgemm_panel(const qgemm_params *p, const uint8_t *a, int64_t m0, int64_t tm, void *panel) {
     const uint8_t flip = p->a_s8 ? 0x80 : 0;
-    if (p->trans_a) {
-        for (int64_t k = 0; k < p->K; k++) {
-            const uint8_t *src = a + k * p->M + m0;
-            uint8_t *dst = panel + k * tm;
-            for (int64_t c = 0; c < tm; c++) dst[c] = (uint8_t)(src[c] ^ flip);
-        }
-    } else {
-        for (int64_t c = 0; c < tm; c++) {
-            const uint8_t *row = a + (m0 + c) * p->K;
-            for (int64_t k = 0; k < p->K; k++) panel[k * tm + c] = (uint8_t)(row[k] ^ flip);
-        }
-    }
+    if (p->trans_a) oct_ref_qpanel_pack(p->ks->panel, a + m0, p->M, 1, (int)p->K, (int)tm, flip, panel);
+    else oct_ref_qpanel_pack(p->ks->panel, a + m0 * p->K, 1, p->K, (int)p->K, (int)tm, flip, panel);
 }
 
 typedef struct {
@@ -262,14 +256,20 @@ static int qgemm_run(const oct_run_ctx *ctx, const oct_node *n, octet_error *err
         packed = &run_pack;
     }
     const int32_t a_zp = aq.zp + (p->a_s8 ? 128 : 0);
+    int any_bzp = 0;
+    for (int64_t j = 0; j < p->N; j++) any_bzp |= b_zp[j] != 0;
+    /* A C with one value per output column is the requantization's bias. */
+    const int fused = p->quantized && (!o.c || (p->c_ms == 0 && p->c_ns == 1));
+    if (fused && o.c) o.rq.bias = o.c;
     const int64_t mtiles = (p->M + p->tm - 1) / p->tm, nblocks = (p->N + p->nb - 1) / p->nb;
     const int64_t items = mtiles * nblocks;
     const int t = nn_run_threads(ctx, p->threads);
 #pragma omp parallel num_threads(t) if (t > 1 && items > 1)
     {
         char *slice = ws + p->off_slices + (size_t)omp_get_thread_num() * p->slice_bytes;
-        uint8_t *panel = (uint8_t *)slice;
-        int32_t *acc = (int32_t *)(slice + p->panel_bytes);
+        void *panel = slice;
+        int32_t *colsum = (int32_t *)(slice + p->panel_bytes);
+        int32_t *acc = (int32_t *)(slice + p->panel_bytes + p->sums_bytes);
         int64_t have = -1;
 #pragma omp for schedule(dynamic, 1)
         for (int64_t it = 0; it < items; it++) {
@@ -278,9 +278,22 @@ static int qgemm_run(const oct_run_ctx *ctx, const oct_node *n, octet_error *err
             const int64_t n0 = nbi * p->nb, nr = p->N - n0 < p->nb ? p->N - n0 : p->nb;
             if (have != mt) {
                 qgemm_panel(p, a, m0, tm, panel);
+                if (any_bzp) oct_ref_qpanel_colsums(p->ks->panel, panel, (int)p->K, (int)tm, colsum);
                 have = mt;
             }
-            p->ks->qgemm(packed, (int)n0, (int)nr, (int)tm, panel, tm, a_zp, NULL, b_zp, acc, tm);
+            oct_qgemm_out out = {.x_zp = a_zp, .w_zp = b_zp, .colsum = any_bzp ? colsum : NULL};
+            if (fused) {
+                out.rq = &o.rq;
+                out.y = (uint8_t *)y + m0 * p->N + n0;
+                out.y_rs = 1;
+                out.y_cs = p->N;
+                p->ks->qgemm_panel(packed, (int)n0, (int)nr, (int)tm, panel, &out);
+                continue;
+            }
+            out.y = acc;
+            out.y_rs = tm;
+            out.y_cs = 1;
+            p->ks->qgemm_panel(packed, (int)n0, (int)nr, (int)tm, panel, &out);
             qgemm_store(p, &o, acc, m0, tm, n0, nr, y);
         }
     }

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "../nn/nn_common.h"
+#include "misc_kernels.h"
 #include "qops_common.h"
 
 typedef struct {
@@ -76,11 +77,12 @@ static int qbin_run(const oct_run_ctx *ctx, const oct_node *n, octet_error *err)
     int64_t pieces = p->total / QBIN_MIN_PER_THREAD;
     if (pieces > t_run) pieces = t_run;
     if (pieces < 1) pieces = 1;
+    const oct_misc_kernel_set *k = oct_misc_kernels();
 #pragma omp parallel for num_threads(t_run) schedule(static) if (pieces > 1)
     for (int64_t i = 0; i < pieces; i++) {
         int64_t lo, hi;
         qops_split(p->total, pieces, i, &lo, &hi);
-        oct_ref_qbinary(&q, &p->bc, a, b, y, lo, hi);
+        k->qbinary(&q, &p->bc, a, b, y, lo, hi);
     }
     return 0;
 }

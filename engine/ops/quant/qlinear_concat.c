@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "../nn/nn_common.h"
+#include "misc_kernels.h"
 #include "qops_common.h"
 
 typedef struct {
@@ -139,6 +140,7 @@ static int qconcat_run(const oct_run_ctx *ctx, const oct_node *n, octet_error *e
     uint8_t *y = oct_out(ctx, n, 0)->data;
     const int64_t items = p->outer * p->items_per_outer;
     const int t = nn_run_threads(ctx, p->threads);
+    const oct_misc_kernel_set *k = oct_misc_kernels();
 #pragma omp parallel for num_threads(t) schedule(dynamic, 1) if (t > 1 && items > 1)
     for (int64_t it = 0; it < items; it++) {
         const int64_t o = it / p->items_per_outer;
@@ -149,7 +151,7 @@ static int qconcat_run(const oct_run_ctx *ctx, const oct_node *n, octet_error *e
         const uint8_t *x = (const uint8_t *)oct_in(ctx, n, 2 + 3 * i)->data + o * p->row[i] + b;
         uint8_t *dst = y + o * p->out_row + p->offset[i] + b;
         if (p->copy[i]) memcpy(dst, x, (size_t)len);
-        else oct_ref_qlut(x, len, p->tables[i], dst);
+        else k->qlut(x, len, p->tables[i], dst);
     }
     return 0;
 }

@@ -7,12 +7,20 @@
    even): exact with respect to the QDQ reference, whatever f is. The scales and zero points must
    therefore be constants. QLinearLut's `function` is one of Sigmoid, SiLU, HardSwish, Tanh,
    LeakyRelu (alpha, default 0.01), Relu, Clip (min, max; default unbounded) and HardSigmoid
-   (alpha 0.2, beta 0.5 by default). */
+   (alpha 0.2, beta 0.5 by default).
+
+   Gated form (QLinearLut only): with two more inputs, gate_scale and [gate_zero_point], the op is
+   x times a quantized gate, y = Q_y(DQ_x(x) * DQ_g(Q_g(gate(DQ_x(x))))), which is what a QDQ model
+   writes for SiLU (function "SiLU": gate Sigmoid) and HardSwish (function "HardSwish": gate
+   HardSigmoid with alpha, beta; 1/6 and 1/2 by default). The QDQ lowering fuses the int8 Sigmoid
+   table and the QLinearMul after it into this form; the table applies the gate's table and then
+   QLinearMul's own arithmetic (oct_ref_qbinary), so it is bit-identical to the two-op chain. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../nn/nn_common.h"
+#include "misc_kernels.h"
 #include "qops_common.h"
 
 typedef struct {
@@ -101,16 +109,59 @@ static int lut_function(const oct_node *n, qops_fn *f, lut_args *a, octet_error 
     return 0;
 }
 
+/* The gate of the gated form, from `function`. */
+static int gate_function(const oct_node *n, qops_fn *f, lut_args *a, octet_error *err) {
+    const char *fn = oct_attr_string(n, "function", "");
+    a->alpha = a->beta = 0.0;
+    if (strcmp(fn, "SiLU") == 0) {
+        *f = f_sigmoid;
+    } else if (strcmp(fn, "HardSwish") == 0) {
+        *f = f_hardsigmoid;
+        a->alpha = oct_attr_float(n, "alpha", 1.f / 6.f);
+        a->beta = oct_attr_float(n, "beta", 0.5f);
+    } else {
+        return oct_fail(err, OCTET_ERR_UNSUPPORTED,
+                        "QLinearLut with a gate (7 inputs) computes SiLU or HardSwish, not '%s'", fn);
+    }
+    return 0;
+}
+
+/* table[b] = QLinearMul(b, gate_table[b]): the gate quantized to (g.scale, g.zp) by the float
+   function, then multiplied by x with the arithmetic QLinearMul runs. */
+static int gated_table(int s8, qops_qparams x, qops_qparams gq, qops_qparams y, qops_fn gate, const lut_args *a,
+                       uint8_t table[256], octet_error *err) {
+    const octet_dtype t = s8 ? OCTET_INT8 : OCTET_UINT8;
+    uint8_t codes[256], gates[256];
+    qops_build_table(s8, x, s8, gq, quant_min(t), quant_max(t), gate, a, gates);
+    for (int b = 0; b < 256; b++) codes[b] = (uint8_t)b;
+    const oct_qbinary q = {.kind = OCT_QBIN_MUL, .is_s8 = s8, .ma = x.scale * gq.scale / y.scale, .mb = 0.f,
+                           .a_zp = x.zp, .b_zp = gq.zp, .y_zp = y.zp, .qmin = quant_min(t), .qmax = quant_max(t)};
+    if (!isfinite(q.ma))
+        return oct_fail(err, OCTET_ERR_FORMAT, "QLinearLut gate multiplier is not finite (scales %g, %g, output %g)",
+                        (double)x.scale, (double)gq.scale, (double)y.scale);
+    const int64_t dims[1] = {256};
+    const int ranks[2] = {1, 1};
+    const int64_t *const in_dims[2] = {dims, dims};
+    oct_bcast bc;
+    if (oct_bcast_plan(&bc, 1, dims, 2, ranks, in_dims) < 0)
+        return oct_fail(err, OCTET_ERR_INTERNAL, "QLinearLut: no broadcast plan for the gate table");
+    oct_ref_qbinary(&q, &bc, codes, gates, table, 0, 256);
+    return 0;
+}
+
 static int qlut_infer(oct_graph *g, oct_node *n, octet_error *err) {
     nn_reset_params(n);
-    if (qops_check_inputs(n, 4, 5, 0xbu, err)) return -1;
+    const int lut = strcmp(n->op_type, "QLinearLut") == 0;
+    if (qops_check_inputs(n, 4, lut ? 7 : 5, lut && n->n_in > 5 ? 0x2bu : 0xbu, err)) return -1;
     if (quant_require_dtype(g, n, 0, "input X", OCTET_UINT8, OCTET_INT8, err)) return -1;
     const oct_value *x = oct_in_val(g, n, 0);
     if (qops_check_qparams(g, n, 1, 2, x->dtype, "X", err) || qops_check_qparams(g, n, 3, 4, x->dtype, "Y", err))
         return -1;
+    if (n->n_in > 5 && qops_check_qparams(g, n, 5, 6, x->dtype, "gate", err)) return -1;
+    const int gated = n->n_in > 5;
     qops_fn f;
     lut_args a;
-    if (lut_function(n, &f, &a, err)) return -1;
+    if (gated ? gate_function(n, &f, &a, err) : lut_function(n, &f, &a, err)) return -1;
     oct_set_output(g, n, 0, x->dtype, x->rank, x->dims);
     qops_qparams xq, yq;
     if (qops_const_qparams(g, n, 1, 2, "X", &xq, err) || qops_const_qparams(g, n, 3, 4, "Y", &yq, err)) return -1;
@@ -118,7 +169,13 @@ static int qlut_infer(oct_graph *g, oct_node *n, octet_error *err) {
     if (!p) return oct_fail(err, OCTET_ERR_NOMEM, "out of memory");
     n->params = p;
     const int s8 = x->dtype == OCTET_INT8;
-    qops_build_table(s8, xq, s8, yq, quant_min(x->dtype), quant_max(x->dtype), f, &a, p->table);
+    if (gated) {
+        qops_qparams gq;
+        if (qops_const_qparams(g, n, 5, 6, "gate", &gq, err)) return -1;
+        if (gated_table(s8, xq, gq, yq, f, &a, p->table, err)) return -1;
+    } else {
+        qops_build_table(s8, xq, s8, yq, quant_min(x->dtype), quant_max(x->dtype), f, &a, p->table);
+    }
     p->threads = nn_plan_threads();
     n->workspace_bytes = 0;
     return 0;
@@ -139,11 +196,12 @@ static int qlut_run(const oct_run_ctx *ctx, const oct_node *n, octet_error *err)
     const int t = nn_run_threads(ctx, p->threads);
     if (pieces > t) pieces = t;
     if (pieces < 1) pieces = 1;
+    const oct_misc_kernel_set *k = oct_misc_kernels();
 #pragma omp parallel for num_threads(t) schedule(static) if (pieces > 1)
     for (int64_t i = 0; i < pieces; i++) {
         int64_t b, e;
         qops_split(total, pieces, i, &b, &e);
-        oct_ref_qlut(x + b, e - b, p->table, y + b);
+        k->qlut(x + b, e - b, p->table, y + b);
     }
     return 0;
 }

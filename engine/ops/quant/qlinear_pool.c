@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "../nn/nn_common.h"
+#include "misc_kernels.h"
 #include "qops_common.h"
 
 typedef struct {
@@ -88,10 +89,10 @@ static int qpool_run(const oct_run_ctx *ctx, const oct_node *n, octet_error *err
     const int64_t C = p->C, vol = p->in_vol;
     if (p->global && !p->channels_last) {
         const int64_t items = p->N * C;
+        const oct_misc_kernel_set *k = oct_misc_kernels();
 #pragma omp parallel for num_threads(th) schedule(static) if (th > 1 && items * vol > (1 << 15))
         for (int64_t it = 0; it < items; it++) {
-            int64_t s = 0;
-            oct_ref_qsum(x + it * vol, p->s8, vol, &s, NULL);
+            const int64_t s = k->qsum(x + it * vol, p->s8, vol);
             const double v = vol > 0 ? (double)(s - vol * (int64_t)q.x_zp) / (double)vol * q.scale : 0.0;
             y[it] = (uint8_t)oct_q8_round(v, q.y_zp, q.qmin, q.qmax);
         }

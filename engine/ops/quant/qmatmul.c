@@ -6,7 +6,8 @@
 
    The GEMM runs transposed, Y^T[N x M] = B^T[N x K] * A^T[K x M], so that b is the packed
    "weight" operand (rows = output columns, per-column scales become per-row multipliers, as for
-   a convolution's output channels) and a tile of a's rows is the uint8 activation panel.
+   a convolution's output channels) and a tile of a's rows is packed once into the kernel set's
+   activation panels; the fused GEMM writes the requantized (or int32) results from registers.
    A constant b is packed once at plan time; otherwise each of b's matrices is packed per run in
    the workspace. Scales and zero points are read at run time. QLinearMatMul honours a fused
    Relu/Clip epilogue by narrowing the requantization clamp. */
@@ -32,13 +33,13 @@ typedef struct {
     int64_t *a_of, *b_of;         /* per output matrix: the a and b matrix it reads */
     int a_s8, b_u8, out_s8;
     int64_t a_zp_count, b_zp_count, b_scale_count;
-    int64_t tm, nb;               /* a rows per panel, b columns per GEMM call */
+    int64_t tm, nb;               /* a rows per panel set, b columns per GEMM call */
     int threads;
     const oct_quant_kernel_set *ks;
     size_t pack_bytes;            /* one packed b matrix */
     void *packed_buf;             /* constant b: every matrix packed at plan time */
     oct_qweights *packed;
-    /* workspace: [mult N][b zp N][a zp M][run-time packs][per-thread panel + accumulators] */
+    /* workspace: [mult N][b zp N][a zp M][run-time packs][per-thread panels + column sums] */
     size_t off_bzp, off_azp, off_desc, off_packs, off_slices, panel_bytes, slice_bytes;
 } qmm_params;
 
@@ -193,16 +194,19 @@ static int qmm_plan(oct_graph *g, oct_node *n, qmm_params *p, octet_error *err) 
         for (int64_t j = 0; j < p->b_mats; j++)
             qmm_pack_one(p, b->data, j, (char *)p->packed_buf + (size_t)j * p->pack_bytes, &p->packed[j]);
     }
-    /* a panel: tm rows of a unfolded to K x tm bytes, within L2; accumulators nb x tm within L1. */
-    int64_t tm = (1 << 18) / (p->K > 0 ? p->K : 1);
-    if (tm > 256) tm = 256;
-    if (tm < 16) tm = 16;
+    /* panels of tm rows of a (K x tm values) within L2, every b column over them; more work items
+       for the threads by splitting b's columns. */
+    const oct_qpanel *l = p->ks->panel;
+    const int64_t per_col = oct_qpanel_stride(l, p->K) / l->nr;
+    int64_t tm = (3 << 17) / (per_col > 0 ? per_col : 1);
+    if (tm > 512) tm = 512;
+    tm = tm / l->nr * l->nr;
+    if (tm < l->nr) tm = l->nr;
     if (tm > p->M) tm = p->M > 0 ? p->M : 1;
-    int64_t nb = (1 << 14) / tm;
-    if (nb < 8) nb = 8;
-    if (nb > p->N) nb = p->N > 0 ? p->N : 1;
+    int64_t nb = p->N > 0 ? p->N : 1;
     const int64_t want = 2 * (int64_t)p->threads;
-    while (p->batches * ((p->M + tm - 1) / tm) * ((p->N + nb - 1) / nb) < want && nb > 16) nb = (nb + 1) / 2;
+    while (p->batches * ((p->M + tm - 1) / tm) * ((p->N + nb - 1) / nb) < want && nb > 32) nb = (nb + 1) / 2;
+    nb = (nb + 7) / 8 * 8; /* whole micro-tile rows */
     p->tm = tm;
     p->nb = nb;
     size_t off = quant_align64((size_t)p->N * sizeof(float));
@@ -217,8 +221,8 @@ static int qmm_plan(oct_graph *g, oct_node *n, qmm_params *p, octet_error *err) 
         off += p->pack_bytes * (size_t)p->b_mats;
     }
     p->off_slices = off;
-    p->panel_bytes = quant_align64((size_t)(p->K * tm));
-    p->slice_bytes = p->panel_bytes + quant_align64((size_t)(nb * tm) * sizeof(int32_t));
+    p->panel_bytes = oct_qpanel_bytes(l, p->K, tm);
+    p->slice_bytes = p->panel_bytes + quant_align64((size_t)tm * sizeof(int32_t));
     if (!p->panel_bytes || p->slice_bytes > (SIZE_MAX - off) / (size_t)p->threads)
         return oct_fail(err, OCTET_ERR_NOMEM, "matmul workspace size overflows");
     n->workspace_bytes = off + p->slice_bytes * (size_t)p->threads;
@@ -260,15 +264,6 @@ static int matmulinteger_infer(oct_graph *g, oct_node *n, octet_error *err) {
     return qmm_infer_common(g, n, 0, err);
 }
 
-/* Copies rows [m0, m0+tm) of a (row-major [M x K]) transposed into panel[K x tm], moving int8
-   to the uint8 domain. */
-static void qmm_panel(const uint8_t *a, int64_t K, int64_t m0, int64_t tm, uint8_t flip, uint8_t *panel) {
-    for (int64_t c = 0; c < tm; c++) {
-        const uint8_t *row = a + (m0 + c) * K;
-        for (int64_t k = 0; k < K; k++) panel[k * tm + c] = (uint8_t)(row[k] ^ flip);
-    }
-}
-
 static int qmm_run(const oct_run_ctx *ctx, const oct_node *n, octet_error *err) {
     const qmm_params *p = n->params;
     if (!p) return oct_fail(err, OCTET_ERR_INTERNAL, "%s run before infer", n->op_type);
@@ -308,31 +303,32 @@ static int qmm_run(const oct_run_ctx *ctx, const oct_node *n, octet_error *err) 
     const int64_t items = p->batches * mtiles * nblocks;
     const uint8_t flip = p->a_s8 ? 0x80 : 0;
     const int per_row_azp = p->a_zp_count > 1;
+    int any_bzp = 0;
+    for (int64_t j = 0; j < p->N; j++) any_bzp |= b_zp[j] != 0;
+    const size_t esize = p->qlinear ? 1 : sizeof(int32_t);
 #pragma omp parallel num_threads(t) if (t > 1 && items > 1)
     {
         char *slice = ws + p->off_slices + (size_t)omp_get_thread_num() * p->slice_bytes;
-        uint8_t *panel = (uint8_t *)slice;
-        int32_t *acc = (int32_t *)(slice + p->panel_bytes);
-        int64_t have = -1; /* the (batch, m-tile) whose panel is built */
+        void *panel = slice;
+        int32_t *colsum = (int32_t *)(slice + p->panel_bytes);
+        int64_t have = -1; /* the (batch, m-tile) whose panels are built */
 #pragma omp for schedule(dynamic, 1)
         for (int64_t it = 0; it < items; it++) {
             const int64_t nbi = it % nblocks, bm = it / nblocks, mt = bm % mtiles, o = bm / mtiles;
             const int64_t m0 = mt * p->tm, tm = p->M - m0 < p->tm ? p->M - m0 : p->tm;
             const int64_t n0 = nbi * p->nb, nr = p->N - n0 < p->nb ? p->N - n0 : p->nb;
             if (have != bm) {
-                qmm_panel(a + p->a_of[o] * p->M * p->K, p->K, m0, tm, flip, panel);
+                /* rows m0.. of a are the panel's columns, each K contiguous bytes */
+                oct_ref_qpanel_pack(p->ks->panel, a + (p->a_of[o] * p->M + m0) * p->K, 1, p->K, (int)p->K, (int)tm,
+                                   flip, panel);
+                if (any_bzp) oct_ref_qpanel_colsums(p->ks->panel, panel, (int)p->K, (int)tm, colsum);
                 have = bm;
             }
-            p->ks->qgemm(&packed[p->b_of[o]], (int)n0, (int)nr, (int)tm, panel, tm, a_zp[0],
-                         per_row_azp ? a_zp + m0 : NULL, b_zp, acc, tm);
-            const int64_t yoff = o * p->M * p->N + m0 * p->N + n0;
-            if (p->qlinear) {
-                p->ks->requant(acc, tm, (int)n0, (int)nr, (int)tm, &rq, (uint8_t *)y + yoff, 1, p->N);
-            } else {
-                int32_t *yo = (int32_t *)y + yoff;
-                for (int64_t r = 0; r < nr; r++)
-                    for (int64_t c = 0; c < tm; c++) yo[c * p->N + r] = acc[r * tm + c];
-            }
+            const oct_qgemm_out out = {.x_zp = a_zp[0], .x_zp_cols = per_row_azp ? a_zp + m0 : NULL, .w_zp = b_zp,
+                                       .colsum = any_bzp ? colsum : NULL, .rq = p->qlinear ? &rq : NULL,
+                                       .y = (char *)y + (o * p->M * p->N + m0 * p->N + n0) * esize,
+                                       .y_rs = 1, .y_cs = p->N};
+            p->ks->qgemm_panel(&packed[p->b_of[o]], (int)n0, (int)nr, (int)tm, panel, &out);
         }
     }
     return 0;

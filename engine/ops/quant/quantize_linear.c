@@ -6,6 +6,7 @@
    read at run time, so they may be computed by the graph. */
 #include <stdlib.h>
 
+#include "misc_kernels.h"
 #include "quant_common.h"
 
 typedef struct {
@@ -110,6 +111,7 @@ static int quantize_run(const oct_run_ctx *ctx, const oct_node *n, octet_error *
     const int out_s8 = y->dtype == OCTET_INT8, in_f32 = x->dtype == OCTET_FLOAT;
     const qaxis_split s = qaxis_items(p);
     const int t = ctx->threads > 1 ? ctx->threads : 1;
+    const oct_misc_kernel_set *k = oct_misc_kernels();
 #pragma omp parallel for num_threads(t) schedule(static) if (t > 1 && s.items > 1 && p->inner * p->channels * p->outer > QCHUNK)
     for (int64_t it = 0; it < s.items; it++) {
         int64_t c, off, len;
@@ -118,8 +120,8 @@ static int quantize_run(const oct_run_ctx *ctx, const oct_node *n, octet_error *
         const int32_t zp = quant_zp_at(zt, p->zp_count > 1 ? c : 0);
         if (in_f32) {
             const float *xs = (const float *)x->data + off;
-            if (out_s8) oct_ref_quantize_f32_s8(xs, len, sc, zp, (int8_t *)y->data + off);
-            else oct_ref_quantize_f32_u8(xs, len, sc, zp, (uint8_t *)y->data + off);
+            if (out_s8) k->quantize_f32_s8(xs, len, sc, zp, (int8_t *)y->data + off);
+            else k->quantize_f32_u8(xs, len, sc, zp, (uint8_t *)y->data + off);
         } else {
             const int32_t *xs = (const int32_t *)x->data + off;
             if (out_s8) oct_ref_quantize_s32_s8(xs, len, sc, zp, (int8_t *)y->data + off);
@@ -153,6 +155,7 @@ static int dequantize_run(const oct_run_ctx *ctx, const oct_node *n, octet_error
                                 (long long)j, quant_zp_at(zt, j));
     const qaxis_split s = qaxis_items(p);
     const int t = ctx->threads > 1 ? ctx->threads : 1;
+    const oct_misc_kernel_set *k = oct_misc_kernels();
 #pragma omp parallel for num_threads(t) schedule(static) if (t > 1 && s.items > 1 && p->inner * p->channels * p->outer > QCHUNK)
     for (int64_t it = 0; it < s.items; it++) {
         int64_t c, off, len;
@@ -160,8 +163,8 @@ static int dequantize_run(const oct_run_ctx *ctx, const oct_node *n, octet_error
         const float sc = scale[p->per_axis ? c : 0];
         const int32_t zp = quant_zp_at(zt, p->zp_count > 1 ? c : 0);
         switch (x->dtype) {
-        case OCTET_UINT8: oct_ref_dequantize_u8((const uint8_t *)x->data + off, len, sc, zp, y + off); break;
-        case OCTET_INT8: oct_ref_dequantize_s8((const int8_t *)x->data + off, len, sc, zp, y + off); break;
+        case OCTET_UINT8: k->dequantize_u8((const uint8_t *)x->data + off, len, sc, zp, y + off); break;
+        case OCTET_INT8: k->dequantize_s8((const int8_t *)x->data + off, len, sc, zp, y + off); break;
         default: oct_ref_dequantize_s32((const int32_t *)x->data + off, len, sc, zp, y + off); break;
         }
     }

@@ -4,6 +4,7 @@
 #include <arm_neon.h>
 
 #include "quant_isa.h"
+#include "qwriteback_neon.h"
 
 enum { MR = 8, NR = 12, LANES = 4 };
 
@@ -51,7 +52,10 @@ static void ukernel(int groups, const void *w, const void *x, int nv, int32_t *c
 
 static void pack_x(const uint8_t *x, int64_t ldx, int kc, int cn, int groups, void *dst);
 
-static const oct_qtiling tiling = {MR, NR, 1, LANES, 1, 2, 0, pack_x, ukernel};
+static void writeback(const int32_t *acc, int nv, const oct_qt_tile *t) { oct_neon_writeback(acc, nv, MR, t); }
+
+static const oct_qtiling tiling = {MR, NR, 1, LANES, 1, 2, 0, pack_x, ukernel, writeback};
+static const oct_qpanel panel = {NR, 1, 2, 0};
 
 /* Each k row: 16 columns widened to int16, stored as four 4-column pieces (a 12-column panel
    boundary never splits one). */
@@ -85,6 +89,10 @@ static void qgemm(const oct_qweights *w, int r0, int nr, int nc, const uint8_t *
     oct_qt_gemm(&tiling, w, r0, nr, nc, x, ldx, x_zp, x_zp_cols, w_zp, acc, ldacc);
 }
 
+static void qgemm_panel(const oct_qweights *w, int r0, int nr, int nc, const void *xp, const oct_qgemm_out *o) {
+    oct_qt_gemm_panel(&tiling, w, r0, nr, nc, xp, o);
+}
+
 const oct_quant_kernel_set oct_neon_quant_kernels = {
-    "neon", weights_bytes, weights_pack, qgemm, oct_neon_requant,
+    "neon", weights_bytes, weights_pack, qgemm, oct_neon_requant, &panel, qgemm_panel,
 };

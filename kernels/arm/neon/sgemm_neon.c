@@ -3,13 +3,15 @@
    Micro-tile 8 x 12: two q registers hold 8 A values and each feeds 12 by-lane FMAs (vfmaq_laneq_f32)
    against 3 q registers of B, so 24 accumulators + 5 operands fit the 32 NEON registers and a k step is
    24 FMAs for 5 loads. Both panels are zero-padded when packed, so an edge tile computes a full 8 x 12
-   into a local tile and copies out only the rows and columns that exist. */
+   and stores only the rows and lanes that exist. On the last k block the fused epilogue is applied
+   to the accumulators before they are stored. */
 #include <arm_neon.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "../../isa_kernels.h"
 #include "../../sgemm_blocked.h"
+#include "sgemm_neon_act.h"
 
 enum { MR = 8, NR = 12 };
 
@@ -62,8 +64,15 @@ static void pack_b(int kc, int cols, const float *b, int ldb, float *bp) {
         acc[2] = vfmaq_laneq_f32(acc[2], b2, av, lane);        \
     } while (0)
 
+/* The first n (< 4) lanes of v stored at p. */
+static inline void store_part(float *p, float32x4_t v, int n) {
+    float t[4];
+    vst1q_f32(t, v);
+    memcpy(p, t, (size_t)n * sizeof(float));
+}
+
 static void tile(int rows, int cols, int kc, const float *ap, const float *b, size_t bs, float *c,
-                 size_t ldc, int load) {
+                 size_t ldc, int load, const oct_epilogue_args *e) {
     float32x4_t c0[3], c1[3], c2[3], c3[3], c4[3], c5[3], c6[3], c7[3];
     for (int v = 0; v < 3; v++)
         c0[v] = c1[v] = c2[v] = c3[v] = c4[v] = c5[v] = c6[v] = c7[v] = vdupq_n_f32(0.f);
@@ -86,28 +95,33 @@ static void tile(int rows, int cols, int kc, const float *ap, const float *b, si
             for (int v = 0; v < 3; v++) {
                 float32x4_t r = acc[i][v];
                 if (load) r = vaddq_f32(r, vld1q_f32(cr + 4 * v));
+                if (e) r = oct_neon_epilogue(e, i, 4 * v, r, 4);
                 vst1q_f32(cr + 4 * v, r);
             }
         }
         return;
     }
-    float t[MR][NR];
-    for (int i = 0; i < MR; i++)
-        for (int v = 0; v < 3; v++) vst1q_f32(&t[i][4 * v], acc[i][v]);
     for (int i = 0; i < rows; i++) {
         float *cr = c + (size_t)i * ldc;
-        for (int j = 0; j < cols; j++) cr[j] = load ? cr[j] + t[i][j] : t[i][j];
+        for (int v = 0; v < 3 && 4 * v < cols; v++) {
+            const int n = cols - 4 * v < 4 ? cols - 4 * v : 4;
+            float32x4_t r = acc[i][v];
+            if (load) r = vaddq_f32(r, n == 4 ? vld1q_f32(cr + 4 * v) : oct_neon_load_n(cr + 4 * v, n));
+            if (e) r = oct_neon_epilogue(e, i, 4 * v, r, n);
+            if (n == 4) vst1q_f32(cr + 4 * v, r);
+            else store_part(cr + 4 * v, r, n);
+        }
     }
 }
 
 /* kc x 12 of B (12 KB) and the 8 KB A strip stay in a 64 KB L1; the B block (kc x nc, 288 KB) fits
    the 512 KB L2 of an A76-class core. */
-static const oct_sgemm_arch neon_arch = {
-    .mr = MR, .nr = NR, .kc = 256, .mc = 256, .nc = 288,
+const oct_sgemm_arch oct_neon_sgemm_arch = {
+    .name = "neon", .mr = MR, .nr = NR, .kc = 256, .mc = 256, .nc = 288,
     .pack_a = pack_a, .pack_b = pack_b, .tile = tile, .reads_b_in_place = 0,
 };
 
 void oct_neon_sgemm(int m, int n, int k, const float *a, int lda, const float *b, int ldb, float *c,
                     int ldc, int accumulate) {
-    oct_sgemm_blocked(&neon_arch, m, n, k, a, lda, b, ldb, c, ldc, accumulate);
+    oct_sgemm_blocked(&oct_neon_sgemm_arch, m, n, k, a, lda, b, ldb, c, ldc, accumulate);
 }

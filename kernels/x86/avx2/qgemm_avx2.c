@@ -5,6 +5,7 @@
 #include <immintrin.h>
 
 #include "quant_isa.h"
+#include "qwriteback_avx2.h"
 
 enum { MR = 4, NR = 16, LANES = 8 };
 
@@ -45,7 +46,10 @@ static void ukernel(int groups, const void *w, const void *x, int nv, int32_t *c
 
 static void pack_x(const uint8_t *x, int64_t ldx, int kc, int cn, int groups, void *dst);
 
-static const oct_qtiling tiling = {MR, NR, 2, LANES, 2, 2, 0, pack_x, ukernel};
+static void writeback(const int32_t *acc, int nv, const oct_qt_tile *t) { oct_avx2_writeback(acc, nv, MR, t); }
+
+static const oct_qtiling tiling = {MR, NR, 2, LANES, 2, 2, 0, pack_x, ukernel, writeback};
+static const oct_qpanel panel = {NR, 2, 2, 0};
 
 /* Two rows of 16 columns: interleave the bytes of k and k+1, then zero-extend to int16 pairs. */
 static void pack_x(const uint8_t *x, int64_t ldx, int kc, int cn, int groups, void *dst) {
@@ -78,6 +82,10 @@ static void qgemm(const oct_qweights *w, int r0, int nr, int nc, const uint8_t *
     oct_qt_gemm(&tiling, w, r0, nr, nc, x, ldx, x_zp, x_zp_cols, w_zp, acc, ldacc);
 }
 
+static void qgemm_panel(const oct_qweights *w, int r0, int nr, int nc, const void *xp, const oct_qgemm_out *o) {
+    oct_qt_gemm_panel(&tiling, w, r0, nr, nc, xp, o);
+}
+
 const oct_quant_kernel_set oct_avx2_quant_kernels = {
-    "avx2", weights_bytes, weights_pack, qgemm, oct_avx2_requant,
+    "avx2", weights_bytes, weights_pack, qgemm, oct_avx2_requant, &panel, qgemm_panel,
 };

@@ -3,12 +3,14 @@
    Micro-tile 6 x 16: 6 rows of A broadcast against 2 ymm of B, 12 ymm accumulators (+2 for B and 1
    for the broadcast fits the 16 registers), 12 FMAs per 8 loads per k step, enough independent chains
    to cover the FMA latency on two pipes. Edges are separate instantiations (rows 1..6, 1..2 vectors)
-   with maskload/maskstore on the last vector, so B can also be read in place. */
+   with maskload/maskstore on the last vector, so B can also be read in place. On the last k block the
+   fused epilogue is applied to the accumulators before they are stored. */
 #include <immintrin.h>
 #include <stdint.h>
 
 #include "../../isa_kernels.h"
 #include "../../sgemm_blocked.h"
+#include "sgemm_avx2_act.h"
 
 enum { MR = 6, NR = 16, NV = NR / 8 };
 
@@ -56,7 +58,8 @@ static void pack_b(int kc, int cols, const float *b, int ldb, float *bp) {
 static inline __attribute__((always_inline)) void tile_body(const int rows, const int nv, int kc,
                                                             const float *restrict ap,
                                                             const float *restrict b, size_t bs, float *c,
-                                                            size_t ldc, __m256i last, int full, int load) {
+                                                            size_t ldc, __m256i last, int full, int load,
+                                                            const oct_epilogue_args *e) {
     __m256 acc[MR][NV];
 #pragma GCC unroll 6
     for (int i = 0; i < rows; i++)
@@ -82,9 +85,11 @@ static inline __attribute__((always_inline)) void tile_body(const int rows, cons
             __m256 r = acc[i][v];
             if (v == nv - 1 && !full) {
                 if (load) r = _mm256_add_ps(r, _mm256_maskload_ps(cr + 8 * v, last));
+                if (e) r = oct_avx2_epilogue(e, i, 8 * v, r, last, 0);
                 _mm256_maskstore_ps(cr + 8 * v, last, r);
             } else {
                 if (load) r = _mm256_add_ps(r, _mm256_loadu_ps(cr + 8 * v));
+                if (e) r = oct_avx2_epilogue(e, i, 8 * v, r, last, 1);
                 _mm256_storeu_ps(cr + 8 * v, r);
             }
         }
@@ -92,17 +97,17 @@ static inline __attribute__((always_inline)) void tile_body(const int rows, cons
 }
 
 typedef void (*tile_fn)(int kc, const float *ap, const float *b, size_t bs, float *c, size_t ldc,
-                        __m256i last, int load);
+                        __m256i last, int load, const oct_epilogue_args *e);
 
 /* F: a full last vector (the common case skips the masks entirely); M: a masked one. */
 #define TILE_FN(R, V)                                                                                   \
     static void tile_##R##x##V##F(int kc, const float *ap, const float *b, size_t bs, float *c,          \
-                                  size_t ldc, __m256i last, int load) {                                 \
-        tile_body(R, V, kc, ap, b, bs, c, ldc, last, 1, load);                                          \
+                                  size_t ldc, __m256i last, int load, const oct_epilogue_args *e) {     \
+        tile_body(R, V, kc, ap, b, bs, c, ldc, last, 1, load, e);                                       \
     }                                                                                                   \
     static void tile_##R##x##V##M(int kc, const float *ap, const float *b, size_t bs, float *c,          \
-                                  size_t ldc, __m256i last, int load) {                                 \
-        tile_body(R, V, kc, ap, b, bs, c, ldc, last, 0, load);                                          \
+                                  size_t ldc, __m256i last, int load, const oct_epilogue_args *e) {     \
+        tile_body(R, V, kc, ap, b, bs, c, ldc, last, 0, load, e);                                       \
     }
 #define TILE_ROW(R) TILE_FN(R, 1) TILE_FN(R, 2)
 TILE_ROW(1)
@@ -117,18 +122,18 @@ static const tile_fn tiles[MR][NV][2] = {TILE_ENTRY(1), TILE_ENTRY(2), TILE_ENTR
                                          TILE_ENTRY(4), TILE_ENTRY(5), TILE_ENTRY(6)};
 
 static void tile(int rows, int cols, int kc, const float *ap, const float *b, size_t bs, float *c,
-                 size_t ldc, int load) {
+                 size_t ldc, int load, const oct_epilogue_args *e) {
     const int nv = (cols + 7) / 8, rem = cols - 8 * (nv - 1);
-    tiles[rows - 1][nv - 1][rem != 8](kc, ap, b, bs, c, ldc, lanes(rem), load);
+    tiles[rows - 1][nv - 1][rem != 8](kc, ap, b, bs, c, ldc, lanes(rem), load, e);
 }
 
 /* kc x 16 of B (16 KB) plus the 6 KB A strip sit in a 32 KB L1; the B block (kc x nc, 256 KB) in L2. */
-static const oct_sgemm_arch avx2_arch = {
-    .mr = MR, .nr = NR, .kc = 256, .mc = 516, .nc = 256,
+const oct_sgemm_arch oct_avx2_sgemm_arch = {
+    .name = "avx2", .mr = MR, .nr = NR, .kc = 256, .mc = 516, .nc = 256,
     .pack_a = pack_a, .pack_b = pack_b, .tile = tile, .reads_b_in_place = 1,
 };
 
 void oct_avx2_sgemm(int m, int n, int k, const float *a, int lda, const float *b, int ldb, float *c,
                     int ldc, int accumulate) {
-    oct_sgemm_blocked(&avx2_arch, m, n, k, a, lda, b, ldb, c, ldc, accumulate);
+    oct_sgemm_blocked(&oct_avx2_sgemm_arch, m, n, k, a, lda, b, ldb, c, ldc, accumulate);
 }

@@ -3,12 +3,15 @@
    Micro-tile 8 x 48: 8 rows of A broadcast against 3 zmm of B, 24 zmm accumulators, so each k step
    issues 24 FMAs for 11 loads and the two FMA pipes never wait on the 4-cycle FMA latency. Row and
    column edges are separate instantiations of the same inline body (rows 1..8, 1..3 vectors) with a
-   lane mask on the last vector, so an edge costs no wasted FMAs and needs no scratch tile. */
+   lane mask on the last vector, so an edge costs no wasted FMAs and needs no scratch tile. On the
+   last k block the fused epilogue (alpha, row bias, C, residual, activation) is applied to the
+   accumulators before they are stored, so the output is written once. */
 #include <immintrin.h>
 #include <stdint.h>
 
 #include "../../isa_kernels.h"
 #include "../../sgemm_blocked.h"
+#include "sgemm_avx512_act.h"
 
 enum { MR = 8, NR = 48, NV = NR / 16 };
 
@@ -77,7 +80,8 @@ static void pack_b(int kc, int cols, const float *b, int ldb, float *bp) {
 static inline __attribute__((always_inline)) void tile_body(const int rows, const int nv, int kc,
                                                             const float *restrict ap,
                                                             const float *restrict b, size_t bs, float *c,
-                                                            size_t ldc, __mmask16 last, int load) {
+                                                            size_t ldc, __mmask16 last, int load,
+                                                            const oct_epilogue_args *e) {
     __m512 acc[MR][NV];
 #pragma GCC unroll 8
     for (int i = 0; i < rows; i++)
@@ -103,18 +107,19 @@ static inline __attribute__((always_inline)) void tile_body(const int rows, cons
             const __mmask16 mk = v == nv - 1 ? last : (__mmask16)0xffff;
             __m512 r = acc[i][v];
             if (load) r = _mm512_add_ps(r, _mm512_maskz_loadu_ps(mk, cr + 16 * v));
+            if (e) r = oct_avx512_epilogue(e, i, 16 * v, r, mk);
             _mm512_mask_storeu_ps(cr + 16 * v, mk, r);
         }
     }
 }
 
 typedef void (*tile_fn)(int kc, const float *ap, const float *b, size_t bs, float *c, size_t ldc,
-                        __mmask16 last, int load);
+                        __mmask16 last, int load, const oct_epilogue_args *e);
 
 #define TILE_FN(R, V)                                                                                   \
     static void tile_##R##x##V(int kc, const float *ap, const float *b, size_t bs, float *c, size_t ldc, \
-                               __mmask16 last, int load) {                                              \
-        tile_body(R, V, kc, ap, b, bs, c, ldc, last, load);                                             \
+                               __mmask16 last, int load, const oct_epilogue_args *e) {                  \
+        tile_body(R, V, kc, ap, b, bs, c, ldc, last, load, e);                                          \
     }
 #define TILE_ROW(R) TILE_FN(R, 1) TILE_FN(R, 2) TILE_FN(R, 3)
 TILE_ROW(1)
@@ -133,19 +138,19 @@ static const tile_fn tiles[MR][NV] = {
 };
 
 static void tile(int rows, int cols, int kc, const float *ap, const float *b, size_t bs, float *c,
-                 size_t ldc, int load) {
+                 size_t ldc, int load, const oct_epilogue_args *e) {
     const int nv = (cols + 15) / 16;
-    tiles[rows - 1][nv - 1](kc, ap, b, bs, c, ldc, lanes(cols - 16 * (nv - 1)), load);
+    tiles[rows - 1][nv - 1](kc, ap, b, bs, c, ldc, lanes(cols - 16 * (nv - 1)), load, e);
 }
 
 /* kc x NR of B (48 KB) streams from L2 per tile; the 8 KB A strip stays in L1; the kc x nc B block
    (480 KB) fits the 1 MB L2 of current AVX-512 cores with room for the A strip and C. */
-static const oct_sgemm_arch avx512_arch = {
-    .mr = MR, .nr = NR, .kc = 256, .mc = 512, .nc = 480,
+const oct_sgemm_arch oct_avx512_sgemm_arch = {
+    .name = "avx512", .mr = MR, .nr = NR, .kc = 256, .mc = 512, .nc = 480,
     .pack_a = pack_a, .pack_b = pack_b, .tile = tile, .reads_b_in_place = 1,
 };
 
 void oct_avx512_sgemm(int m, int n, int k, const float *a, int lda, const float *b, int ldb, float *c,
                       int ldc, int accumulate) {
-    oct_sgemm_blocked(&avx512_arch, m, n, k, a, lda, b, ldb, c, ldc, accumulate);
+    oct_sgemm_blocked(&oct_avx512_sgemm_arch, m, n, k, a, lda, b, ldb, c, ldc, accumulate);
 }

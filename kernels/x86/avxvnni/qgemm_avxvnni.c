@@ -4,6 +4,7 @@
 #include <immintrin.h>
 
 #include "quant_isa.h"
+#include "x86/avx2/qwriteback_avx2.h"
 
 enum { MR = 4, NR = 24, LANES = 8 };
 
@@ -47,7 +48,10 @@ static void ukernel(int groups, const void *w, const void *x, int nv, int32_t *c
 
 static void pack_x(const uint8_t *x, int64_t ldx, int kc, int cn, int groups, void *dst);
 
-static const oct_qtiling tiling = {MR, NR, 4, LANES, 1, 1, 0, pack_x, ukernel};
+static void writeback(const int32_t *acc, int nv, const oct_qt_tile *t) { oct_avx2_writeback(acc, nv, MR, t); }
+
+static const oct_qtiling tiling = {MR, NR, 4, LANES, 1, 1, 0, pack_x, ukernel, writeback};
+static const oct_qpanel panel = {NR, 4, 1, 0};
 
 static void pack_x(const uint8_t *x, int64_t ldx, int kc, int cn, int groups, void *dst) {
     oct_qt_pack_x4_sse2(&tiling, x, ldx, kc, cn, groups, dst);
@@ -65,6 +69,10 @@ static void qgemm(const oct_qweights *w, int r0, int nr, int nc, const uint8_t *
     oct_qt_gemm(&tiling, w, r0, nr, nc, x, ldx, x_zp, x_zp_cols, w_zp, acc, ldacc);
 }
 
+static void qgemm_panel(const oct_qweights *w, int r0, int nr, int nc, const void *xp, const oct_qgemm_out *o) {
+    oct_qt_gemm_panel(&tiling, w, r0, nr, nc, xp, o);
+}
+
 const oct_quant_kernel_set oct_avxvnni_quant_kernels = {
-    "avxvnni", weights_bytes, weights_pack, qgemm, oct_avx2_requant,
+    "avxvnni", weights_bytes, weights_pack, qgemm, oct_avx2_requant, &panel, qgemm_panel,
 };

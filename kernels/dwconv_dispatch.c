@@ -1,0 +1,23 @@
+/* Which depthwise primitives (ref/dwconv_kernels.h) each ISA level runs. The float stream has no
+   use for VNNI or dot-product instructions, so those levels run the AVX-512 and NEON sets. */
+#include "dwconv_isa.h"
+#include "kernels.h"
+
+const oct_dw_kernels *oct_dw_kernels_for(oct_isa isa) {
+    switch (isa) {
+#if defined(__x86_64__)
+    case OCT_ISA_AVX2: return &oct_avx2_dw_kernels;
+    case OCT_ISA_AVX512: return &oct_avx512_dw_kernels;
+    case OCT_ISA_VNNI: /* AVX-VNNI without AVX-512 is a 256-bit level */
+        return oct_isa_supported(OCT_ISA_AVX512) ? &oct_avx512_dw_kernels : &oct_avx2_dw_kernels;
+#elif defined(__aarch64__)
+    case OCT_ISA_NEON:
+    case OCT_ISA_DOTPROD: return &oct_neon_dw_kernels;
+#endif
+    default: return &oct_ref_dw_kernels;
+    }
+}
+
+const oct_dw_kernels *oct_dw_kernels_selected(void) {
+    return oct_dw_kernels_for(oct_kernels()->isa);
+}

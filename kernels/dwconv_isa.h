@@ -1,0 +1,16 @@
+/* The per-ISA depthwise primitive sets (ref/dwconv_kernels.h), each compiled with its ISA's flags
+   in kernels/<arch>/<isa>/dwconv_<isa>.c; dwconv_dispatch.c hands them out. */
+#ifndef OCT_DWCONV_ISA_H
+#define OCT_DWCONV_ISA_H
+
+#include "ref/dwconv_kernels.h"
+
+#if defined(__x86_64__)
+extern const oct_dw_kernels oct_avx2_dw_kernels;   /* AVX2 + FMA, 8 lanes */
+extern const oct_dw_kernels oct_avx512_dw_kernels; /* AVX-512 F/BW/DQ/VL, 16 lanes, masked tails */
+#endif
+#if defined(__aarch64__)
+extern const oct_dw_kernels oct_neon_dw_kernels; /* ARMv8.0 NEON, 4 lanes */
+#endif
+
+#endif
