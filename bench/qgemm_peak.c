@@ -9,7 +9,9 @@
    The timed call is the whole qgemm (activation packing and zero-point fix-up included).
    Last, the fused convolution path as QLinearConv runs it on one thread: ResNet layers unfolded
    (im2col) straight into each set's panels, tile by tile, and qgemm_panel writing requantized
-   bytes; GOP/s counts the GEMM's multiply-adds, the time includes the unfolding.
+   bytes; GOP/s counts the GEMM's multiply-adds, the time includes the unfolding. Beside it, the
+   GEMM alone (tiles unfolded outside the timing) and the path it replaced, for the ratio: a
+   row-major im2col tile, qgemm into an int32 block of at most 64 KiB, then requant.
 
    usage: qgemm_peak [--quick]     (--quick: fewer sizes, shorter timing; for smoke runs) */
 #include <stdint.h>
@@ -183,8 +185,10 @@ static double run_qgemm(const oct_quant_kernel_set *ks, int rows, int k, int col
 
 /* GOP/s of a whole C x HxW -> M 2-D convolution (kernel k, stride s, pad k/2) through the fused
    path of ks, single-threaded, in pixel tiles of about 384 KiB of panels as qconv.c plans them;
-   gemm_only: the tiles are unfolded once, outside the timing. */
-static double run_conv(const oct_quant_kernel_set *ks, int C, int H, int M, int k, int s, int gemm_only) {
+   mode 1: the tiles are unfolded once, outside the timing; mode 2: the replaced path. */
+enum { CONV_FUSED, CONV_GEMM_ONLY, CONV_OLD };
+static double run_conv(const oct_quant_kernel_set *ks, int C, int H, int M, int k, int s, int mode) {
+    const int gemm_only = mode == CONV_GEMM_ONLY;
     oct_conv_geom g = {{1, H, H}, {1, (H + 2 * (k / 2) - k) / s + 1, (H + 2 * (k / 2) - k) / s + 1}, {1, k, k},
                        {1, s, s}, {1, 1, 1}, {0, k / 2, k / 2}};
     const int K = C * k * k, P = (int)oct_geom_out_vol(&g);
@@ -200,7 +204,14 @@ static double run_conv(const oct_quant_kernel_set *ks, int C, int H, int M, int 
     const int tiles = (P + tile - 1) / tile;
     char *panel = aligned_alloc(64, tile_bytes * (size_t)(gemm_only ? tiles : 1));
     void *scratch = aligned_alloc(64, oct_ref_qpanel_im2col_scratch(&g, C));
-    if (!w || !x || !y || !scale || !wbuf || !panel || !scratch) {
+    /* the replaced path's tiles: 256 KiB of im2col, accumulators within 64 KiB */
+    int old_tile = (1 << 18) / K / 16 * 16;
+    old_tile = old_tile > 2048 ? 2048 : old_tile < 16 ? 16 : old_tile;
+    if (old_tile > P) old_tile = P;
+    const int acc_rows = (1 << 14) / old_tile > 0 ? (1 << 14) / old_tile : 1;
+    uint8_t *col = malloc((size_t)K * (size_t)old_tile);
+    int32_t *acc = malloc(sizeof(int32_t) * (size_t)acc_rows * (size_t)old_tile);
+    if (!w || !x || !y || !scale || !wbuf || !panel || !scratch || !col || !acc) {
         fprintf(stderr, "qgemm_peak: out of memory for a %d -> %d conv\n", C, M);
         exit(1);
     }
@@ -219,7 +230,17 @@ static double run_conv(const oct_quant_kernel_set *ks, int C, int H, int M, int 
     double best = 0;
     for (;;) {
         const double t0 = now();
-        for (long i = 0; i < reps; i++)
+        for (long i = 0; mode == CONV_OLD && i < reps; i++)
+            for (int p0 = 0; p0 < P; p0 += old_tile) {
+                const int np = P - p0 < old_tile ? P - p0 : old_tile;
+                oct_ref_im2col_tile_u8(&g, x, C, p0, np, 0, 7, col);
+                for (int r = 0; r < M; r += acc_rows) {
+                    const int nr = M - r < acc_rows ? M - r : acc_rows;
+                    ks->qgemm(&pw, r, nr, np, col, np, 7, NULL, NULL, acc, np);
+                    ks->requant(acc, np, r, nr, np, &rq, y + (size_t)r * P + p0, P, 1);
+                }
+            }
+        for (long i = 0; mode != CONV_OLD && i < reps; i++)
             for (int p0 = 0; p0 < P; p0 += tile) {
                 const int np = P - p0 < tile ? P - p0 : tile;
                 char *tp = gemm_only ? panel + (size_t)(p0 / tile) * tile_bytes : panel;
@@ -242,6 +263,8 @@ static double run_conv(const oct_quant_kernel_set *ks, int C, int H, int M, int 
     free(wbuf);
     free(panel);
     free(scratch);
+    free(col);
+    free(acc);
     return best;
 }
 
@@ -301,8 +324,8 @@ int main(int argc, char **argv) {
     static const int convs[][5] = {{64, 56, 64, 3, 1}, {128, 28, 128, 3, 1}, {256, 14, 256, 3, 1}, {512, 7, 512, 3, 1},
                                    {3, 224, 64, 7, 2}, {64, 56, 256, 1, 1}, {256, 56, 512, 1, 2}};
     const int ncv2 = quick ? 2 : 7;
-    printf("\n%-26s %-8s %9s %9s %9s %10s %9s\n", "conv C,HxW->M kxk/s", "set", "GOP/s", "%vnni512", "%own",
-           "GEMM only", "%vnni512");
+    printf("\n%-26s %-8s %9s %9s %9s %10s %9s %9s %7s\n", "conv C,HxW->M kxk/s", "set", "GOP/s", "%vnni512", "%own",
+           "GEMM only", "%vnni512", "old path", "speedup");
     for (int c = 0; c < ncv2; c++) {
         char shape[40];
         snprintf(shape, sizeof shape, "%d,%dx%d->%d %dx%d/%d", convs[c][0], convs[c][1], convs[c][1], convs[c][2],
@@ -310,8 +333,9 @@ int main(int argc, char **argv) {
         for (int i = 0; i < n; i++) {
             if (sets[i].ks == &oct_ref_quant_kernels) continue;
             const int *cv = convs[c];
-            const double g = run_conv(sets[i].ks, cv[0], cv[1], cv[2], cv[3], cv[4], 0);
-            const double gg = run_conv(sets[i].ks, cv[0], cv[1], cv[2], cv[3], cv[4], 1);
+            const double g = run_conv(sets[i].ks, cv[0], cv[1], cv[2], cv[3], cv[4], CONV_FUSED);
+            const double gg = run_conv(sets[i].ks, cv[0], cv[1], cv[2], cv[3], cv[4], CONV_GEMM_ONLY);
+            const double go = run_conv(sets[i].ks, cv[0], cv[1], cv[2], cv[3], cv[4], CONV_OLD);
             printf("%-26s %-8s %9.1f", shape, sets[i].what, g);
             if (vnni512 > 0) printf(" %8.1f%%", 100.0 * g / vnni512);
             else printf(" %9s", "-");
@@ -319,7 +343,8 @@ int main(int argc, char **argv) {
             else printf(" %9s", "-");
             printf(" %10.1f", gg);
             if (vnni512 > 0) printf(" %8.1f%%", 100.0 * gg / vnni512);
-            printf("\n");
+            else printf(" %9s", "-");
+            printf(" %9.1f %6.2fx\n", go, g / go);
         }
     }
     return 0;

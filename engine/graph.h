@@ -99,6 +99,8 @@ typedef struct {
     oct_epilogue epi;
     size_t workspace_bytes;/* scratch the op asks for; planned in the arena for this node only */
     size_t workspace_offset;
+    uint32_t run_unread_inputs; /* bit i: run() never reads input i's bytes (infer packed them);
+                                   the model may then free a weight that only such inputs use */
     bool dead;             /* removed by a pass; skipped by everything after */
     char *fused;           /* human-readable list of what was fused in, e.g. "BatchNormalization+Relu" */
     const char *why_fp32;  /* set by the QDQ lowering on nodes of a quantized model that stay fp32:
@@ -117,6 +119,9 @@ typedef struct {
     int *inputs;            /* graph inputs that are not initializers */
     int *outputs;
     int *order;             /* topological order of node indices (n_nodes entries, dead included) */
+    bool shapes_only;       /* set by the planner while an infer() only serves shape inference (its
+                               params are discarded unrun): skip costly preparation such as packing
+                               or transforming constant weights */
 } oct_graph;
 
 oct_graph *oct_graph_new(void);

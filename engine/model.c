@@ -15,6 +15,7 @@
 /* protobuf messages cannot exceed 2 GiB; larger models keep their weights as external data */
 #define MAX_MODEL_FILE ((size_t)2 << 30)
 
+/* mapped: bytes is the file's read-only mapping, which the model then keeps (see model.h). */
 static octet_model *load_buffer(const void *bytes, size_t size, const char *base_dir, int mapped,
                                 octet_error *err) {
     octet_model *m = calloc(1, sizeof *m);
@@ -22,9 +23,23 @@ static octet_model *load_buffer(const void *bytes, size_t size, const char *base
         oct_fail(err, OCTET_ERR_NOMEM, "out of memory loading a model");
         return NULL;
     }
-    if (!(m->graph = oct_onnx_parse_buffer(bytes, size, base_dir, mapped, err))) {
+    pthread_mutex_init(&m->weights_lock, NULL);
+    if (!(m->graph = oct_onnx_parse_buffer(bytes, size, base_dir, mapped, mapped ? &m->sources : NULL, err))) {
+        oct_model_weights_free(m);
         free(m);
         return NULL;
+    }
+    if (mapped) {
+        const size_t n = (size_t)m->graph->n_values + 1;
+        m->pins = calloc(n, sizeof *m->pins);
+        m->released = calloc(n, 1);
+        if (!m->pins || !m->released) {
+            octet_model_free(m);
+            oct_fail(err, OCTET_ERR_NOMEM, "out of memory loading a model");
+            return NULL;
+        }
+        m->map = bytes;
+        m->map_size = size;
     }
     return m;
 }
@@ -82,8 +97,9 @@ octet_model *octet_model_load(const char *path, octet_error *err) {
         }
         m = load_buffer(bytes, size, dir, mapped, err);
     }
-    if (mapped) munmap(bytes, size);
-    else free(bytes);
+    /* a loaded model keeps the mapping to read released weights back */
+    if (mapped && !m) munmap(bytes, size);
+    else if (!mapped) free(bytes);
     free(dir);
     if (!m) oct_fail_context(err, "loading '%s'", path);
     return m;
@@ -92,5 +108,6 @@ octet_model *octet_model_load(const char *path, octet_error *err) {
 void octet_model_free(octet_model *model) {
     if (!model) return;
     oct_graph_free(model->graph);
+    oct_model_weights_free(model);
     free(model);
 }

@@ -92,6 +92,14 @@ int octet_session_run(octet_session *s, int n_in, const char *const *in_names,
                       const octet_tensor *inputs, int n_out, const char *const *out_names,
                       octet_tensor *outputs, octet_error *err);
 
+/* As octet_session_run, but into the caller's buffers, for serving loops that reuse them:
+   outputs[j] must already carry the dtype, rank and dims the run produces (those of an earlier
+   octet_session_run with inputs of the same shapes) and data with room for them; octet writes the
+   values there and allocates nothing for the outputs. A mismatch is an error naming the output. */
+int octet_session_run_into(octet_session *s, int n_in, const char *const *in_names,
+                           const octet_tensor *inputs, int n_out, const char *const *out_names,
+                           octet_tensor *outputs, octet_error *err);
+
 /* Memory plan of the current plan, in bytes. */
 typedef struct {
     size_t arena_bytes;   /* activations + scratch, one arena per concurrent run */

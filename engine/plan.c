@@ -15,6 +15,7 @@
 
 void oct_plan_free(oct_plan *p) {
     if (!p) return;
+    free(p->pinned);
     oct_graph_free(p->g);
     free(p->exec);
     free(p->input_shapes);
@@ -136,13 +137,18 @@ done:
     return rc;
 }
 
-static int infer_node(oct_graph *g, oct_node *n, octet_error *err) {
+static int resolve_op(oct_node *n, octet_error *err) {
     if (!n->op) {
         n->op = oct_op_find(n->domain, n->op_type);
         if (!n->op)
             return oct_fail(err, OCTET_ERR_UNSUPPORTED, "node '%s': operator %s%s%s is not supported",
                             n->name, n->domain[0] ? n->domain : "", n->domain[0] ? "." : "", n->op_type);
     }
+    return 0;
+}
+
+static int infer_node(oct_graph *g, oct_node *n, octet_error *err) {
+    if (resolve_op(n, err)) return -1;
     for (int i = 0; i < n->n_in; i++) {
         if (n->in[i] < 0) continue;
         const oct_value *v = &g->values[n->in[i]];
@@ -156,6 +162,7 @@ static int infer_node(oct_graph *g, oct_node *n, octet_error *err) {
         n->params = NULL;
     }
     n->workspace_bytes = 0;
+    n->run_unread_inputs = 0;
     if (n->op->infer(g, n, err))
         return oct_fail_context(err, "node '%s' (%s)", n->name, n->op_type);
     for (int i = 0; i < n->n_out; i++) {
@@ -178,8 +185,14 @@ static int infer_and_fold(oct_graph *g, bool keep_dq, int *kept, octet_error *er
     for (int k = 0; k < g->n_nodes; k++) {
         oct_node *n = &g->nodes[g->order[k]];
         if (n->dead) continue;
-        if (infer_node(g, n, err)) return -1;
-        if (!node_is_foldable(g, n)) continue;
+        /* Params of a node that is not folded now are rebuilt by the final infer: shapes suffice. */
+        if (resolve_op(n, err)) return -1;
+        const bool foldable = node_is_foldable(g, n);
+        g->shapes_only = !foldable;
+        const int rc = infer_node(g, n, err);
+        g->shapes_only = false;
+        if (rc) return -1;
+        if (!foldable) continue;
         if (keep_dq && !n->domain[0] && strcmp(n->op_type, "DequantizeLinear") == 0) {
             (*kept)++;
             continue;
@@ -250,6 +263,54 @@ static uint64_t needed_inputs(const oct_graph *g) {
 
 oct_plan *oct_plan_build(const oct_graph *model, const oct_shape *shapes, const octet_tensor *const *values,
                          int batch, uint64_t *needed, octet_error *err) {
+    return oct_plan_build_releasing(model, shapes, values, batch, needed, NULL, err);
+}
+
+/* The final infer of every live node; with a releaser, a model weight whose readers have all
+   been inferred and none reads it at run time (they packed it) is offered for release at once,
+   so that packed copies and originals do not pile up over the whole plan. */
+static int final_infer(const oct_graph *model, oct_plan *p, const oct_weight_releaser *rel, octet_error *err) {
+    oct_graph *g = p->g;
+    int *uses = NULL;
+    unsigned char *read = NULL;
+    const int nmv = model->n_values;
+    if (rel && nmv > 0) {
+        uses = calloc((size_t)nmv, sizeof *uses);
+        read = calloc((size_t)nmv, 1);
+        if (!uses || !read) rel = NULL; /* then nothing is released early: correct, only larger */
+    }
+    for (int k = 0; rel && k < g->n_nodes; k++) {
+        const oct_node *n = &g->nodes[k];
+        for (int i = 0; !n->dead && i < n->n_in; i++)
+            if (n->in[i] >= 0 && n->in[i] < nmv) uses[n->in[i]]++;
+    }
+    for (int i = 0; rel && i < g->n_outputs; i++)
+        if (g->outputs[i] < nmv) read[g->outputs[i]] = 1;
+    int rc = 0;
+    for (int k = 0; k < g->n_nodes && !rc; k++) {
+        oct_node *n = &g->nodes[g->order[k]];
+        if (n->dead) continue;
+        if (infer_node(g, n, err)) {
+            rc = -1;
+            break;
+        }
+        for (int i = 0; rel && i < n->n_in; i++) {
+            const int v = n->in[i];
+            if (v < 0 || v >= nmv) continue;
+            if (!(i < 32 && (n->run_unread_inputs >> i & 1u))) read[v] = 1;
+            oct_value *val = &g->values[v];
+            if (--uses[v] == 0 && !read[v] && val->kind == OCT_VAL_CONST && val->data &&
+                val->data == model->values[v].data && rel->release(rel->ctx, v))
+                val->data = NULL;
+        }
+    }
+    free(uses);
+    free(read);
+    return rc;
+}
+
+oct_plan *oct_plan_build_releasing(const oct_graph *model, const oct_shape *shapes, const octet_tensor *const *values,
+                                   int batch, uint64_t *needed, const oct_weight_releaser *rel, octet_error *err) {
     if (needed) *needed = 0;
     oct_plan *p = calloc(1, sizeof *p);
     if (!p) {
@@ -275,11 +336,7 @@ oct_plan *oct_plan_build(const oct_graph *model, const oct_shape *shapes, const 
     if (oct_pass_fuse(p->g, err)) goto fail;
     remove_dead_nodes(p->g);
     /* Passes rewrote nodes: infer again so every op's params match its final inputs. */
-    if (oct_graph_toposort(p->g, err)) goto fail;
-    for (int k = 0; k < p->g->n_nodes; k++) {
-        oct_node *n = &p->g->nodes[p->g->order[k]];
-        if (!n->dead && infer_node(p->g, n, err)) goto fail;
-    }
+    if (oct_graph_toposort(p->g, err) || final_infer(model, p, rel, err)) goto fail;
     for (int i = 0; i < p->g->n_outputs; i++) {
         const oct_value *v = &p->g->values[p->g->outputs[i]];
         if (v->dtype == 0 || v->rank < 0) {

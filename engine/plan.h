@@ -21,6 +21,8 @@ typedef struct oct_plan {
     size_t weight_bytes;  /* constants read by executed nodes */
     size_t io_bytes;      /* graph inputs and outputs */
     size_t peak_bytes;    /* arena + weights + io + per-run bookkeeping */
+    unsigned char *pinned; /* per model value: this plan reads the model's bytes at run time
+                              (model_weights.c; NULL for plans built outside a session) */
 } oct_plan;
 
 /* Builds a plan. shapes (one per graph input, or NULL) fixes every input dim; inputs without a shape
@@ -31,6 +33,16 @@ typedef struct oct_plan {
 oct_plan *oct_plan_build(const oct_graph *model, const oct_shape *shapes, const octet_tensor *const *values,
                          int batch, uint64_t *needed, octet_error *err);
 void oct_plan_free(oct_plan *p);
+
+/* Offered a model weight (value index) that the plan being built no longer needs in memory:
+   returns 1 if it freed the bytes (the plan then drops its borrowed pointer), 0 to keep them. */
+typedef struct {
+    int (*release)(void *ctx, int value);
+    void *ctx;
+} oct_weight_releaser;
+/* oct_plan_build with a releaser (model_weights.c); rel may be NULL. */
+oct_plan *oct_plan_build_releasing(const oct_graph *model, const oct_shape *shapes, const octet_tensor *const *values,
+                                   int batch, uint64_t *needed, const oct_weight_releaser *rel, octet_error *err);
 
 /* Places activations and node workspaces in one arena (memplan.c). */
 int oct_plan_memory(oct_plan *p, octet_error *err);

@@ -15,11 +15,12 @@ typedef struct {
     int runs;                    /* runs summed into node_ms */
 } oct_profile;
 
-/* octet_session_run that also adds each node's wall time to prof (NULL: no timing). A run on
-   another plan than prof->plan (another input shape) starts prof over for that plan. */
+/* octet_session_run (into: octet_session_run_into) that also adds each node's wall time to prof
+   (NULL: no timing). A run on another plan than prof->plan (another input shape) starts prof
+   over for that plan. */
 int oct_session_run_profiled(octet_session *s, int n_in, const char *const *in_names,
                              const octet_tensor *inputs, int n_out, const char *const *out_names,
-                             octet_tensor *outputs, oct_profile *prof, octet_error *err);
+                             octet_tensor *outputs, int into, oct_profile *prof, octet_error *err);
 
 /* Points prof at plan, zeroing the times when the plan changes (called by the run). */
 int oct_profile_bind(oct_profile *prof, const struct oct_plan *plan, octet_error *err);

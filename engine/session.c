@@ -2,6 +2,7 @@
    concurrent runs each get their own, and the run loop. */
 #include <omp.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -71,7 +72,7 @@ octet_session *octet_session_create(const octet_model *model, const octet_sessio
         goto fail;
     }
     uint64_t needed = 0;
-    s->plans[0].plan = oct_plan_build(model->graph, NULL, NULL, s->batch, &needed, err);
+    s->plans[0].plan = oct_model_plan(model, NULL, NULL, s->batch, &needed, err);
     if (s->plans[0].plan) s->n_plans = 1;
     else if (needed) s->value_inputs = needed; /* planned at the first run, with those values */
     else goto fail;
@@ -86,7 +87,7 @@ void octet_session_free(octet_session *s) {
     if (!s) return;
     for (int i = 0; i < s->n_plans; i++) {
         free_arenas(s->plans[i].free_arenas);
-        oct_plan_free(s->plans[i].plan);
+        oct_model_plan_free(s->model, s->plans[i].plan);
     }
     pthread_mutex_destroy(&s->lock);
     free(s);
@@ -173,7 +174,7 @@ static oct_plan *build_plan(octet_session *s, const oct_shape *shapes, const oct
         for (int i = 0; i < g->n_inputs; i++)
             values[i] = (s->value_inputs >> i) & 1 ? in[i] : NULL;
         uint64_t needed = 0;
-        oct_plan *p = oct_plan_build(g, shapes, values, s->batch, &needed, err);
+        oct_plan *p = oct_model_plan(s->model, shapes, values, s->batch, &needed, err);
         if (p || !(needed & ~s->value_inputs)) return p;
         s->value_inputs |= needed;
     }
@@ -299,6 +300,12 @@ static const void *find_given(const octet_tensor *outputs, const int *vals, int 
     return NULL;
 }
 
+static int is_given(const octet_tensor *outputs, int n_out, int into, const void *data) {
+    for (int j = 0; into && j < n_out; j++)
+        if (outputs[j].data == data) return 1;
+    return 0;
+}
+
 /* node_ms (NULL: no timing) receives each node's wall time, added to what it holds. */
 static int execute(const oct_plan *p, oct_tensor *t, char *mem, int threads, double *node_ms, octet_error *err) {
     const oct_graph *g = p->g;
@@ -316,12 +323,38 @@ static int execute(const oct_plan *p, oct_tensor *t, char *mem, int threads, dou
 int octet_session_run(octet_session *s, int n_in, const char *const *in_names,
                       const octet_tensor *inputs, int n_out, const char *const *out_names,
                       octet_tensor *outputs, octet_error *err) {
-    return oct_session_run_profiled(s, n_in, in_names, inputs, n_out, out_names, outputs, NULL, err);
+    return oct_session_run_profiled(s, n_in, in_names, inputs, n_out, out_names, outputs, 0, NULL, err);
+}
+
+int octet_session_run_into(octet_session *s, int n_in, const char *const *in_names,
+                           const octet_tensor *inputs, int n_out, const char *const *out_names,
+                           octet_tensor *outputs, octet_error *err) {
+    return oct_session_run_profiled(s, n_in, in_names, inputs, n_out, out_names, outputs, 1, NULL, err);
+}
+
+static void format_shape(int rank, const int64_t *dims, char *buf, size_t cap) {
+    size_t at = (size_t)snprintf(buf, cap, "[");
+    for (int d = 0; d < rank && d < OCTET_MAX_RANK && at < cap; d++)
+        at += (size_t)snprintf(buf + at, cap - at, d ? ", %lld" : "%lld", (long long)dims[d]);
+    if (at < cap) snprintf(buf + at, cap - at, "]");
+}
+
+/* A caller's output buffer must describe exactly what the run writes into it. */
+static int check_given_output(const oct_value *v, const octet_tensor *o, octet_error *err) {
+    int same = o->data && o->dtype == v->dtype && o->rank == v->rank;
+    for (int d = 0; same && d < v->rank; d++) same = o->dims[d] == v->dims[d];
+    if (same) return 0;
+    char want[96], got[96];
+    format_shape(v->rank, v->dims, want, sizeof want);
+    format_shape(o->rank, o->dims, got, sizeof got);
+    return oct_fail(err, OCTET_ERR_ARG, "output '%s': the caller's buffer is %s %s%s, the run writes %s %s", v->name,
+                    octet_dtype_name(o->dtype), got, o->data ? "" : " without data", octet_dtype_name(v->dtype),
+                    want);
 }
 
 int oct_session_run_profiled(octet_session *s, int n_in, const char *const *in_names,
                              const octet_tensor *inputs, int n_out, const char *const *out_names,
-                             octet_tensor *outputs, oct_profile *prof, octet_error *err) {
+                             octet_tensor *outputs, int into, oct_profile *prof, octet_error *err) {
     if (!s || (n_in && !inputs) || n_out < 0 || (n_out && !outputs))
         return oct_fail(err, OCTET_ERR_ARG, "bad arguments to octet_session_run");
     const oct_graph *g0 = s->model->graph;
@@ -336,6 +369,8 @@ int oct_session_run_profiled(octet_session *s, int n_in, const char *const *in_n
     const oct_plan *p = ps->plan;
     const oct_graph *g = p->g;
     if (find_outputs(g, n_out, out_names, out_vals, err)) return -1;
+    for (int j = 0; into && j < n_out; j++)
+        if (check_given_output(&g->values[out_vals[j]], &outputs[j], err)) return -1;
 
     oct_tensor *t = calloc((size_t)g->n_values, sizeof *t);
     arena *a = t ? take_arena(s, ps, err) : NULL;
@@ -352,6 +387,10 @@ int oct_session_run_profiled(octet_session *s, int n_in, const char *const *in_n
     for (int i = 0; i < g->n_outputs; i++) {
         int v = g->outputs[i];
         if (g->values[v].kind != OCT_VAL_ACTIVATION) continue;
+        /* into: the first caller buffer for v receives it directly */
+        for (int j = 0; into && j < n_out && !t[v].data; j++)
+            if (out_vals[j] == v) t[v].data = outputs[j].data;
+        if (t[v].data) continue;
         int64_t numel = oct_value_numel(&g->values[v]);
         t[v].data = malloc((size_t)numel * octet_dtype_size(t[v].dtype) + 1);
         if (!t[v].data) {
@@ -366,6 +405,13 @@ int oct_session_run_profiled(octet_session *s, int n_in, const char *const *in_n
        (and an output requested twice) are copied. */
     for (int j = 0; j < n_out; j++) {
         int v = out_vals[j];
+        if (into) {
+            if (outputs[j].data != t[v].data) {
+                const void *src = t[v].data ? t[v].data : find_given(outputs, out_vals, j, v);
+                memcpy(outputs[j].data, src, (size_t)oct_value_numel(&g->values[v]) * octet_dtype_size(t[v].dtype));
+            }
+            continue;
+        }
         outputs[j] = t[v];
         if (g->values[v].kind == OCT_VAL_ACTIVATION && g->values[v].is_output && t[v].data) {
             t[v].data = NULL;
@@ -384,7 +430,8 @@ int oct_session_run_profiled(octet_session *s, int n_in, const char *const *in_n
     rc = 0;
 done:
     for (int i = 0; t && i < g->n_outputs; i++)
-        if (g->values[g->outputs[i]].kind == OCT_VAL_ACTIVATION) free(t[g->outputs[i]].data);
+        if (g->values[g->outputs[i]].kind == OCT_VAL_ACTIVATION && !is_given(outputs, n_out, into, t[g->outputs[i]].data))
+            free(t[g->outputs[i]].data);
     if (a) give_arena(s, ps, a);
     free(t);
     return rc;

@@ -20,6 +20,12 @@
    A micro-kernel computes mr rows x (nv * lanes) columns; blocks that straddle the requested rows
    and partial panels go through a tile on the stack, so any r0, nr, nc works.
 
+   Two entry points share the micro-kernels: qgemm (the ref contract: row-major x repacked per
+   call, int32 out) and qgemm_panel, the fused path the int8 ops use: x arrives already in the
+   panel layout (convolutions unfold straight into it, ref/qpanel.c), every micro-tile runs over
+   the whole K, and the family's write-back (qwriteback_*.h) applies the zero points and the
+   requantization to the raw sums and stores bytes, so no int32 block goes through memory.
+
    VPMADDUBSW is never used: its int16 saturation would break exactness. */
 #ifndef OCT_QUANT_ISA_H
 #define OCT_QUANT_ISA_H

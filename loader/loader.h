@@ -11,14 +11,22 @@
 /* Reads a whole file, at most max_bytes (fails beyond). *data is malloc'ed (NUL-terminated). */
 int oct_read_file(const char *path, size_t max_bytes, void **data, size_t *size, octet_error *err);
 
+/* Where an initializer's raw_data lies in a serialized model. */
+typedef struct {
+    size_t offset, len;
+    int present;
+} oct_pb_slice;
+
 /* Parses a serialized ModelProto into a graph. base_dir resolves external data (NULL: refuse
    external data). Checks opsets (default domain 7..17), indices, dtypes, sizes. */
 oct_graph *oct_onnx_parse(const void *bytes, size_t size, const char *base_dir, octet_error *err);
 /* The same; with release_pages, bytes is a read-only private file mapping whose pages the parser
    returns to the kernel (MADV_DONTNEED) once it has copied the weights out of them: the mapped
-   file and the weights then never both stay resident (a later read faults the file back in). */
+   file and the weights then never both stay resident (a later read faults the file back in).
+   value_sources (may be NULL) receives a malloc'ed array, one entry per graph value, saying where
+   an initializer's bytes lie in `bytes` (present = 0 for every other value). */
 oct_graph *oct_onnx_parse_buffer(const void *bytes, size_t size, const char *base_dir, int release_pages,
-                                 octet_error *err);
+                                 oct_pb_slice **value_sources, octet_error *err);
 
 /* .npy (version 1.0-3.0, little-endian, C order; dtypes f4 u1 i1 i4 i8 b1). t->data is malloc'ed. */
 int oct_npy_read(const char *path, oct_tensor *t, octet_error *err);

@@ -9,6 +9,7 @@
 
 #include "../engine/error.h"
 #include "../engine/graph.h"
+#include "loader.h"
 
 /* Largest tensor the loader accepts (bytes). */
 #define OCT_MAX_TENSOR_BYTES ((uint64_t)4 << 30)
@@ -21,12 +22,6 @@ int oct_pb_wire_check(const ProtobufCMessageDescriptor *desc, const uint8_t *buf
 
 /* Reads a protobuf varint at *p (advancing it); -1 if truncated or longer than 10 bytes. */
 int oct_pb_read_varint(const uint8_t **p, const uint8_t *end, uint64_t *out);
-
-/* Where an initializer's raw_data lies in the original buffer. */
-typedef struct {
-    size_t offset, len;
-    int present;
-} oct_pb_slice;
 
 /* Copies a (wire-checked) ModelProto without the raw_data of its graph's initializers into a
    malloc'ed skeleton; slices[i] locates the raw_data of the i-th initializer in buf. */

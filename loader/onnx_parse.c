@@ -23,6 +23,9 @@ typedef struct {
     const char *base_dir;
     octet_error *err;
     int has_ms_domain;
+    const oct_pb_slice *raw_slices; /* per initializer, where its raw_data lies in the buffer (or NULL) */
+    oct_pb_slice *value_sources;     /* out: per value (grown with the graph), or NULL when unwanted */
+    int n_value_sources;
 } parse_ctx;
 
 static char *dup_bytes(const void *p, size_t n) {
@@ -81,6 +84,18 @@ static int read_initializers(parse_ctx *c, Onnx__GraphProto *gp) {
         if (oct_pb_tensor_take(tp, c->base_dir, &t, c->err))
             return oct_fail_context(c->err, "initializer '%s'", tp->name);
         oct_value_set_const(&c->g->values[v], t.dtype, t.rank, t.dims, t.data);
+        if (c->value_sources && c->raw_slices && c->raw_slices[i].present) {
+            if (v >= c->n_value_sources) {
+                int cap = c->n_value_sources ? c->n_value_sources : 64;
+                while (cap <= v) cap *= 2;
+                oct_pb_slice *grown = realloc(c->value_sources, (size_t)cap * sizeof *grown);
+                if (!grown) return nomem(c, "the initializer table");
+                memset(grown + c->n_value_sources, 0, (size_t)(cap - c->n_value_sources) * sizeof *grown);
+                c->value_sources = grown;
+                c->n_value_sources = cap;
+            }
+            c->value_sources[v] = c->raw_slices[i];
+        }
     }
     return 0;
 }
@@ -359,51 +374,75 @@ static int attach_raw_data(Onnx__ModelProto *m, const uint8_t *buf, const oct_pb
     return 0;
 }
 
-/* Wire check, then protobuf-c on the skeleton without raw_data, then the raw_data copies. */
-static Onnx__ModelProto *unpack_model(const uint8_t *buf, size_t size, int release_pages, octet_error *err) {
+/* Wire check, then protobuf-c on the skeleton without raw_data, then the raw_data copies;
+   *slices (caller frees) keeps where each initializer's raw_data lies. */
+static Onnx__ModelProto *unpack_model(const uint8_t *buf, size_t size, int release_pages, oct_pb_slice **slices,
+                                      octet_error *err) {
+    *slices = NULL;
     if (oct_pb_wire_check(&onnx__model_proto__descriptor, buf, size, "ONNX model", err)) return NULL;
     uint8_t *skeleton;
     size_t skeleton_len, n_slices;
-    oct_pb_slice *slices;
-    if (oct_pb_split_raw_data(buf, size, &skeleton, &skeleton_len, &slices, &n_slices, err)) return NULL;
+    if (oct_pb_split_raw_data(buf, size, &skeleton, &skeleton_len, slices, &n_slices, err)) return NULL;
     Onnx__ModelProto *m = onnx__model_proto__unpack(NULL, skeleton_len, skeleton);
     free(skeleton);
     if (!m) {
         oct_fail(err, OCTET_ERR_FORMAT, "not a valid ONNX model: protobuf decoding failed");
-    } else if (m->graph && attach_raw_data(m, buf, slices, n_slices, release_pages, err)) {
+    } else if (m->graph && attach_raw_data(m, buf, *slices, n_slices, release_pages, err)) {
         onnx__model_proto__free_unpacked(m, NULL);
         m = NULL;
     }
-    free(slices);
+    if (!m) {
+        free(*slices);
+        *slices = NULL;
+    }
     return m;
 }
 
 oct_graph *oct_onnx_parse_buffer(const void *bytes, size_t size, const char *base_dir, int release_pages,
-                                 octet_error *err) {
+                                 oct_pb_slice **value_sources, octet_error *err) {
+    if (value_sources) *value_sources = NULL;
     if (!bytes || !size) {
         oct_fail(err, OCTET_ERR_FORMAT, "not a valid ONNX model: the input is empty");
         return NULL;
     }
-    Onnx__ModelProto *m = unpack_model(bytes, size, release_pages, err);
+    oct_pb_slice *slices;
+    Onnx__ModelProto *m = unpack_model(bytes, size, release_pages, &slices, err);
     if (!m) return NULL;
     if (!m->graph || (!m->n_opset_import && !m->has_ir_version)) {
         oct_fail(err, OCTET_ERR_FORMAT, "not a valid ONNX model: it has no %s",
                  m->graph ? "IR version or opset" : "graph");
         onnx__model_proto__free_unpacked(m, NULL);
+        free(slices);
         return NULL;
     }
-    parse_ctx c = {oct_graph_new(), {0}, base_dir, err, 0};
+    parse_ctx c = {oct_graph_new(), {0}, base_dir, err, 0, slices, NULL, 0};
+    if (value_sources && !(c.value_sources = calloc(64, sizeof *c.value_sources))) c.g = (oct_graph_free(c.g), NULL);
+    c.n_value_sources = c.value_sources ? 64 : 0;
     oct_name_map_init(&c.names);
     int rc = c.g ? build_graph(&c, m) : nomem(&c, "the graph");
     oct_name_map_free(&c.names);
     onnx__model_proto__free_unpacked(m, NULL);
+    free(slices);
     if (rc) {
         oct_graph_free(c.g);
+        free(c.value_sources);
         return NULL;
+    }
+    /* one entry per value of the final graph */
+    if (value_sources) {
+        oct_pb_slice *fit = realloc(c.value_sources, ((size_t)c.g->n_values + 1) * sizeof *fit);
+        if (!fit) {
+            free(c.value_sources);
+            oct_graph_free(c.g);
+            nomem(&c, "the initializer table");
+            return NULL;
+        }
+        for (int v = c.n_value_sources; v < c.g->n_values; v++) fit[v] = (oct_pb_slice){0, 0, 0};
+        *value_sources = fit;
     }
     return c.g;
 }
 
 oct_graph *oct_onnx_parse(const void *bytes, size_t size, const char *base_dir, octet_error *err) {
-    return oct_onnx_parse_buffer(bytes, size, base_dir, 0, err);
+    return oct_onnx_parse_buffer(bytes, size, base_dir, 0, NULL, err);
 }

@@ -317,7 +317,7 @@ static void set_string_attr(oct_graph *g, int k, const char *name, const char *v
 static void run_codes(oct_graph *g, octet_dtype dt, uint8_t out[256]) {
     uint8_t codes[256];
     for (int i = 0; i < 256; i++) codes[i] = (uint8_t)i;
-    octet_model m = {g};
+    octet_model m = {.graph = g};
     octet_error err = {0};
     octet_session *s = octet_session_create(&m, NULL, &err);
     ck_assert_msg(s != NULL, "%s", err.msg);
@@ -393,7 +393,7 @@ END_TEST
 
 START_TEST(gated_lut_rejects_other_functions) {
     oct_graph *g = gate_graph(OCTET_UINT8, "Sigmoid", "Tanh", 1);
-    octet_model m = {g};
+    octet_model m = {.graph = g};
     octet_error err = {0};
     octet_session *s = octet_session_create(&m, NULL, &err);
     ck_assert_ptr_null(s);

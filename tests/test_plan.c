@@ -184,7 +184,7 @@ START_TEST(unsupported_op_names_the_node) {
     free(g->nodes[k].name);
     g->nodes[k].name = strdup("my_fancy_node");
     set_io(g, x, y);
-    octet_model m = {g};
+    octet_model m = {.graph = g};
     octet_error err = {0};
     ck_assert_ptr_null(octet_session_create(&m, NULL, &err));
     ck_assert_ptr_nonnull(strstr(err.msg, "my_fancy_node"));
@@ -208,7 +208,7 @@ START_TEST(input_values_that_fix_shapes_are_bound) {
     g->inputs[1] = axes;
     g->n_inputs = 2;
     g->values[axes].kind = OCT_VAL_INPUT;
-    octet_model m = {g};
+    octet_model m = {.graph = g};
     octet_error err = {0};
     octet_session *s = octet_session_create(&m, NULL, &err);
     ck_assert_msg(s != NULL, "%s", err.msg);

@@ -169,7 +169,7 @@ START_TEST(im2col_panel_layouts) {
             const int64_t p0 = rin(0, (int)P - 1);
             check_im2col(layouts[li], &fixed[i], rin(1, 9), p0, rin(1, (int)(P - p0)), 0x80, (uint8_t)rin(0, 255));
         }
-        for (int i = 0; i < 40; i++) {
+        for (int i = 0; i < 25; i++) {
             const geom_spec s = random_geom();
             const oct_conv_geom g = make_geom(&s);
             const int64_t P = oct_geom_out_vol(&g);
@@ -357,7 +357,7 @@ static void fused_suite(const char *what, const oct_quant_kernel_set *ks, int ra
 START_TEST(qgemm_panel_direct) {
     set_case sets[8];
     const int n = direct_sets(sets);
-    for (int i = 0; i < n; i++) fused_suite(sets[i].what, sets[i].ks, 200);
+    for (int i = 0; i < n; i++) fused_suite(sets[i].what, sets[i].ks, 120);
 }
 END_TEST
 

@@ -178,7 +178,7 @@ typedef struct {
 static void run_graph(oct_graph *g, int lowered, const float *x, run_result *r) {
     if (lowered) unsetenv("OCTET_NO_QDQ_LOWERING");
     else setenv("OCTET_NO_QDQ_LOWERING", "1", 1);
-    octet_model m = {g};
+    octet_model m = {.graph = g};
     octet_error err = {0};
     octet_session *s = octet_session_create(&m, NULL, &err);
     ck_assert_msg(s != NULL, "%s", err.msg);
@@ -644,7 +644,7 @@ START_TEST(mismatched_per_channel_scale_is_an_error) {
     const int wdq = op(g, "DequantizeLinear", 2, (int[]){constant(g, OCTET_INT8, 4, wd, w), sv});
     attr_i(g, "axis", 0);
     output(g, quant(g, conv(g, xq, wdq, -1, 1), 0.02f, scalar_u8(g, 128)));
-    octet_model m = {g};
+    octet_model m = {.graph = g};
     octet_error err = {0};
     octet_session *s_ = octet_session_create(&m, NULL, &err);
     ck_assert_ptr_null(s_);
@@ -665,7 +665,7 @@ START_TEST(inspect_text_shows_precision) {
     output(g, y1);
     /* A conv whose output is a float graph output: no Q after it. */
     output(g, conv(g, xq, conv_weights(g, 2, 3, 1, 1, NULL), -1, 0));
-    octet_model m = {g};
+    octet_model m = {.graph = g};
     octet_error err = {0};
     octet_session *s = octet_session_create(&m, NULL, &err);
     ck_assert_msg(s != NULL, "%s", err.msg);

@@ -270,12 +270,18 @@ done:
 
 /* Automatic mixed precision over the all-int8 model int8: validates, searches, prints the summary.
    mp->approved tells whether a model met the gate (mp->kept layers in fp32). */
-static int mixed_precision(const quantize_args *a, const oct_preprocess *pp, const octet_model *model,
-                           const oct_calib_result *r, const octet_model *int8, const tensor_row *rows, int nq,
+static int mixed_precision(const quantize_args *a, const oct_preprocess *pp, const oct_calib_result *r, const octet_model *int8, const tensor_row *rows, int nq,
                            oct_mp_search *mp, octet_error *err) {
     oct_dataset *val = oct_dataset_open(a->val, pp, err);
     if (!val) return -1;
     int label_rank, rc = -1;
+    /* Sessions get their own instance of the fp32 model: a session may release the weights of the
+       graph it plans (engine/model.h), and the calibration network borrows model's. */
+    octet_model *fp32 = octet_model_load(a->model, err);
+    if (!fp32) {
+        oct_dataset_free(val);
+        return -1;
+    }
     const char **names = calloc((size_t)nq + 1, sizeof *names);
     double *sqnr = calloc((size_t)nq + 1, sizeof *sqnr);
     if (!names || !sqnr) {
@@ -300,7 +306,7 @@ static int mixed_precision(const quantize_args *a, const oct_preprocess *pp, con
     mp->batch = 8;
     mp->threads = a->threads;
     mp->progress = isatty(2);
-    if (!(rc = oct_mp_run(mp, model, int8, nq, names, sqnr, err))) {
+    if (!(rc = oct_mp_run(mp, fp32, int8, nq, names, sqnr, err))) {
         int n_names;
         const char *const *class_names = oct_dataset_class_names(val, &n_names);
         oct_mp_print(mp, class_names, n_names);
@@ -311,6 +317,7 @@ done:
     free(sqnr);
     mp->val = NULL;
     oct_dataset_free(val);
+    octet_model_free(fp32);
     return rc;
 }
 
@@ -366,11 +373,15 @@ static int quantize_main(int argc, char **argv) {
         close(fd);
         path = tmp;
     }
+    /* Everything that plans qmodel's graph itself comes before any session on it (a session may
+       release the weights of the graph it plans: engine/model.h). */
+    int int8 = 0, total = 0;
     if (oct_qdq_model_build(&r, a.exclude, a.n_exclude, path, &qmodel, &qvals, &qparams, &nq, &err) ||
-        measure(g, &r, qmodel, &src, a.threads, qvals, qparams, nq, &rows, &err))
+        measure(g, &r, qmodel, &src, a.threads, qvals, qparams, nq, &rows, &err) ||
+        count_int8(qmodel->graph, &ss, &int8, &total, &err))
         goto done;
     if (mixed) {
-        if (mixed_precision(&a, &pp, model, &r, qmodel, rows, nq, &mp, &err)) goto done;
+        if (mixed_precision(&a, &pp, &r, qmodel, rows, nq, &mp, &err)) goto done;
         if (mp.approved && mp.kept == 0 && rename(tmp, a.out) != 0) {
             oct_fail(&err, OCTET_ERR_IO, "cannot write '%s'", a.out);
             goto done;
@@ -381,15 +392,13 @@ static int quantize_main(int argc, char **argv) {
             free(qparams), qparams = NULL;
             free(rows), rows = NULL;
             if (oct_qdq_model_build(&r, mp.fp32_nodes, mp.n_fp32_nodes, a.out, &qmodel, &qvals, &qparams, &nq, &err) ||
-                measure(g, &r, qmodel, &src, a.threads, qvals, qparams, nq, &rows, &err))
+                measure(g, &r, qmodel, &src, a.threads, qvals, qparams, nq, &rows, &err) ||
+                count_int8(qmodel->graph, &ss, &int8, &total, &err))
                 goto done;
         }
     }
-    if (!mixed || mp.approved) {
-        int int8 = 0, total = 0;
-        if (count_int8(qmodel->graph, &ss, &int8, &total, &err)) goto done;
+    if (!mixed || mp.approved)
         printf("wrote %s: %d tensors quantized, %d of %d nodes run int8 in octet\n", a.out, nq, int8, total);
-    }
     printf("worst tensors (SQNR of int8 vs fp32 on %lld calibration samples):\n",
            (long long)(n < SQNR_BATCHES ? n : SQNR_BATCHES));
     for (int k = 0; k < nq && k < 5; k++)

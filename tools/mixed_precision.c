@@ -13,7 +13,7 @@
 #include "model.h"
 
 #define TIMED_IMAGES 8
-#define TIMING_ROUNDS 3
+#define TIMING_ROUNDS 5
 
 int oct_qdq_model_build(const oct_calib_result *r, const char *const *exclude, int n_exclude, const char *path,
                         octet_model **model, int **quantized, oct_qparam **params, int *n, octet_error *err) {
@@ -257,39 +257,46 @@ static double clock_ms(void) {
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
-/* ms per image at batch 1 over the first n samples, best of TIMING_ROUNDS rounds; the models take
-   turns within each round so that the load of a shared machine falls on all of them alike. */
+/* ms per image at batch 1 over the first n samples: for each image its fastest of TIMING_ROUNDS
+   runs (load on a shared machine only ever adds time), averaged. The models take turns within
+   each round so that slow phases of the machine fall on all of them alike. */
 static int time_models(oct_mp_search *s, const octet_model *const *models, int n_models, double *ms,
                        octet_error *err) {
     oct_eval_model m[3];
     memset(m, 0, sizeof m);
     const int n = s->n_val < TIMED_IMAGES ? (int)s->n_val : TIMED_IMAGES;
     octet_tensor *x = calloc((size_t)n, sizeof *x);
+    double *best = malloc((size_t)(3 * n) * sizeof *best + 1);
     int rc = -1;
-    if (!x) return oct_fail(err, OCTET_ERR_NOMEM, "out of memory");
-    for (int j = 0; j < n_models; j++) {
-        ms[j] = INFINITY;
-        if (oct_eval_model_adopt(&m[j], models[j], false, "timing", 1, s->threads, err)) goto done;
+    if (!x || !best) {
+        free(x), free(best);
+        return oct_fail(err, OCTET_ERR_NOMEM, "out of memory");
     }
+    for (int j = 0; j < 3 * n; j++) best[j] = INFINITY;
+    for (int j = 0; j < n_models; j++)
+        if (oct_eval_model_adopt(&m[j], models[j], false, "timing", 1, s->threads, err)) goto done;
     for (int i = 0; i < n; i++)
         if (oct_dataset_batch(s->val, i, 1, m[0].in_rank, m[0].in_dims, &x[i], err)) goto done;
-    for (int r = 0; r <= TIMING_ROUNDS; r++) { /* round 0 warms up (plans, caches) */
-        for (int j = 0; j < n_models; j++) {
-            const double t0 = clock_ms();
+    for (int r = 0; r <= TIMING_ROUNDS; r++) /* round 0 warms up (plans, caches) */
+        for (int j = 0; j < n_models; j++)
             for (int i = 0; i < n; i++) {
                 octet_tensor y;
+                const double t0 = clock_ms();
                 if (oct_eval_model_run(&m[j], &x[i], &y, err)) goto done;
+                const double t = clock_ms() - t0;
                 octet_tensor_release(&y);
+                if (r > 0 && t < best[j * n + i]) best[j * n + i] = t;
             }
-            const double t = (clock_ms() - t0) / n;
-            if (r > 0 && t < ms[j]) ms[j] = t;
-        }
+    for (int j = 0; j < n_models; j++) {
+        ms[j] = 0;
+        for (int i = 0; i < n; i++) ms[j] += best[j * n + i] / n;
     }
     s->timed_images = n;
     rc = 0;
 done:
     for (int i = 0; i < n; i++) octet_tensor_release(&x[i]);
     free(x);
+    free(best);
     for (int j = 0; j < n_models; j++) oct_eval_model_close(&m[j]);
     return rc;
 }
@@ -386,7 +393,7 @@ void oct_mp_print(const oct_mp_search *s, const char *const *class_names, int n_
         printf("\nthe gate still fails with %d layers in fp32 (--max-fp32-layers %d): no model written\n",
                s->max_layers < s->n_ranked ? s->max_layers : s->n_ranked, s->max_layers);
     }
-    printf("speed (batch 1, %d images, best of %d): fp32 %.3f ms/image, int8 %.3f", s->timed_images, TIMING_ROUNDS,
+    printf("speed (batch 1, %d images, each the best of %d runs): fp32 %.3f ms/image, int8 %.3f", s->timed_images, TIMING_ROUNDS,
            s->ms_fp32, s->ms_int8);
     if (s->approved && s->kept > 0)
         printf(", mixed %.3f (%.2fx the int8 time, %.2fx faster than fp32)", s->ms_final, s->ms_final / s->ms_int8,

@@ -18,7 +18,7 @@ enum { COL_BUDGET_FLOATS = 1 << 18 };
 /* Constant weights of the GEMM strategies, packed per group as the A operand. Weights computed at
    run time stay unpacked (the GEMM packs them per call). */
 static int pack_gemm_weights(oct_graph *g, const oct_node *n, conv_params *p, octet_error *err) {
-    if (!nn_input_is_const(g, n, 1)) return 0;
+    if (g->shapes_only || !nn_input_is_const(g, n, 1)) return 0;
     nn_packed pk;
     if (nn_pack_a(&pk, p->packed_arch, (int)p->group, (int)p->Mg, (int)p->K, oct_in_val(g, n, 1)->data, err))
         return -1;
@@ -38,7 +38,7 @@ static const oct_sgemm_arch *gemm_arch(const conv_params *p) {
     return nn_packed_arch(&pk);
 }
 
-static int conv_infer(oct_graph *g, oct_node *n, octet_error *err) {
+static int conv_infer_params(oct_graph *g, oct_node *n, octet_error *err) {
     nn_reset_params(n);
     if (oct_check_inputs(n, 2, 3, err)) return -1;
     if (n->n_out != 1) return oct_fail(err, OCTET_ERR_FORMAT, "Conv has %d outputs, expects 1", n->n_out);
@@ -162,6 +162,17 @@ static int conv_infer(oct_graph *g, oct_node *n, octet_error *err) {
     return pack_gemm_weights(g, n, p, err);
 }
 
+static int conv_infer(oct_graph *g, oct_node *n, octet_error *err) {
+    if (conv_infer_params(g, n, err)) return -1;
+    const conv_params *p = n->params;
+    /* strategies holding their own copy of the constant weights never read input 1 */
+    const int own_copy = p->mode == CONV_WINOGRAD ? p->wino != NULL
+                         : p->mode == CONV_DIRECT ? p->direct != NULL
+                         : p->mode == CONV_DEPTHWISE ? 0 : p->packed_w != NULL;
+    if (own_copy) n->run_unread_inputs |= 1u << 1;
+    return 0;
+}
+
 static void run_pointwise(const oct_run_ctx *ctx, const oct_node *n, const conv_params *p, const float *x,
                           const float *w, const float *bias, const float *res, float *y) {
     const int t = nn_run_threads(ctx, p->threads);
@@ -172,7 +183,7 @@ static void run_pointwise(const oct_run_ctx *ctx, const oct_node *n, const conv_
             const oct_epilogue_args e = {.alpha = 1.f, .row_bias = bias ? bias + gi * p->Mg : NULL,
                                          .res = res ? res + yoff : NULL, .ldr = p->P, .act = nn_node_act(n)};
             const nn_gemm gm = {.arch = arch, .m = (int)p->Mg, .n = (int)p->P, .k = (int)p->Cg,
-                                .a = w + gi * p->Mg * p->Cg, .ap = packed_group(p, gi), .lda = (int)p->Cg,
+                                .a = p->packed_w ? NULL : w + gi * p->Mg * p->Cg, .ap = packed_group(p, gi), .lda = (int)p->Cg,
                                 .b = x + (b * p->C + gi * p->Cg) * p->in_vol, .ldb = (int)p->in_vol,
                                 .y = y + yoff, .ldy = (int)p->P, .e = &e};
             nn_gemm_run(t, &gm);
@@ -203,7 +214,7 @@ static void run_im2col(const oct_run_ctx *ctx, const oct_node *n, const conv_par
             const oct_epilogue_args e = {.alpha = 1.f, .row_bias = bias ? bias + ch : NULL,
                                          .res = res ? res + yoff : NULL, .ldr = p->P, .act = act};
             const float *ap = packed_group(p, gi);
-            const oct_sgemm_call q = {.m = (int)mc, .n = (int)np, .k = (int)p->K, .a = w + ch * p->K,
+            const oct_sgemm_call q = {.m = (int)mc, .n = (int)np, .k = (int)p->K, .a = ap ? NULL : w + ch * p->K,
                                       .ap = ap ? ap + m0 * p->K : NULL, .lda = (int)p->K, .bp = col,
                                       .c = y + yoff, .ldc = (int)p->P, .e = &e};
             oct_sgemm_run(arch, &q);

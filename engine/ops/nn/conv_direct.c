@@ -41,6 +41,8 @@ int conv_direct_fits(oct_graph *g, const oct_node *n, const conv_params *p) {
 }
 
 int conv_plan_direct(oct_graph *g, oct_node *n, conv_params *p, octet_error *err) {
+    n->workspace_bytes = 0;
+    if (g->shapes_only) return 0; /* no packing for an infer whose params are discarded */
     const oct_value *wv = oct_const_input(g, n, 1, err);
     if (!wv) return -1;
     const size_t per = oct_dconv_f32_packed_floats(p->Mg, p->Cg, p->kvol);
@@ -60,7 +62,6 @@ int conv_plan_direct(oct_graph *g, oct_node *n, conv_params *p, octet_error *err
     const int64_t planes = p->N * p->group * p->geom.out[0], OH = p->geom.out[1];
     d->rows = 12;
     while (d->rows > 3 && planes * ((OH + d->rows - 1) / d->rows) < 8 * (int64_t)p->threads) d->rows -= 3;
-    n->workspace_bytes = 0;
     return 0;
 }
 

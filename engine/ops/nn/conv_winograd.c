@@ -52,6 +52,7 @@ int conv_winograd_fits(oct_graph *g, const oct_node *n, const conv_params *p) {
 }
 
 int conv_plan_winograd(oct_graph *g, oct_node *n, conv_params *p, octet_error *err) {
+    if (g->shapes_only) return 0; /* no weight transform for an infer whose params are discarded */
     const int64_t M = p->M, C = p->C;
     if (M > INT64_MAX / OCT_WINO_POS / C)
         return oct_fail(err, OCTET_ERR_NOMEM, "Winograd weights of %lld x %lld channels overflow", (long long)M,

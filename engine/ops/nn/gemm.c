@@ -62,10 +62,11 @@ static int gemm_infer(oct_graph *g, oct_node *n, octet_error *err) {
     if (nn_check_epilogue(g, n, err)) return -1;
     p->threads = nn_plan_threads();
     p->a_bytes = p->trans_a ? nn_float_bytes(p->M * p->K) : 0;
-    if (p->M && p->N && p->K && nn_input_is_const(g, n, 1) &&
+    if (!g->shapes_only && p->M && p->N && p->K && nn_input_is_const(g, n, 1) &&
         nn_pack_b(&p->b_packed, (int)p->K, (int)p->N, b->data, p->trans_b, err))
         return -1;
     p->b_bytes = p->trans_b && !p->b_packed.data ? nn_float_bytes(p->K * p->N) : 0;
+    if (p->b_packed.data) n->run_unread_inputs |= 1u << 1;
     n->workspace_bytes = p->a_bytes + p->b_bytes;
     return 0;
 }

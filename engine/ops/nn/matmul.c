@@ -69,9 +69,10 @@ static int matmul_infer(oct_graph *g, oct_node *n, octet_error *err) {
     n->workspace_bytes = 0;
     int b_shared = 1;
     for (int d = 0; d < p->batch_rank; d++) b_shared &= p->b_step[d] == 0;
-    if (b_shared && p->M && p->N && p->K && nn_input_is_const(g, n, 1) &&
+    if (!g->shapes_only && b_shared && p->M && p->N && p->K && nn_input_is_const(g, n, 1) &&
         nn_pack_b(&p->b_packed, (int)p->K, (int)p->N, b->data, 0, err))
         return -1;
+    if (p->b_packed.data) n->run_unread_inputs |= 1u << 1;
     return 0;
 }
 
@@ -100,7 +101,7 @@ static int matmul_run(const oct_run_ctx *ctx, const oct_node *n, octet_error *er
         }
         const oct_epilogue_args e = {.alpha = 1.f, .res = res ? res + bi * mn : NULL, .ldr = p->N, .act = act};
         const nn_gemm gm = {.arch = arch, .m = (int)p->M, .n = (int)p->N, .k = (int)p->K, .a = a + aoff,
-                            .lda = (int)p->K, .b = b + boff, .bp = bp, .ldb = (int)p->N, .y = y + bi * mn,
+                            .lda = (int)p->K, .b = bp ? NULL : b + boff, .bp = bp, .ldb = (int)p->N, .y = y + bi * mn,
                             .ldy = (int)p->N, .e = &e};
         nn_gemm_run(per_batch, &gm);
     }
