@@ -194,6 +194,33 @@ START_TEST(unsupported_op_names_the_node) {
 }
 END_TEST
 
+/* octet_session_run_into writes into the caller's buffers, and names a buffer that does not fit. */
+START_TEST(run_into_uses_the_callers_buffers) {
+    oct_graph *g = oct_graph_new();
+    g->opset = 13;
+    int64_t d[1] = {4};
+    int x = add_value(g, "x", OCTET_FLOAT, 1, d);
+    int y = oct_graph_add_value(g, "y", NULL);
+    node(g, "Relu", 1, (int[]){x}, 1, (int[]){y});
+    set_io(g, x, y);
+    octet_model m = {.graph = g};
+    octet_error err = {0};
+    octet_session *s = octet_session_create(&m, NULL, &err);
+    ck_assert_msg(s != NULL, "%s", err.msg);
+    float xv[4] = {-1, 2, -3, 4}, yv[4] = {9, 9, 9, 9};
+    octet_tensor in = {OCTET_FLOAT, 1, {4}, xv}, out = {OCTET_FLOAT, 1, {4}, yv};
+    ck_assert_msg(octet_session_run_into(s, 1, NULL, &in, 1, NULL, &out, &err) == 0, "%s", err.msg);
+    ck_assert_ptr_eq(out.data, yv);
+    ck_assert(yv[0] == 0.f && yv[1] == 2.f && yv[2] == 0.f && yv[3] == 4.f);
+    octet_tensor small = {OCTET_FLOAT, 1, {3}, yv};
+    ck_assert_int_eq(octet_session_run_into(s, 1, NULL, &in, 1, NULL, &small, &err), -1);
+    ck_assert_ptr_nonnull(strstr(err.msg, "output 'y'"));
+    ck_assert_ptr_nonnull(strstr(err.msg, "[3]"));
+    octet_session_free(s);
+    oct_graph_free(g);
+}
+END_TEST
+
 /* Unsqueeze-13 with its axes as a graph input: planned per axes value at run time. */
 START_TEST(input_values_that_fix_shapes_are_bound) {
     oct_graph *g = oct_graph_new();
@@ -235,6 +262,7 @@ int main(void) {
     tcase_add_test(tc, bad_inputs_are_named);
     tcase_add_test(tc, unsupported_op_names_the_node);
     tcase_add_test(tc, input_values_that_fix_shapes_are_bound);
+    tcase_add_test(tc, run_into_uses_the_callers_buffers);
     suite_add_tcase(s, tc);
     SRunner *r = srunner_create(s);
     srunner_run_all(r, CK_NORMAL);
