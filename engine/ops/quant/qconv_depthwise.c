@@ -78,7 +78,9 @@ void qconv_run_depthwise(const oct_run_ctx *ctx, const qconv_params *p, const qc
 #pragma omp parallel num_threads(t) if (t > 1 && items > 1)
     {
         void *scratch = slices + (size_t)omp_get_thread_num() * p->slice_bytes;
-#pragma omp for schedule(dynamic, 1)
+/* Channels cost the same: contiguous static halves, no shared counter to bounce between
+           cores for hundreds of tiny planes (960 channels of 7x7). */
+#pragma omp for schedule(static)
         for (int64_t bm = 0; bm < items; bm++) {
             const int64_t b = bm / p->M, m = bm % p->M;
             const int64_t c = m / p->Mg;
