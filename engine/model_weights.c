@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <unistd.h>
 
 #include "error.h"
 #include "model.h"
@@ -26,17 +25,11 @@ static int releasable(const octet_model *m, int v) {
 }
 
 static int read_back(const octet_model *m, octet_error *err) {
-    const size_t page = (size_t)sysconf(_SC_PAGESIZE);
     for (int v = 0; v < m->graph->n_values; v++) {
         if (!m->released[v]) continue;
-        const oct_pb_slice *s = &m->sources[v];
-        void *data = malloc(s->len ? s->len : 1);
+        void *data = oct_pb_slice_copy(m->map, &m->sources[v], 1);
         if (!data) return oct_fail(err, OCTET_ERR_NOMEM, "out of memory reading weight '%s' back",
                                    m->graph->values[v].name);
-        const char *src = (const char *)m->map + s->offset;
-        memcpy(data, src, s->len);
-        uintptr_t lo = ((uintptr_t)src + page - 1) / page * page, hi = (uintptr_t)(src + s->len) / page * page;
-        if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
         m->graph->values[v].data = data;
         m->released[v] = 0;
     }

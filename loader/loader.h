@@ -17,6 +17,10 @@ typedef struct {
     int present;
 } oct_pb_slice;
 
+/* A malloc'ed copy of the slice s of base (NULL when out of memory); with release_pages, base is
+   a read-only private file mapping and the whole pages the copy read are returned to the kernel. */
+void *oct_pb_slice_copy(const void *base, const oct_pb_slice *s, int release_pages);
+
 /* Parses a serialized ModelProto into a graph. base_dir resolves external data (NULL: refuse
    external data). Checks opsets (default domain 7..17), indices, dtypes, sizes. */
 oct_graph *oct_onnx_parse(const void *bytes, size_t size, const char *base_dir, octet_error *err);

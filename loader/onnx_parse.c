@@ -5,8 +5,6 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include "loader.h"
 #include "name_map.h"
@@ -357,19 +355,14 @@ static int attach_raw_data(Onnx__ModelProto *m, const uint8_t *buf, const oct_pb
     Onnx__GraphProto *gp = m->graph;
     if (!gp || gp->n_initializer != n)
         return oct_fail(err, OCTET_ERR_INTERNAL, "initializer count changed while splitting the model");
-    const size_t page = (size_t)sysconf(_SC_PAGESIZE);
     for (size_t i = 0; i < n; i++) {
         if (!slices[i].present) continue;
         Onnx__TensorProto *tp = gp->initializer[i];
-        uint8_t *copy = malloc(slices[i].len ? slices[i].len : 1);
+        uint8_t *copy = oct_pb_slice_copy(buf, &slices[i], release_pages);
         if (!copy) return oct_fail(err, OCTET_ERR_NOMEM, "out of memory reading initializer %zu", i);
-        memcpy(copy, buf + slices[i].offset, slices[i].len);
         tp->raw_data.data = copy;
         tp->raw_data.len = slices[i].len;
         tp->has_raw_data = 1;
-        uintptr_t lo = ((uintptr_t)(buf + slices[i].offset) + page - 1) / page * page;
-        uintptr_t hi = (uintptr_t)(buf + slices[i].offset + slices[i].len) / page * page;
-        if (release_pages && hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
     }
     return 0;
 }

@@ -1,8 +1,10 @@
-/* Whole-file reads with a size cap. */
+/* Whole-file reads with a size cap, and copies out of a mapped file. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -73,4 +75,17 @@ int oct_read_file(const char *path, size_t max_bytes, void **data, size_t *size,
     *data = buf;
     *size = n;
     return 0;
+}
+
+void *oct_pb_slice_copy(const void *base, const oct_pb_slice *s, int release_pages) {
+    const char *src = (const char *)base + s->offset;
+    void *copy = malloc(s->len ? s->len : 1);
+    if (!copy) return NULL;
+    memcpy(copy, src, s->len);
+    if (release_pages) {
+        const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+        const uintptr_t lo = ((uintptr_t)src + page - 1) / page * page, hi = (uintptr_t)(src + s->len) / page * page;
+        if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
+    }
+    return copy;
 }
