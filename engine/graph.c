@@ -1,6 +1,7 @@
 /* Graph IR storage: creation, cloning, lookup, use counts and topological order. */
 #include "graph.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -125,6 +126,13 @@ void oct_value_set_const(oct_value *v, octet_dtype dtype, int rank, const int64_
     for (int i = 0; i < rank; i++) v->dims[i] = dims[i];
     v->data = data;
     v->data_owned = true;
+}
+
+void oct_format_shape(char *buf, size_t cap, int rank, const int64_t *dims) {
+    size_t len = (size_t)snprintf(buf, cap, "[");
+    for (int d = 0; d < rank && d < OCTET_MAX_RANK && len < cap; d++)
+        len += (size_t)snprintf(buf + len, cap - len, d ? ",%lld" : "%lld", (long long)dims[d]);
+    if (len < cap) snprintf(buf + len, cap - len, "]");
 }
 
 int64_t oct_value_numel(const oct_value *v) {

@@ -142,6 +142,8 @@ void oct_value_set_const(oct_value *v, octet_dtype dtype, int rank, const int64_
 int oct_value_make_owned(oct_value *v, octet_error *err);
 /* Element count of a value with known shape; -1 on overflow/unknown. */
 int64_t oct_value_numel(const oct_value *v);
+/* Writes dims as "[2,3,4]" into buf (truncated to cap), for error messages. */
+void oct_format_shape(char *buf, size_t cap, int rank, const int64_t *dims);
 /* A tensor view of a constant value. */
 oct_tensor oct_value_tensor(const oct_value *v);
 

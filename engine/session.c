@@ -2,7 +2,6 @@
    concurrent runs each get their own, and the run loop. */
 #include <omp.h>
 #include <pthread.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -332,21 +331,14 @@ int octet_session_run_into(octet_session *s, int n_in, const char *const *in_nam
     return oct_session_run_profiled(s, n_in, in_names, inputs, n_out, out_names, outputs, 1, NULL, err);
 }
 
-static void format_shape(int rank, const int64_t *dims, char *buf, size_t cap) {
-    size_t at = (size_t)snprintf(buf, cap, "[");
-    for (int d = 0; d < rank && d < OCTET_MAX_RANK && at < cap; d++)
-        at += (size_t)snprintf(buf + at, cap - at, d ? ", %lld" : "%lld", (long long)dims[d]);
-    if (at < cap) snprintf(buf + at, cap - at, "]");
-}
-
 /* A caller's output buffer must describe exactly what the run writes into it. */
 static int check_given_output(const oct_value *v, const octet_tensor *o, octet_error *err) {
     int same = o->data && o->dtype == v->dtype && o->rank == v->rank;
     for (int d = 0; same && d < v->rank; d++) same = o->dims[d] == v->dims[d];
     if (same) return 0;
     char want[96], got[96];
-    format_shape(v->rank, v->dims, want, sizeof want);
-    format_shape(o->rank, o->dims, got, sizeof got);
+    oct_format_shape(want, sizeof want, v->rank, v->dims);
+    oct_format_shape(got, sizeof got, o->rank, o->dims);
     return oct_fail(err, OCTET_ERR_ARG, "output '%s': the caller's buffer is %s %s%s, the run writes %s %s", v->name,
                     octet_dtype_name(o->dtype), got, o->data ? "" : " without data", octet_dtype_name(v->dtype),
                     want);

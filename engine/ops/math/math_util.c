@@ -1,5 +1,4 @@
 /* Helpers shared by the math ops: threading, params, broadcasting and dtype checks. */
-#include <stdio.h>
 #include <stdlib.h>
 
 #include "math_ops.h"
@@ -36,13 +35,6 @@ int oct_math_bcast(oct_bcast *bc, const oct_tensor *out, int n_in, const oct_ten
     return 0;
 }
 
-static void format_shape(char *buf, size_t cap, int rank, const int64_t *dims) {
-    size_t len = (size_t)snprintf(buf, cap, "[");
-    for (int d = 0; d < rank && len < cap; d++)
-        len += (size_t)snprintf(buf + len, cap - len, d ? ",%lld" : "%lld", (long long)dims[d]);
-    if (len < cap) snprintf(buf + len, cap - len, "]");
-}
-
 int oct_math_infer_bcast(oct_graph *g, const oct_node *n, int n_in, int *rank, int64_t *dims,
                          octet_error *err) {
     const oct_value *v0 = oct_in_val(g, n, 0);
@@ -54,8 +46,8 @@ int oct_math_infer_bcast(oct_graph *g, const oct_node *n, int n_in, int *rank, i
         int r;
         if (oct_broadcast_shape(*rank, dims, v->rank, v->dims, &r, tmp, NULL) < 0) {
             char sa[160], sb[160];
-            format_shape(sa, sizeof sa, *rank, dims);
-            format_shape(sb, sizeof sb, v->rank, v->dims);
+            oct_format_shape(sa, sizeof sa, *rank, dims);
+            oct_format_shape(sb, sizeof sb, v->rank, v->dims);
             return oct_fail(err, OCTET_ERR_SHAPE, "input %d ('%s') of shape %s does not broadcast with %s",
                             i, v->name, sb, sa);
         }
