@@ -24,10 +24,14 @@ static const oct_dconv_kernels avxvnni_set = {
     oct_avx2_dconv_s8_repack, oct_avx2_dconv_s8,
 };
 #elif defined(__aarch64__)
-/* fp32 has a NEON twin; int8 keeps the portable kernels (not SIMD: the ops plan other strategies). */
+/* Plain NEON has no int8 twin (not SIMD: the int8 ops plan their other strategies there). */
 static const oct_dconv_kernels neon_set = {
     "neon", 1, oct_neon_dconv_f32, 0, oct_dconv_s8_quad_bytes, oct_dconv_s8_quad_pack,
     oct_ref_dconv_s8_repack, oct_ref_dconv_s8,
+};
+static const oct_dconv_kernels dotprod_set = {
+    "dotprod", 1, oct_neon_dconv_f32, 1, oct_dconv_s8_quad_bytes, oct_dconv_s8_quad_pack,
+    oct_dotprod_dconv_s8_repack, oct_dotprod_dconv_s8,
 };
 #endif
 
@@ -40,8 +44,8 @@ const oct_dconv_kernels *oct_dconv_select(void) {
     case OCT_ISA_VNNI: return oct_isa_supported(OCT_ISA_AVX512) && __builtin_cpu_supports("avx512vnni")
                                   ? &vnni_set : &avxvnni_set;
 #elif defined(__aarch64__)
-    case OCT_ISA_NEON:
-    case OCT_ISA_DOTPROD: return &neon_set;
+    case OCT_ISA_NEON: return &neon_set;
+    case OCT_ISA_DOTPROD: return &dotprod_set;
 #endif
     default: return &oct_ref_dconv_kernels;
     }

@@ -24,6 +24,12 @@ void oct_avx2_dconv_s8_repack(const oct_dconv_s8_shape *s, const uint8_t *x, uin
 #elif defined(__aarch64__)
 /* fp32: 8 output channels x 3 rows of 4 pixels in q registers, zero-padded row copies at the edges. */
 void oct_neon_dconv_f32(const oct_dconv_f32 *a, int64_t mblk, int64_t od, int64_t oh0, int64_t nh);
+/* int8, dot-product extension: SDOT by lane over the ref quad layout, 8 channels x 3 rows of 4
+   pixels; its repack stores x - 128 (SDOT is int8 x int8). */
+void oct_dotprod_dconv_s8_repack(const oct_dconv_s8_shape *s, const uint8_t *x, uint8_t x_xor, uint8_t pad,
+                                 const oct_dconv_slab *sl, uint8_t *slab);
+void oct_dotprod_dconv_s8(const oct_dconv_s8 *a, const uint8_t *slab, const oct_dconv_slab *sl, int64_t mblk,
+                          int64_t od, int64_t oh0, int64_t nh);
 #endif
 
 #endif
