@@ -53,6 +53,9 @@ typedef struct octet_session octet_session;
 typedef struct {
     int threads; /* 0: all cores (omp_get_max_threads) */
     int batch;   /* value for a symbolic first input dimension; 0 means 1 */
+    /* 1: pin worker thread i of a run to the i-th CPU the calling thread may run on (the caller is
+       worker 0, so the calling thread stays pinned after the run); 0: the OS places the threads. */
+    int pin_threads;
 } octet_session_options;
 
 const char *octet_version(void);

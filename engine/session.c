@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "affinity.h"
 #include "error.h"
 #include "kernels.h"
 #include "model.h"
@@ -28,6 +29,7 @@ struct octet_session {
     const octet_model *model;
     int threads;
     int batch;
+    int pin_threads;
     pthread_mutex_t lock;
     plan_slot plans[MAX_PLANS];
     int n_plans;
@@ -65,6 +67,7 @@ octet_session *octet_session_create(const octet_model *model, const octet_sessio
     s->model = model;
     s->threads = opts && opts->threads > 0 ? opts->threads : omp_get_max_threads();
     s->batch = opts && opts->batch > 0 ? opts->batch : 1;
+    s->pin_threads = opts && opts->pin_threads;
     pthread_mutex_init(&s->lock, NULL);
     if (model->graph->n_inputs > 64) {
         oct_fail(err, OCTET_ERR_UNSUPPORTED, "more than 64 graph inputs");
@@ -391,6 +394,7 @@ int oct_session_run_profiled(octet_session *s, int n_in, const char *const *in_n
         }
     }
     if (prof && oct_profile_bind(prof, p, err)) goto done;
+    if (s->pin_threads) oct_pin_team(s->threads); /* refused: the run goes on unpinned */
     if (execute(p, t, a->mem, s->threads, prof ? prof->node_ms : NULL, err)) goto done;
     if (prof) prof->runs++;
     /* Activation outputs were allocated for this run: hand them over. Constant or input outputs

@@ -2,6 +2,7 @@
    batch, input-value binding, concurrent runs and error messages. */
 #include <check.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -150,6 +151,34 @@ START_TEST(concurrent_runs_share_a_session) {
 }
 END_TEST
 
+/* pin_threads: the results do not change, and the calling thread (worker 0) ends up on the first
+   CPU it was allowed, alone. */
+static void *run_pinned(void *arg) {
+    cpu_set_t before, after;
+    ck_assert_int_eq(pthread_getaffinity_np(pthread_self(), sizeof before, &before), 0);
+    int first = 0;
+    while (!CPU_ISSET(first, &before)) first++;
+    run_batch(arg, 3);
+    run_batch(arg, 1);
+    ck_assert_int_eq(pthread_getaffinity_np(pthread_self(), sizeof after, &after), 0);
+    ck_assert_int_eq(CPU_COUNT(&after), 1);
+    ck_assert(CPU_ISSET(first, &after));
+    return NULL;
+}
+
+START_TEST(pinned_sessions_pin_their_workers) {
+    octet_model *m = flatten_model();
+    octet_session_options o = {.threads = 2, .pin_threads = 1};
+    octet_session *s = octet_session_create(m, &o, NULL);
+    ck_assert_ptr_nonnull(s);
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, run_pinned, s), 0);
+    pthread_join(t, NULL);
+    octet_session_free(s);
+    octet_model_free(m);
+}
+END_TEST
+
 START_TEST(bad_inputs_are_named) {
     octet_model *m = flatten_model();
     octet_session *s = octet_session_create(m, NULL, NULL);
@@ -259,6 +288,7 @@ int main(void) {
     tcase_add_test(tc, shape_chain_folds_and_dead_nodes_go);
     tcase_add_test(tc, new_batch_replans);
     tcase_add_test(tc, concurrent_runs_share_a_session);
+    tcase_add_test(tc, pinned_sessions_pin_their_workers);
     tcase_add_test(tc, bad_inputs_are_named);
     tcase_add_test(tc, unsupported_op_names_the_node);
     tcase_add_test(tc, input_values_that_fix_shapes_are_bound);

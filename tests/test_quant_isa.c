@@ -282,7 +282,7 @@ static uint8_t *run_model(const void *model, size_t size, oct_isa isa, int threa
     octet_error err = {0};
     octet_model *m = octet_model_load_memory(model, size, NULL, &err);
     ck_assert_msg(m != NULL, "load: %s", err.msg);
-    octet_session_options opts = {threads, 0};
+    octet_session_options opts = {.threads = threads};
     octet_session *s = octet_session_create(m, &opts, &err);
     ck_assert_msg(s != NULL, "session: %s", err.msg);
     octet_tensor out;

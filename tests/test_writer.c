@@ -43,7 +43,7 @@ static octet_model *wrap_graph(oct_graph *g) {
 /* Runs m at `batch` on inputs given by name (names NULL: graph order). Returns 0 or -1 (err set). */
 static int run_model(const octet_model *m, int batch, int n_in, const char *const *names, const octet_tensor *in,
                      octet_tensor *out, int *n_out, octet_error *err) {
-    octet_session_options o = {1, batch};
+    octet_session_options o = {.threads = 1, .batch = batch};
     octet_session *s = octet_session_create(m, &o, err);
     if (!s) return -1;
     *n_out = octet_session_output_count(s);

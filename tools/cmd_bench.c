@@ -17,7 +17,7 @@
 typedef struct {
     const char *model;
     int threads, batch, warmup, iters;
-    bool json, profile;
+    bool json, profile, pin;
 } bench_args;
 
 static int parse_args(int argc, char **argv, bench_args *a) {
@@ -38,6 +38,8 @@ static int parse_args(int argc, char **argv, bench_args *a) {
             a->json = true;
         } else if (strcmp(argv[i], "--profile") == 0) {
             a->profile = true;
+        } else if (strcmp(argv[i], "--pin") == 0) {
+            a->pin = true;
         } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
             cli_usage_error(cmd, "unknown option '%s'", argv[i]);
             return -1;
@@ -240,7 +242,7 @@ typedef struct {
 static void print_text(const bench_args *a, const bench_result *r) {
     printf("model    %s\n", a->model);
     printf("input    %s, N(0,1) random\n", r->shape);
-    printf("threads  %d, batch %d, kernels %s\n", r->threads, r->batch, octet_kernel_set());
+    printf("threads  %d%s, batch %d, kernels %s\n", r->threads, a->pin ? " (pinned)" : "", r->batch, octet_kernel_set());
     printf("load     %.2f ms (file to a planned session, %d nodes per run)\n", r->load_ms, r->nodes);
     printf("first    %.2f ms (first run, allocates the arena)\n", r->first_ms);
     printf("latency  min %.3f  median %.3f  p90 %.3f  mean %.3f ms (%d runs after %d warm-up)\n", r->min_ms,
@@ -254,7 +256,7 @@ static void print_json(const bench_args *a, const bench_result *r) {
     print_json_string(a->model);
     printf(",\"input_shape\":");
     print_json_string(r->shape);
-    printf(",\"kernels\":\"%s\"", octet_kernel_set());
+    printf(",\"kernels\":\"%s\",\"pinned\":%s", octet_kernel_set(), a->pin ? "true" : "false");
     printf(",\"threads\":%d,\"batch\":%d,\"warmup\":%d,\"iters\":%d,\"nodes\":%d,\"load_ms\":%.3f,"
            "\"first_run_ms\":%.3f,\"min_ms\":%.4f,\"median_ms\":%.4f,\"p90_ms\":%.4f,\"mean_ms\":%.4f,"
            "\"images_per_s\":%.3f,\"peak_rss_mb\":%.2f",
@@ -267,7 +269,7 @@ static int bench_main(int argc, char **argv) {
     if (parse_args(argc, argv, &a)) return CLI_EXIT_USAGE;
 
     octet_error err = {0};
-    octet_session_options opts = {.threads = a.threads, .batch = a.batch};
+    octet_session_options opts = {.threads = a.threads, .batch = a.batch, .pin_threads = a.pin};
     bench_result r = {.threads = a.threads > 0 ? a.threads : omp_get_max_threads()};
     octet_tensor inputs[MAX_INPUTS] = {0};
     octet_tensor *outputs = NULL;
@@ -347,7 +349,7 @@ const cli_command cli_cmd_bench = {
     .name = "bench",
     .summary = "time a model on random inputs: load, latency, throughput, peak memory, per-op profile",
     .usage =
-        "usage: octet bench MODEL [--threads N] [--batch B] [--warmup W] [--iters I] [--json] [--profile]\n"
+        "usage: octet bench MODEL [--threads N] [--batch B] [--warmup W] [--iters I] [--json] [--profile] [--pin]\n"
         "\n"
         "Loads MODEL (.onnx), feeds every float32 input N(0,1) random data (fixed seed) of the\n"
         "planned shape, makes W warm-up runs and I timed runs, and prints the load time (file to\n"
@@ -363,6 +365,7 @@ const cli_command cli_cmd_bench = {
         "  --profile     time every node during the timed runs: ms per run by op type and the\n"
         "                15 slowest nodes with their precision (int8/fp32) and fused epilogue\n"
         "                (with --json: a \"profile\" member)\n"
+        "  --pin         pin worker thread i to the i-th allowed CPU (session option pin_threads)\n"
         "\n"
         "example:\n"
         "  octet bench resnet50.onnx --threads 1 --profile\n",
