@@ -137,6 +137,7 @@ typedef struct {
     double max_disagreement; /* 0..1, largest tolerated disagreements/shadow_runs; 0: 0.05
                                 (for "no disagreement at all" give a tiny value such as 1e-9) */
     int min_shadow_runs;     /* shadow runs before disagreement may switch to fp32; 0: 20 */
+    int pin_threads;         /* as in octet_session_options (both models' sessions) */
 } octet_selector_options;
 
 /* Loads both models. Fails only when the fp32 model cannot be served; any problem with the int8

@@ -45,7 +45,7 @@ static int resolve_options(const octet_selector_options *o, octet_session_option
         return oct_fail(err, OCTET_ERR_ARG, "max disagreement must be in [0, 1], got %g", o->max_disagreement);
     if (o->min_shadow_runs < 0)
         return oct_fail(err, OCTET_ERR_ARG, "min shadow runs must be >= 0, got %d", o->min_shadow_runs);
-    *so = (octet_session_options){.threads = o->threads, .batch = o->batch};
+    *so = (octet_session_options){.threads = o->threads, .batch = o->batch, .pin_threads = o->pin_threads};
     *period = 0;
     if (o->shadow_fraction > 0.0) {
         double k = round(1.0 / o->shadow_fraction);
