@@ -1,4 +1,4 @@
-/* The fusion pass. For each Conv/ConvTranspose/Gemm/MatMul (the "producer"), repeatedly:
+/* The fusion pass. For each Conv/ConvTranspose/Gemm/MatMul/InstanceNormalization (the "producer"), repeatedly:
    1. Conv -> BatchNormalization with constant statistics: fold the BN into new constant weights
       and bias of the conv;
    2. producer -> Add(y, other) with other of the same shape: other becomes the epilogue residual;
@@ -256,7 +256,8 @@ static int fuse_activation(oct_graph *g, int pi, octet_error *err) {
 }
 
 static int is_producer(const oct_node *n) {
-    return n->n_out == 1 && (is_op(n, "Conv") || is_op(n, "ConvTranspose") || is_op(n, "Gemm") || is_op(n, "MatMul"));
+    return n->n_out == 1 && (is_op(n, "Conv") || is_op(n, "ConvTranspose") || is_op(n, "Gemm") || is_op(n, "MatMul") ||
+                             is_op(n, "InstanceNormalization")); /* normalises in a pass that can apply the epilogue */
 }
 
 int oct_pass_fuse(oct_graph *g, octet_error *err) {
