@@ -7,7 +7,8 @@
    K = Cin * kernel volume, N = output pixels), with the fraction of the peak at the kernel's width.
    Last the path the Conv op takes: weights (A) packed once ahead of time, bias + Relu fused into the
    tiles' write-back (oct_sgemm_run), next to the plain sgemm plus a separate epilogue pass, on the
-   shapes of resnet and mobilenet layers.
+   shapes of resnet and mobilenet layers, and for those with few output pixels (N <= 256) the
+   pixels-as-rows form the Conv op picks there (px-rows: Y^T = col^T W^T, stored transposed).
 
    usage: gemm_peak [--quick]     (--quick: fewer sizes, shorter timing; for smoke runs) */
 #include <math.h>
@@ -190,20 +191,26 @@ static double sgemm_gflops(oct_sgemm_fn fn, const shape *s, const float *a, cons
     return median(g, n);
 }
 
-/* One conv-shaped GEMM the two ways: packed A + fused epilogue, or sgemm + oct_ref_epilogue. */
+/* One conv-shaped GEMM the ways the Conv op can run it: packed A + fused epilogue (fused 1), sgemm +
+   oct_ref_epilogue (fused 0), or pixels as rows (fused 2: the unfolded pixels packed as A in pa, the
+   weights packed transposed as B in wt, the product block ct stored transposed with the epilogue). */
 typedef struct {
     const oct_sgemm_arch *arch;
     oct_sgemm_fn fn;
     const shape *s;
-    const float *a, *ap, *b, *bias;
-    float *c;
+    const float *a, *ap, *b, *bias, *pa, *wt;
+    float *c, *ct;
     int fused;
 } conv_job;
 
 static void run_conv_job(const conv_job *j) {
     const shape *s = j->s;
     const oct_epilogue_args e = {.alpha = 1.f, .row_bias = j->bias, .act = {1, 0.f, 0.f}};
-    if (j->fused) {
+    if (j->fused == 2) {
+        const oct_sgemm_call q = {.m = s->n, .n = s->m, .k = s->k, .ap = j->pa, .bp = j->wt, .c = j->ct, .ldc = s->m};
+        oct_sgemm_run(j->arch, &q);
+        oct_sgemm_store_transposed(j->arch, j->ct, s->m, s->n, s->m, j->c, s->n, &e);
+    } else if (j->fused) {
         const oct_sgemm_call q = {.m = s->m, .n = s->n, .k = s->k, .a = j->a, .ap = j->ap, .lda = s->k, .b = j->b,
                                   .ldb = s->n, .c = j->c, .ldc = s->n, .e = &e};
         oct_sgemm_run(j->arch, &q);
@@ -316,7 +323,7 @@ int main(int argc, char **argv) {
     const shape *cs = quick ? conv_brief : conv_full;
     const int ncs = quick ? (int)(sizeof conv_brief / sizeof conv_brief[0]) : (int)(sizeof conv_full / sizeof conv_full[0]);
     printf("%-24s %5s %6s %5s", "conv GEMM + bias + Relu", "M", "N", "K");
-    for (int j = 0; j < nk; j++) printf(" | %7s sgemm+pass  packed+fused %%peak", oct_isa_name(isas[j]));
+    for (int j = 0; j < nk; j++) printf(" | %7s sgemm+pass  packed+fused %%peak  px-rows", oct_isa_name(isas[j]));
     printf("\n");
     for (int s = 0; s < ncs; s++) {
         const shape *sh = &cs[s];
@@ -334,12 +341,33 @@ int main(int argc, char **argv) {
                 return 1;
             }
             oct_sgemm_pack_a(arch, sh->m, sh->k, a, sh->k, ap);
-            conv_job job = {arch, fns[j], sh, a, ap, b, bias, c, 0};
+            conv_job job = {arch, fns[j], sh, a, ap, b, bias, NULL, NULL, c, NULL, 0};
             const double plain = conv_job_gflops(&job);
             job.fused = 1;
             const double fused = conv_job_gflops(&job);
             const double peak = peak_for(&pk, isas[j]);
             printf(" | %18.1f %13.1f %4.0f%%", plain, fused, peak > 0 ? 100.0 * fused / peak : NAN);
+            /* Pixels as rows, the Conv op's choice for few output pixels: B^T is the unfolded
+               pixels (packed as A, as im2col writes them), A^T the weights (packed once as B). */
+            if (sh->n <= 256) {
+                float *bt = malloc((size_t)sh->n * sh->k * sizeof(float));
+                float *pa = malloc(oct_sgemm_packed_a_floats(arch, sh->n, sh->k) * sizeof(float));
+                float *wt = malloc(oct_sgemm_packed_b_floats(arch, sh->k, sh->m) * sizeof(float));
+                float *ct = malloc((size_t)sh->n * sh->m * sizeof(float));
+                if (!bt || !pa || !wt || !ct) {
+                    fprintf(stderr, "gemm_peak: cannot allocate the pixels-as-rows operands\n");
+                    return 1;
+                }
+                for (int p = 0; p < sh->k; p++)
+                    for (int i = 0; i < sh->n; i++) bt[(size_t)i * sh->k + p] = b[(size_t)p * sh->n + i];
+                oct_sgemm_pack_a(arch, sh->n, sh->k, bt, sh->k, pa);
+                oct_sgemm_pack_b(arch, sh->k, sh->m, a, sh->k, 1, wt);
+                job.pa = pa, job.wt = wt, job.ct = ct, job.fused = 2;
+                printf(" %8.1f", conv_job_gflops(&job));
+                free(bt), free(pa), free(wt), free(ct);
+            } else {
+                printf(" %8s", "-");
+            }
             fflush(stdout);
             free(ap);
         }
@@ -348,6 +376,6 @@ int main(int argc, char **argv) {
     }
     unsetenv("OCTET_ISA");
     oct_kernels_reset();
-    printf("\nGFLOP/s; %%peak of the packed+fused path.\n");
+    printf("\nGFLOP/s; %%peak of the packed+fused path; px-rows: pixels as rows (N <= 256 only).\n");
     return 0;
 }

@@ -201,6 +201,35 @@ void oct_sgemm_pack_b(const oct_sgemm_arch *arch, int k, int n, const float *b, 
     }
 }
 
+void oct_sgemm_store_transposed(const oct_sgemm_arch *arch, const float *ct, int ldct, int m, int n, float *y,
+                                int ldy, const oct_epilogue_args *e) {
+    if (m <= 0 || n <= 0) return;
+    if (e && oct_epilogue_is_identity(e)) e = NULL;
+    /* The tiles read C's term along a row or one value per row (see oct_sgemm_run). */
+    const oct_epilogue_args *e_after = e && e->c && e->c_cs != 0 && e->c_cs != 1 ? e : NULL;
+    if (e_after) e = NULL;
+    const int mr = arch->mr, nr = arch->nr;
+    /* mr rows of y at a time: the copy writes them, then the tiles re-read them from L1 with no
+       k loop (kc = 0: the accumulators start at zero and load y) to apply the epilogue. */
+    for (int j0 = 0; j0 < n; j0 += mr) {
+        const int rows = min_int(n - j0, mr);
+        for (int jj = 0; jj < rows; jj++) {
+            const float *src = ct + j0 + jj;
+            float *dst = y + (size_t)(j0 + jj) * ldy;
+            for (int i = 0; i < m; i++) dst[i] = src[(size_t)i * ldct];
+        }
+        if (!e) continue;
+        for (int i0 = 0; i0 < m; i0 += nr) {
+            oct_epilogue_args te = *e;
+            if (te.row_bias) te.row_bias += j0;
+            if (te.c) te.c += (int64_t)j0 * te.c_rs + (int64_t)i0 * te.c_cs;
+            if (te.res) te.res += (int64_t)j0 * te.ldr + i0;
+            arch->tile(rows, min_int(m - i0, nr), 0, ct, ct, 0, y + (size_t)j0 * ldy + i0, (size_t)ldy, 1, &te);
+        }
+    }
+    if (e_after) oct_ref_epilogue(y, ldy, n, m, e_after);
+}
+
 const oct_sgemm_arch *oct_sgemm_arch_current(void) {
     /* Keyed on the selected sgemm rather than the ISA level, so that a level that borrows another's
        fp32 kernels (vnni, dotprod, the AVX-VNNI table) borrows its arch too. */

@@ -59,6 +59,13 @@ void oct_sgemm_pack_a(const oct_sgemm_arch *arch, int m, int k, const float *a, 
 void oct_sgemm_pack_b(const oct_sgemm_arch *arch, int k, int n, const float *b, int ldb, int b_trans,
                       float *bp);
 
+/* y[j * ldy + i] = epilogue(ct[i * ldct + j]) for i < m, j < n: stores a product that was computed
+   transposed (e.g. a convolution's pixels on the broadcast side, its output channels on the vector
+   side) into channel-major y, then applies e (NULL: none; indexed from y's origin, as in
+   oct_sgemm_run: row_bias per row j of y) with arch's tiles while the block is still in L1. */
+void oct_sgemm_store_transposed(const oct_sgemm_arch *arch, const float *ct, int ldct, int m, int n, float *y,
+                                int ldy, const oct_epilogue_args *e);
+
 /* The arch of the ISA level oct_kernels() selected (the ref one for ref): the kernels packed operands
    must be packed for, and run with. */
 const oct_sgemm_arch *oct_sgemm_arch_current(void);

@@ -1,9 +1,11 @@
 /* The packed-weight GEMM path and its fused epilogue, on every ISA level this CPU supports:
    - oct_sgemm_run (packed or plain A, packed, in-place or copied B, accumulate, every epilogue term
      and activation) against oct_ref_sgemm + oct_ref_epilogue, with guard cells around C;
+   - oct_sgemm_store_transposed (the write-back of the pixels-as-rows conv GEMM) likewise;
    - the im2col tile and its panel layout against a per-element definition (padding, strides,
      dilation, 2-D and 3-D);
-   - Conv (pointwise and im2col strategies, groups, bias, residual, activations, 1 and 2 threads),
+   - Conv (pointwise and im2col strategies, pixels as GEMM columns or rows, groups, bias, residual,
+     activations, 1 and 2 threads),
      Gemm (constant B packed with transB, C, alpha/beta, M = 1) and MatMul (constant B) as ops, with
      constant weights so that planning packs them, against double-precision references. */
 #include <check.h>
@@ -159,6 +161,46 @@ START_TEST(sgemm_run_matches_ref) {
 }
 END_TEST
 
+/* oct_sgemm_store_transposed: y (n x m, channel-major) from ct (m x n) with every epilogue term and
+   activation, against the transposed copy plus oct_ref_epilogue; guard cells around y untouched. */
+START_TEST(store_transposed_matches_ref) {
+    oct_isa isas[OCT_ISA_COUNT];
+    const int nl = levels(isas);
+    static const int shapes[][2] = {{1, 1}, {49, 512}, {7, 5}, {100, 17}, {9, 49}, {256, 300}};
+    for (int li = 0; li < nl; li++) {
+        select_isa(isas[li]);
+        const oct_sgemm_arch *arch = oct_sgemm_arch_current();
+        for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
+            for (int act = 0; act < N_ACTS; act++) {
+                const int m = shapes[si][0], n = shapes[si][1], ldct = n + 3, ldy = m + 2;
+                float *ct = rand_buf((size_t)m * ldct), *y = rand_buf((size_t)(n + 1) * ldy);
+                float *want = malloc((size_t)(n + 1) * ldy * sizeof(float));
+                memcpy(want, y, (size_t)(n + 1) * ldy * sizeof(float));
+                float *bias = rand_buf((size_t)n), *res = rand_buf((size_t)n * m);
+                /* Bias and residual on even activations, neither on odd ones (the copy alone). */
+                const oct_epilogue_args e = {.alpha = 1.f, .row_bias = act % 2 ? NULL : bias,
+                                             .res = act % 2 ? NULL : res, .ldr = m, .act = ACTS[act]};
+                oct_sgemm_store_transposed(arch, ct, ldct, m, n, y, ldy, &e);
+                for (int j = 0; j < n; j++)
+                    for (int i = 0; i < m; i++) want[(size_t)j * ldy + i] = ct[(size_t)i * ldct + j];
+                oct_ref_epilogue(want, ldy, n, m, &e);
+                for (int j = 0; j <= n; j++)
+                    for (int i = 0; i < ldy; i++) {
+                        const size_t at = (size_t)j * ldy + i;
+                        if (j == n || i >= m)
+                            ck_assert_msg(y[at] == want[at], "%s: guard cell (%d, %d) changed", arch->name, j, i);
+                        else
+                            ck_assert_msg(fabsf(y[at] - want[at]) <= 1e-6f * (1.f + fabsf(want[at])),
+                                          "%s m=%d n=%d act=%d: (%d,%d) got %.9g want %.9g", arch->name, m, n, act, j,
+                                          i, y[at], want[at]);
+                    }
+                free(ct), free(y), free(want), free(bias), free(res);
+            }
+    }
+    restore_isa();
+}
+END_TEST
+
 /* ------------------------------------------------------------------ im2col */
 
 /* The definition: column (c, kd, kh, kw) x pixel p reads x at the window position, 0 outside. */
@@ -184,6 +226,10 @@ START_TEST(im2col_matches_definition) {
         {{1, 1, 20}, {1, 1, 5}, {1, 1, 1}, {1, 1, 3}, {0, 0, 6}, {0, 0, 6}},
         {{5, 6, 7}, {3, 3, 3}, {2, 1, 2}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}},
         {{1, 5, 4}, {1, 3, 3}, {1, 1, 1}, {1, 1, 1}, {0, 4, 4}, {0, 4, 4}}, /* rows entirely in padding */
+        /* rows of 24 pixels and more: with 48-wide strips the run-by-run copy, not the gather */
+        {{1, 6, 60}, {1, 3, 3}, {1, 1, 1}, {1, 1, 1}, {0, 1, 1}, {0, 1, 1}},
+        {{2, 5, 61}, {2, 3, 3}, {1, 2, 2}, {1, 1, 1}, {1, 1, 1}, {0, 1, 1}},
+        {{1, 3, 70}, {1, 2, 5}, {1, 1, 1}, {1, 1, 2}, {0, 0, 2}, {0, 0, 0}},
     };
     const int64_t channels = 3;
     for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
@@ -366,16 +412,26 @@ START_TEST(conv_packed_matches_reference) {
         {1, 8, 30, 1, 12, 12, 5, 1, 2, 1, 1, 7},   /* HardSigmoid */
         {1, 6, 11, 1, 9, 9, 3, 1, 1, 1, 1, 3},     /* LeakyRelu */
         {1, 64, 200, 1, 7, 7, 3, 1, 1, 1, 0, 1},   /* few pixels, many channels: channel blocks */
+        {1, 40, 300, 1, 16, 16, 1, 1, 0, 1, 1, 1}, /* pointwise, 256 pixels: several channel slabs */
+        {2, 24, 64, 2, 7, 7, 3, 1, 1, 1, 1, 5},    /* batch and groups, few pixels */
+        {1, 48, 100, 1, 14, 14, 3, 2, 1, 1, 1, 1}, /* 7x7 output of a stride-2 layer */
     };
     oct_isa isas[OCT_ISA_COUNT];
     const int nl = levels(isas);
-    for (int li = 0; li < nl; li++) {
-        select_isa(isas[li]);
-        /* Two threads on every other case: the work splits (pixel tiles, channel blocks) differ. */
-        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-            check_conv(&cases[i], 1 + (int)(i % 2), oct_isa_name(isas[li]));
+    /* Pixels as GEMM columns (0), as rows (1), and the measured choice (unset). */
+    static const char *const pixel_modes[] = {"0", "1", NULL};
+    for (int pm = 0; pm < 3; pm++) {
+        if (pixel_modes[pm]) setenv("OCTET_CONV_PIXELS_A", pixel_modes[pm], 1);
+        else unsetenv("OCTET_CONV_PIXELS_A");
+        for (int li = 0; li < nl; li++) {
+            select_isa(isas[li]);
+            /* Two threads on every other case: the work splits (pixel tiles, channel blocks) differ. */
+            for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+                check_conv(&cases[i], 1 + (int)((i + pm) % 2), oct_isa_name(isas[li]));
+        }
     }
     restore_isa();
+    unsetenv("OCTET_CONV_PIXELS_A");
     unsetenv("OCTET_WINOGRAD");
 }
 END_TEST
@@ -470,6 +526,7 @@ static Suite *suite(void) {
     TCase *tc = tcase_create("core");
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, sgemm_run_matches_ref);
+    tcase_add_test(tc, store_transposed_matches_ref);
     tcase_add_test(tc, im2col_matches_definition);
     tcase_add_test(tc, conv_packed_matches_reference);
     tcase_add_test(tc, gemm_matmul_packed_b);

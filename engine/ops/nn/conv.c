@@ -4,7 +4,9 @@
    - pointwise (1x1, stride 1, no padding): GEMM straight on the input, no unfolding;
    - Winograd for the 3x3 stride-1 layers it takes: conv_winograd.c;
    - otherwise implicit GEMM: im2col of a tile of output pixels into the thread's workspace slice,
-     then W_g[Mg x K] * col[K x tile] written into the output.
+     then W_g[Mg x K] * col[K x tile] written into the output;
+   - both GEMM strategies, for layers with few output pixels (7x7, 14x14), run transposed instead:
+     Y^T = col^T * W_g^T, pixels on the micro-tile's rows and output channels on its vectors.
    The two GEMM strategies use constant weights packed once at plan time into the micro-kernel's
    A-panel layout, and apply bias, residual and activation in the GEMM tiles' write-back. */
 #include <omp.h>
@@ -14,6 +16,12 @@
 
 /* Bytes of im2col buffer a thread may use: stays in L2 together with the GEMM's panels. */
 enum { COL_BUDGET_FLOATS = 1 << 18 };
+
+/* Pixels on the broadcast side: up to this many output pixels per image (im2col: 7x7 and 14x14
+   layers; pointwise: 7x7 and 10x10, where at 14x14 the copy of x and the transposed store cost more
+   than the fuller tiles save), and a per-thread product block of at most this many floats (256 KB,
+   in L2 while the k blocks accumulate into it). Measured on AVX-512 (Zen 5), resnet/mobilenet layers. */
+enum { PIXELS_A_MAX_P_IM2COL = 256, PIXELS_A_MAX_P_POINTWISE = 100, PIXELS_A_CT_FLOATS = 1 << 16 };
 
 /* Constant weights of the GEMM strategies, packed per group as the A operand. Weights computed at
    run time stay unpacked (the GEMM packs them per call). */
@@ -36,6 +44,48 @@ static const float *packed_group(const conv_params *p, int64_t gi) {
 static const oct_sgemm_arch *gemm_arch(const conv_params *p) {
     const nn_packed pk = {p->packed_arch, p->packed_w, p->packed_group_floats};
     return nn_packed_arch(&pk);
+}
+
+/* Whether a GEMM-strategy layer puts its output pixels on the GEMM's broadcast side. With few
+   pixels (49 at 7x7) and many channels, pixels as columns leave ragged column strips (49 = 48 + 1)
+   and each weight strip feeds only one or two tiles; as rows, the pixels fill micro-tiles of mr
+   rows almost exactly, the output channels fill whole vectors, and each weight strip feeds every
+   pixel strip. Needs constant weights (packed transposed at plan time). OCTET_CONV_PIXELS_A=0/1
+   overrides the choice (tests and measurements). */
+static int pixels_as_a_fits(oct_graph *g, const oct_node *n, const conv_params *p) {
+    if (!nn_input_is_const(g, n, 1) || p->Mg < 16) return 0;
+    const char *force = getenv("OCTET_CONV_PIXELS_A");
+    if (force && (force[0] == '0' || force[0] == '1')) return force[0] == '1';
+    return p->P <= (p->mode == CONV_POINTWISE ? PIXELS_A_MAX_P_POINTWISE : PIXELS_A_MAX_P_IM2COL);
+}
+
+/* Plans the pixels-as-rows GEMM: the weights packed as B (transposed), the workspace as one shared
+   panel of the unfolded pixels (strips of mr pixels: the A layout) plus a product block per thread. */
+static int plan_pixels_as_a(oct_graph *g, oct_node *n, conv_params *p, octet_error *err) {
+    const oct_sgemm_arch *arch = p->packed_arch;
+    const int64_t mr = arch->mr, nr = arch->nr, strips = (p->Mg + nr - 1) / nr;
+    /* Slabs of whole weight strips: enough that each product block fits its budget, a multiple of
+       the threads so that they finish together, never more than the strips. */
+    int64_t slabs = (p->P * p->Mg + PIXELS_A_CT_FLOATS - 1) / PIXELS_A_CT_FLOATS;
+    slabs = (slabs + p->threads - 1) / p->threads * p->threads;
+    p->slabs = slabs < strips ? slabs : strips;
+    int64_t widest = 0; /* strips in the widest slab */
+    for (int64_t s = 0; s < p->slabs; s++) {
+        const int64_t w = (s + 1) * strips / p->slabs - s * strips / p->slabs;
+        if (w > widest) widest = w;
+    }
+    p->pixels_as_a = 1;
+    p->panel_bytes = nn_float_bytes((p->P + mr - 1) / mr * mr * p->K);
+    p->slice_bytes = nn_float_bytes(p->P * widest * nr);
+    if (!p->panel_bytes || !p->slice_bytes || p->slice_bytes > (SIZE_MAX - p->panel_bytes) / (size_t)p->threads)
+        return oct_fail(err, OCTET_ERR_NOMEM, "Conv workspace size overflows");
+    n->workspace_bytes = p->panel_bytes + p->slice_bytes * (size_t)p->threads;
+    if (g->shapes_only) return 0;
+    nn_packed pk;
+    if (nn_pack_bt(&pk, arch, (int)p->group, (int)p->K, (int)p->Mg, oct_in_val(g, n, 1)->data, err)) return -1;
+    p->packed_w = pk.data;
+    p->packed_group_floats = pk.floats_per_group;
+    return 0;
 }
 
 static int conv_infer_params(oct_graph *g, oct_node *n, octet_error *err) {
@@ -118,11 +168,13 @@ static int conv_infer_params(oct_graph *g, oct_node *n, octet_error *err) {
         return conv_plan_depthwise(g, n, p, err);
     } else if (pointwise) {
         p->mode = CONV_POINTWISE;
+        if (pixels_as_a_fits(g, n, p)) return plan_pixels_as_a(g, n, p, err);
     } else if (conv_winograd_fits(g, n, p)) {
         p->mode = CONV_WINOGRAD;
         return conv_plan_winograd(g, n, p, err);
     } else {
         p->mode = CONV_IM2COL;
+        if (pixels_as_a_fits(g, n, p)) return plan_pixels_as_a(g, n, p, err);
         /* Tiles of whole B strips, unfolded straight into the GEMM's panel layout. */
         const int64_t nr = p->packed_arch->nr, mr = p->packed_arch->mr;
         int64_t tile = COL_BUDGET_FLOATS / p->K;
@@ -141,11 +193,16 @@ static int conv_infer_params(oct_graph *g, oct_node *n, octet_error *err) {
             const int64_t even = (ntiles + p->threads - 1) / p->threads * p->threads;
             if ((p->P + even - 1) / even >= 4 * nr) ntiles = even;
         }
-        tile = ((p->P + ntiles - 1) / ntiles + nr - 1) / nr * nr;
+        /* Tiles of whole strips, as even as strips allow (784 pixels in 5 tiles: 3 to 4 strips each,
+           not 4 tiles of 4 and a sliver of 16 pixels that streams all of A again). */
+        const int64_t strips = (p->P + nr - 1) / nr;
+        if (ntiles > strips) ntiles = strips;
+        tile = (strips + ntiles - 1) / ntiles * nr;
         if (tile > p->P) tile = p->P;
         p->tile = tile;
+        p->ntiles = ntiles;
         p->mblock = p->Mg;
-        const int64_t items = outer * ((p->P + tile - 1) / tile);
+        const int64_t items = outer * ntiles;
         if (items < want && p->Mg > 32) {
             /* Channel blocks start on a micro-tile row, where a packed A strip starts. */
             const int64_t least = (32 + mr - 1) / mr * mr;
@@ -193,22 +250,31 @@ static void run_pointwise(const oct_run_ctx *ctx, const oct_node *n, const conv_
 static void run_im2col(const oct_run_ctx *ctx, const oct_node *n, const conv_params *p, const float *x,
                        const float *w, const float *bias, const float *res, float *y) {
     const int t = nn_run_threads(ctx, p->threads);
-    const int64_t ntiles = (p->P + p->tile - 1) / p->tile;
+    const int64_t ntiles = p->ntiles, nr = p->packed_arch->nr, strips = (p->P + nr - 1) / nr;
     const int64_t nmb = (p->Mg + p->mblock - 1) / p->mblock;
     const int64_t items = p->N * p->group * ntiles * nmb;
     const oct_act act = nn_node_act(n);
-    const oct_sgemm_arch *arch = gemm_arch(p);
+    /* The plan's arch even for weights not packed at plan time: the tiles and the workspace follow its
+       strips. */
+    const oct_sgemm_arch *arch = p->packed_arch;
 #pragma omp parallel num_threads(t) if (t > 1 && items > 1)
     {
         float *col = (float *)((char *)ctx->workspace + (size_t)omp_get_thread_num() * p->slice_bytes);
-        /* Items run tile-major within an image so that threads share the input rows they unfold. */
-#pragma omp for schedule(dynamic, 1)
+        int64_t have = -1; /* the tile whose panel col holds: its channel blocks need no new unfold */
+        /* Items run tile-major, channel blocks innermost; contiguous runs of items per thread, so
+           that a thread unfolds each of its tiles once for all their channel blocks (the plan
+           makes the item count a multiple of the threads where it can). */
+#pragma omp for schedule(static)
         for (int64_t it = 0; it < items; it++) {
             const int64_t mbi = it % nmb, tile_i = (it / nmb) % ntiles, bg = it / (nmb * ntiles);
             const int64_t b = bg / p->group, gi = bg % p->group;
-            const int64_t p0 = tile_i * p->tile, np = p->P - p0 < p->tile ? p->P - p0 : p->tile;
+            const int64_t p0 = tile_i * strips / ntiles * nr, p1e = (tile_i + 1) * strips / ntiles * nr;
+            const int64_t np = (p1e < p->P ? p1e : p->P) - p0;
             const int64_t m0 = mbi * p->mblock, mc = p->Mg - m0 < p->mblock ? p->Mg - m0 : p->mblock;
-            oct_ref_im2col_f32_panel(&p->geom, x + (b * p->C + gi * p->Cg) * p->in_vol, p->Cg, p0, np, arch->nr, col);
+            if (have != it / nmb) {
+                oct_ref_im2col_f32_panel(&p->geom, x + (b * p->C + gi * p->Cg) * p->in_vol, p->Cg, p0, np, arch->nr, col);
+                have = it / nmb;
+            }
             const int64_t ch = gi * p->Mg + m0;
             const int64_t yoff = (b * p->M + ch) * p->P + p0;
             const oct_epilogue_args e = {.alpha = 1.f, .row_bias = bias ? bias + ch : NULL,
@@ -222,6 +288,47 @@ static void run_im2col(const oct_run_ctx *ctx, const oct_node *n, const conv_par
     }
 }
 
+/* Y^T = col^T W^T per image and group (see pixels_as_a_fits): the threads unfold the pixels into
+   the shared panel, then each takes whole slabs of output channels, its product block stored
+   transposed into y with the epilogue. */
+static void run_pixels_as_a(const oct_run_ctx *ctx, const oct_node *n, const conv_params *p, const float *x,
+                            const float *bias, const float *res, float *y) {
+    const int t = nn_run_threads(ctx, p->threads);
+    const oct_sgemm_arch *arch = p->packed_arch;
+    const int64_t mr = arch->mr, nr = arch->nr, pstrips = (p->P + mr - 1) / mr, wstrips = (p->Mg + nr - 1) / nr;
+    const oct_act act = nn_node_act(n);
+    float *panel = ctx->workspace;
+#pragma omp parallel num_threads(t) if (t > 1)
+    {
+        float *ct = (float *)((char *)ctx->workspace + p->panel_bytes + (size_t)omp_get_thread_num() * p->slice_bytes);
+        const int64_t parts = omp_get_num_threads();
+        for (int64_t bg = 0; bg < p->N * p->group; bg++) {
+            const int64_t b = bg / p->group, gi = bg % p->group;
+            const float *xg = x + (b * p->C + gi * p->Cg) * p->in_vol;
+            /* The implicit barriers: the panel is whole before any slab reads it, and read by all
+               slabs before the next image or group overwrites it. */
+#pragma omp for schedule(static)
+            for (int64_t part = 0; part < parts; part++) {
+                const int64_t s0 = part * pstrips / parts, s1 = (part + 1) * pstrips / parts;
+                const int64_t p0 = s0 * mr, p1 = s1 * mr < p->P ? s1 * mr : p->P;
+                if (p1 > p0) oct_ref_im2col_f32_panel(&p->geom, xg, p->Cg, p0, p1 - p0, mr, panel + p0 * p->K);
+            }
+#pragma omp for schedule(static)
+            for (int64_t s = 0; s < p->slabs; s++) {
+                const int64_t n0 = s * wstrips / p->slabs * nr, n1e = (s + 1) * wstrips / p->slabs * nr;
+                const int64_t n1 = n1e < p->Mg ? n1e : p->Mg;
+                const oct_sgemm_call q = {.m = (int)p->P, .n = (int)(n1 - n0), .k = (int)p->K, .ap = panel,
+                                          .bp = packed_group(p, gi) + n0 * p->K, .c = ct, .ldc = (int)(n1 - n0)};
+                oct_sgemm_run(arch, &q);
+                const int64_t ch = gi * p->Mg + n0, yoff = (b * p->M + ch) * p->P;
+                const oct_epilogue_args e = {.alpha = 1.f, .row_bias = bias ? bias + ch : NULL,
+                                             .res = res ? res + yoff : NULL, .ldr = p->P, .act = act};
+                oct_sgemm_store_transposed(arch, ct, (int)(n1 - n0), (int)p->P, (int)(n1 - n0), y + yoff, (int)p->P, &e);
+            }
+        }
+    }
+}
+
 static int conv_run(const oct_run_ctx *ctx, const oct_node *n, octet_error *err) {
     const conv_params *p = n->params;
     if (!p) return oct_fail(err, OCTET_ERR_INTERNAL, "Conv run before infer");
@@ -230,6 +337,11 @@ static int conv_run(const oct_run_ctx *ctx, const oct_node *n, octet_error *err)
     float *y = oct_out(ctx, n, 0)->data;
     const float *res = nn_residual(ctx, n);
     if (p->N == 0 || p->P == 0) return 0;
+    if (p->pixels_as_a) {
+        if (!p->packed_w) return oct_fail(err, OCTET_ERR_INTERNAL, "Conv '%s': weights were not packed", n->name);
+        run_pixels_as_a(ctx, n, p, x, bias, res, y);
+        return 0;
+    }
     switch (p->mode) {
     case CONV_DEPTHWISE: conv_run_depthwise(ctx, n, p, x, w, bias, res, y); break;
     case CONV_POINTWISE: run_pointwise(ctx, n, p, x, w, bias, res, y); break;

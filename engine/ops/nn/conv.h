@@ -20,6 +20,12 @@ typedef struct {
     const struct oct_sgemm_arch *packed_arch; /* the GEMM arch packed_w is laid out for */
     size_t packed_group_floats;               /* floats of packed_w per group */
     void *direct;    /* the direct strategy's packed weights, or NULL */
+    /* Pixels on the GEMM's broadcast side (layers with few output pixels, conv.c): Y^T = col^T W^T
+       with the weights packed as B in packed_w; the unfolded panel is shared by the threads. */
+    int pixels_as_a;
+    int64_t slabs;      /* output-channel slabs per group, the threads' work items */
+    size_t panel_bytes; /* the shared panel at the start of the workspace; slice_bytes per thread follow */
+    int64_t ntiles;     /* im2col mode: pixel tiles per image, whole strips each (tile: the widest) */
 } conv_params;
 
 /* The depthwise strategy (one input channel per group): conv_depthwise.c. Planning sets the

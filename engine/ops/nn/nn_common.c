@@ -177,8 +177,6 @@ void nn_gemm_tiled(int threads, int m, int n, int k, const float *a, int lda, co
     nn_gemm_run(threads, &g);
 }
 
-static int64_t round_up(int64_t v, int64_t q) { return (v + q - 1) / q * q; }
-
 void nn_gemm_run(int threads, const nn_gemm *g) {
     const int m = g->m, n = g->n, k = g->k, mr = g->arch->mr, nr = g->arch->nr;
     if (m <= 0 || n <= 0) return;
@@ -188,22 +186,23 @@ void nn_gemm_run(int threads, const nn_gemm *g) {
     if (macs < 1 << 21) threads = 1;
     /* One thread: one call, whose own blocking packs each operand once. More: about two column
        slabs per thread (columns first: each slab then reuses all of A, which is usually the
-       smaller, packed operand); rows are split too when there are too few column strips. */
-    int64_t nb = n, mb = m;
+       smaller, packed operand); rows are split too when there are too few column strips. Slabs
+       are whole strips (packed B and A strips start on them), balanced by count; a narrow last
+       strip (49 = 48 + 1) joins its neighbour rather than being a work item of its own. */
+    const int64_t want = 2 * (int64_t)threads, mstrips = (m + mr - 1) / mr;
+    int64_t nstrips = (n + nr / 2) / nr, cs = 1, rs = 1;
+    if (nstrips < 1) nstrips = 1;
     if (threads > 1) {
-        nb = round_up((n + 2 * threads - 1) / (2 * threads), nr);
-        const int64_t tn = (n + nb - 1) / nb;
-        if (tn < 2 * threads) {
-            const int64_t split = (2 * threads + tn - 1) / tn;
-            mb = round_up((m + split - 1) / split, mr);
-        }
+        cs = nstrips < want ? nstrips : want;
+        if (cs < want) rs = (want + cs - 1) / cs < mstrips ? (want + cs - 1) / cs : mstrips;
     }
-    const int64_t tm = (m + mb - 1) / mb, tn = (n + nb - 1) / nb;
-    if (tm * tn < 2) threads = 1;
+    if (cs * rs < 2) threads = 1;
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 1) if (threads > 1)
-    for (int64_t t = 0; t < tm * tn; t++) {
-        const int64_t i0 = (t / tn) * mb, j0 = (t % tn) * nb;
-        const int mi = (int)(m - i0 < mb ? m - i0 : mb), nj = (int)(n - j0 < nb ? n - j0 : nb);
+    for (int64_t t = 0; t < cs * rs; t++) {
+        const int64_t r = t / cs, c = t % cs;
+        const int64_t i0 = r * mstrips / rs * mr, i1 = r + 1 == rs ? m : (r + 1) * mstrips / rs * mr;
+        const int64_t j0 = c * nstrips / cs * nr, j1 = c + 1 == cs ? n : (c + 1) * nstrips / cs * nr;
+        const int mi = (int)(i1 - i0), nj = (int)(j1 - j0);
         oct_epilogue_args te;
         const oct_epilogue_args *tep = NULL;
         if (g->e) {
@@ -248,6 +247,15 @@ int nn_pack_b(nn_packed *pk, int k, int n, const float *b, int b_trans, octet_er
     const oct_sgemm_arch *arch = oct_sgemm_arch_current();
     if (pack_alloc(pk, oct_sgemm_packed_b_floats(arch, k, n), 1, err)) return -1;
     oct_sgemm_pack_b(arch, k, n, b, b_trans ? k : n, b_trans, pk->data);
+    pk->arch = arch;
+    return 0;
+}
+
+int nn_pack_bt(nn_packed *pk, const oct_sgemm_arch *arch, int groups, int k, int n, const float *bt,
+               octet_error *err) {
+    if (pack_alloc(pk, oct_sgemm_packed_b_floats(arch, k, n), groups, err)) return -1;
+    for (int gi = 0; gi < groups; gi++)
+        oct_sgemm_pack_b(arch, k, n, bt + (size_t)gi * n * k, k, 1, pk->data + (size_t)gi * pk->floats_per_group);
     pk->arch = arch;
     return 0;
 }

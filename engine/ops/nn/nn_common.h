@@ -80,6 +80,10 @@ typedef struct {
 int nn_pack_a(nn_packed *pk, const oct_sgemm_arch *arch, int groups, int m, int k, const float *a,
               octet_error *err);
 int nn_pack_b(nn_packed *pk, int k, int n, const float *b, int b_trans, octet_error *err);
+/* Packs `groups` consecutive blocks of bt, each B transposed (n x k row-major: conv weights, output
+   channels by reduction), as the B operand for `arch`. 0, or -1 with err set. */
+int nn_pack_bt(nn_packed *pk, const oct_sgemm_arch *arch, int groups, int k, int n, const float *bt,
+               octet_error *err);
 /* The packed data of group gi, NULL when nothing was packed. */
 const float *nn_packed_for(const nn_packed *pk, int64_t gi);
 /* The arch to run a GEMM with: the plan's, or the one selected now when there is none. */
