@@ -161,7 +161,7 @@ int oct_calib_net_build(oct_calib_net *net, const oct_graph *model, const octet_
         return oct_fail(err, OCTET_ERR_ARG, "the model is already quantized (it has int8 or Q/DQ nodes)");
     }
     net->g = oct_graph_clone(net->plan->g, err);
-    if (!net->g) goto fail;
+    if (!net->g || oct_pass_unfuse_se(net->g, err)) goto fail;
     const int nn = net->g->n_nodes;
     for (int i = 0; i < nn; i++)
         if (!net->g->nodes[i].dead && split_epilogue(net->g, i, err)) goto fail;

@@ -113,7 +113,16 @@ static void check_f32_case(const dw_case *c, int act_kind, int with_res, const o
     for (int l = 0; l < nisa; l++) {
         const oct_dw_kernels *k = select_level(isas[l]);
         for (int64_t i = 0; i < P + 16; i++) y[i] = GUARD;
-        oct_dw_conv_f32(k, &pl, x, w, bias, r, &act, y, scratch);
+        /* the channel sum of a fused GlobalAveragePool: every other case, so that want_sum = 0
+           is run as well (and must report nothing) */
+        const int want_sum = (int)((c->ih + c->kw + act_kind + with_res) & 1);
+        const double sum = oct_dw_conv_f32(k, &pl, x, w, bias, r, &act, y, want_sum, scratch);
+        double exact = 0.0, size = 0.0;
+        for (int64_t i = 0; i < P; i++) exact += y[i], size += fabs((double)y[i]);
+        /* float partial sums over a band (a few thousand values in 4 to 16 lanes), added in double */
+        const double sum_tol = want_sum ? 1e-6 * (double)(pl.band * pl.ow / 4 + 1) * size + 1e-12 : 0.0;
+        ck_assert_msg(fabs(sum - (want_sum ? exact : 0.0)) <= sum_tol, "%s: channel sum %.9g vs %.9g (want %d)",
+                      k->name, sum, exact, want_sum);
         for (int64_t i = 0; i < P; i++) {
             /* every activation here has a slope <= 1.5, so the pre-activation bound carries over */
             const double tol = 1e-5 * (mag[i] + fabs(bias) + 2.0) + 2e-6 * fabs(ref[i]);
@@ -216,14 +225,21 @@ static void check_q8_case(const dw_case *c, const q8_opts *o, const oct_isa *isa
         const oct_dw_kernels *k = select_level(isas[l]);
         if (o->int32_out) {
             for (int64_t i = 0; i < P + 16; i++) yi[i] = 0x5a5a5a5a;
-            oct_dw_conv_q8(k, &pl, x, o->x_xor, o->x_zp, w, o->w_zp, NULL, ROW, yi, scratch);
+            /* ConvInteger has no 8-bit values to sum: a sum asked for stays 0 */
+            ck_assert(oct_dw_conv_q8(k, &pl, x, o->x_xor, o->x_zp, w, o->w_zp, NULL, ROW, yi, 1, scratch) == 0);
             for (int64_t i = 0; i < P; i++)
                 ck_assert_msg(yi[i] == acc[i], "%s int32 [%lld]: %d vs ref %d", k->name, (long long)i, yi[i], acc[i]);
             for (int64_t i = P; i < P + 16; i++) ck_assert_msg(yi[i] == 0x5a5a5a5a, "%s wrote past the output", k->name);
             continue;
         }
         memset(y, 0xa5, (size_t)(P + 16));
-        oct_dw_conv_q8(k, &pl, x, o->x_xor, o->x_zp, w, o->w_zp, &rq, ROW, y, scratch);
+        /* the exact sum of the values written (a fused QLinearGlobalAveragePool), every other level */
+        const int want_sum = (l + (int)c->ih) % 2 == 0;
+        const int64_t sum = oct_dw_conv_q8(k, &pl, x, o->x_xor, o->x_zp, w, o->w_zp, &rq, ROW, y, want_sum, scratch);
+        int64_t exact = 0;
+        for (int64_t i = 0; i < P; i++) exact += o->out_s8 ? (int64_t)(int8_t)yref[i] : (int64_t)yref[i];
+        ck_assert_msg(sum == (want_sum ? exact : 0), "%s: sum %lld vs %lld (want %d, s8 %d)", k->name, (long long)sum,
+                      (long long)exact, want_sum, o->out_s8);
         for (int64_t i = 0; i < P; i++)
             ck_assert_msg(y[i] == yref[i],
                           "%s: %lldx%lld k%lldx%lld s%lldx%lld p%lld,%lld xor %d zx %d zw %d s8 %d [%lld]: %d vs ref %d",

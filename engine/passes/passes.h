@@ -10,6 +10,11 @@
 /* Conv+BatchNormalization folded into the weights; Conv/ConvTranspose/Gemm/MatMul followed by an
    activation fused as the node's epilogue; residual Add(+Relu) fused into the producing conv. */
 int oct_pass_fuse(oct_graph *g, octet_error *err);
+/* After oct_pass_fuse: depthwise Conv -> GlobalAveragePool (an SE squeeze) as one fused node (fuse_se.c). */
+int oct_pass_fuse_se(oct_graph *g, octet_error *err);
+/* Splits the fp32 fused SE nodes of a planned graph back into Conv and GlobalAveragePool, for a
+   graph that is observed tensor by tensor and written out as ONNX (the calibration network). */
+int oct_pass_unfuse_se(oct_graph *g, octet_error *err);
 
 /* QDQ lowering (qdq_lower.c): DequantizeLinear -> float op -> QuantizeLinear patterns become int8
    nodes (QLinearConv, QLinearMatMul, QLinearAdd, ...; data movement runs on the int8 data itself).

@@ -144,18 +144,22 @@ typedef struct {
     const float *res;
     const oct_act *act;
     float *y;
+    double *sum; /* NULL: no channel sum wanted */
 } f32_band;
 
 static void write_f32(const void *ctx, int64_t r0, int64_t rows, const float *acc) {
     const f32_band *c = ctx;
     const int64_t at = r0 * c->pl->ow;
-    c->k->epilogue_f32(acc, c->pl->wq, rows, c->pl->ow, c->bias, c->res ? c->res + at : NULL, c->act, c->y + at);
+    c->k->epilogue_f32(acc, c->pl->wq, rows, c->pl->ow, c->bias, c->res ? c->res + at : NULL, c->act, c->y + at,
+                       c->sum);
 }
 
-void oct_dw_conv_f32(const oct_dw_kernels *k, const oct_dw_plan *pl, const float *x, const float *w,
-                     float bias, const float *res, const oct_act *act, float *y, void *scratch) {
-    const f32_band ctx = {k, pl, bias, res, act, y};
+double oct_dw_conv_f32(const oct_dw_kernels *k, const oct_dw_plan *pl, const float *x, const float *w,
+                       float bias, const float *res, const oct_act *act, float *y, int want_sum, void *scratch) {
+    double sum = 0.0;
+    const f32_band ctx = {k, pl, bias, res, act, y, want_sum ? &sum : NULL};
     run_bands(k, pl, x, NULL, 0, 0, w, scratch, write_f32, &ctx);
+    return sum;
 }
 
 typedef struct {
@@ -165,13 +169,14 @@ typedef struct {
     float m, lo, hi;
     int requant;
     void *y;
+    int64_t *sum; /* NULL: no sum wanted */
 } q8_band;
 
 static void write_q8(const void *ctx, int64_t r0, int64_t rows, const float *acc) {
     const q8_band *c = ctx;
     const int64_t ow = c->pl->ow, at = r0 * ow;
     if (c->requant) {
-        c->k->requant(acc, c->pl->wq, rows, ow, c->bias, c->m, c->lo, c->hi, c->zp, (uint8_t *)c->y + at);
+        c->k->requant(acc, c->pl->wq, rows, ow, c->bias, c->m, c->lo, c->hi, c->zp, (uint8_t *)c->y + at, c->sum);
         return;
     }
     for (int64_t r = 0; r < rows; r++) {
@@ -181,12 +186,13 @@ static void write_q8(const void *ctx, int64_t r0, int64_t rows, const float *acc
     }
 }
 
-void oct_dw_conv_q8(const oct_dw_kernels *k, const oct_dw_plan *pl, const uint8_t *x, uint8_t x_xor,
-                    int32_t x_zp, const int8_t *w, int32_t w_zp, const oct_requant *rq, int64_t row,
-                    void *y, void *scratch) {
+int64_t oct_dw_conv_q8(const oct_dw_kernels *k, const oct_dw_plan *pl, const uint8_t *x, uint8_t x_xor,
+                       int32_t x_zp, const int8_t *w, int32_t w_zp, const oct_requant *rq, int64_t row,
+                       void *y, int want_sum, void *scratch) {
     float wf[OCT_DW_MAX_TAPS];
     for (int t = 0; t < pl->ntaps; t++) wf[t] = (float)((int32_t)w[t] - w_zp);
-    q8_band ctx = {.k = k, .pl = pl, .y = y, .requant = rq != NULL};
+    int64_t sum = 0;
+    q8_band ctx = {.k = k, .pl = pl, .y = y, .requant = rq != NULL, .sum = want_sum && rq ? &sum : NULL};
     if (rq) {
         ctx.bias = rq->bias ? rq->bias[row] : 0;
         ctx.m = rq->scale[rq->scale_per_row ? row : 0];
@@ -195,6 +201,7 @@ void oct_dw_conv_q8(const oct_dw_kernels *k, const oct_dw_plan *pl, const uint8_
         ctx.zp = rq->zp;
     }
     run_bands(k, pl, NULL, x, x_xor, x_zp, wf, scratch, write_q8, &ctx);
+    return sum;
 }
 
 /* ---- the portable primitives ----------------------------------------------------------------- */
@@ -241,24 +248,30 @@ static void taps_ref(const float *base, const int64_t *off, const float *w, int 
 }
 
 static void epilogue_f32_ref(const float *acc, int64_t ld_acc, int64_t rows, int64_t n, float bias,
-                             const float *res, const oct_act *act, float *y) {
-    for (int64_t r = 0; r < rows; r++)
+                             const float *res, const oct_act *act, float *y, double *sum) {
+    for (int64_t r = 0; r < rows; r++) {
+        double row_sum = 0.0;
         for (int64_t i = 0; i < n; i++) {
             float v = acc[r * ld_acc + i] + bias;
             if (res) v += res[r * n + i];
             y[r * n + i] = oct_act_apply(act, v);
+            row_sum += y[r * n + i];
         }
+        if (sum) *sum += row_sum;
+    }
 }
 
 static void requant_ref(const float *acc, int64_t ld_acc, int64_t rows, int64_t n, int32_t bias, float m,
-                        float lo, float hi, int32_t zp, void *y) {
+                        float lo, float hi, int32_t zp, void *y, int64_t *sum) {
     uint8_t *out = y;
     for (int64_t r = 0; r < rows; r++)
         for (int64_t i = 0; i < n; i++) {
             float v = (float)(int32_t)((uint32_t)(int32_t)acc[r * ld_acc + i] + (uint32_t)bias) * m;
             if (!(v >= lo)) v = lo;
             if (v > hi) v = hi;
-            out[r * n + i] = (uint8_t)((int32_t)rintf(v) + zp); /* the low byte, for int8 as well */
+            const int32_t q = (int32_t)rintf(v) + zp;
+            out[r * n + i] = (uint8_t)q; /* the low byte, for int8 as well */
+            if (sum) *sum += q;
         }
 }
 

@@ -78,13 +78,18 @@ typedef struct {
        read and write past n. */
     void (*taps)(const float *base, const int64_t *off, const float *w, int ntaps, int64_t n, float *acc);
     /* For rows r < rows (acc rows ld_acc apart, y and res rows n apart):
-       y[i] = act(acc[i] + bias + res[i]) for i < n (res may be NULL). */
+       y[i] = act(acc[i] + bias + res[i]) for i < n (res may be NULL). With sum (else NULL), also
+       adds the sum of the values written to *sum (float partial sums over the call's rows, a band
+       of at most a few thousand values, added in double): the channel total of a fused
+       GlobalAveragePool, taken while y is in registers instead of in a second pass over it. */
     void (*epilogue_f32)(const float *acc, int64_t ld_acc, int64_t rows, int64_t n, float bias, const float *res,
-                         const oct_act *act, float *y);
+                         const oct_act *act, float *y, double *sum);
     /* The same rows: y[i] = requantized (int32)acc[i] with the row's bias, multiplier m, float clamp
-       [lo, hi] and zero point zp, as oct_ref_requant; 8-bit output (the bits of uint8 and int8 agree). */
+       [lo, hi] and zero point zp, as oct_ref_requant; 8-bit output (the bits of uint8 and int8 agree).
+       With sum (else NULL), also adds to *sum the values written, as the integers they stand for
+       (q + zp before the cast: uint8 or int8 alike), exactly: a fused QLinearGlobalAveragePool. */
     void (*requant)(const float *acc, int64_t ld_acc, int64_t rows, int64_t n, int32_t bias, float m, float lo,
-                    float hi, int32_t zp, void *y);
+                    float hi, int32_t zp, void *y, int64_t *sum);
 } oct_dw_kernels;
 
 extern const oct_dw_kernels oct_ref_dw_kernels;
@@ -94,15 +99,17 @@ const oct_dw_kernels *oct_dw_kernels_for(oct_isa isa);
 const oct_dw_kernels *oct_dw_kernels_selected(void);
 
 /* One fp32 channel: y = act(conv(x, w) + bias + res); res may be NULL. x is the IHxIW plane,
-   w the KHxKW kernel, y the OHxOW plane; scratch is oct_dw_scratch_bytes long, 64-byte aligned. */
-void oct_dw_conv_f32(const oct_dw_kernels *k, const oct_dw_plan *pl, const float *x, const float *w,
-                     float bias, const float *res, const oct_act *act, float *y, void *scratch);
+   w the KHxKW kernel, y the OHxOW plane; scratch is oct_dw_scratch_bytes long, 64-byte aligned.
+   Returns the sum of y's values when want_sum is set (for a fused channel mean), else 0. */
+double oct_dw_conv_f32(const oct_dw_kernels *k, const oct_dw_plan *pl, const float *x, const float *w,
+                       float bias, const float *res, const oct_act *act, float *y, int want_sum, void *scratch);
 
 /* One 8-bit channel: acc = sum over taps inside the input of ((x ^ x_xor) - x_zp) * (w - w_zp),
    as oct_ref_qconv_depthwise (w in the int8 domain). With rq, y gets row `row` of
-   oct_ref_requant(acc) (8-bit, rq's type); with rq NULL, y gets acc as int32 (ConvInteger). */
-void oct_dw_conv_q8(const oct_dw_kernels *k, const oct_dw_plan *pl, const uint8_t *x, uint8_t x_xor,
-                    int32_t x_zp, const int8_t *w, int32_t w_zp, const oct_requant *rq, int64_t row,
-                    void *y, void *scratch);
+   oct_ref_requant(acc) (8-bit, rq's type); with rq NULL, y gets acc as int32 (ConvInteger).
+   Returns the exact sum of the 8-bit values written when want_sum is set (with rq), else 0. */
+int64_t oct_dw_conv_q8(const oct_dw_kernels *k, const oct_dw_plan *pl, const uint8_t *x, uint8_t x_xor,
+                       int32_t x_zp, const int8_t *w, int32_t w_zp, const oct_requant *rq, int64_t row,
+                       void *y, int want_sum, void *scratch);
 
 #endif

@@ -1,7 +1,10 @@
 /* Conv's depthwise strategy (one input channel per group). 2-D windows without dilation run the
    SIMD band kernels of kernels/ref/dwconv_kernels.h (phase planes + one flat FMA stream per band,
    epilogue in the row write-back), one output channel per work item, with a scratch slice per
-   thread; other windows (3-D, dilated, very large kernels or strides) run the direct ref loop. */
+   thread; other windows (3-D, dilated, very large kernels or strides) run the direct ref loop.
+   A node with a second output is a Conv with the SE squeeze fused in (engine/passes/fuse_se.c,
+   run through global_pool.c): that output gets each channel's mean, summed while the rows are
+   written, so that the pool does not read the tensor again. */
 #include <omp.h>
 #include <stdlib.h>
 
@@ -31,13 +34,20 @@ void conv_run_depthwise(const oct_run_ctx *ctx, const oct_node *n, const conv_pa
     const oct_act act = nn_node_act(n);
     const int64_t items = p->N * p->M;
     const oct_dw_plan *plan = p->dw_w;
+    float *mean = n->n_out > 1 ? oct_out(ctx, n, 1)->data : NULL; /* [N, M] channel means */
     if (!plan) {
 #pragma omp parallel for num_threads(t) schedule(dynamic, 1) if (t > 1 && items > 1)
         for (int64_t it = 0; it < items; it++) {
             const int64_t b = it / p->M, m = it % p->M;
             const int64_t c = m / p->Mg; /* the input channel of m's group */
+            float *yc = y + it * p->P;
             oct_ref_conv_depthwise(&p->geom, x + (b * p->C + c) * p->in_vol, w + m * p->kvol,
-                                   bias ? bias[m] : 0.f, res ? res + it * p->P : NULL, &act, y + it * p->P);
+                                   bias ? bias[m] : 0.f, res ? res + it * p->P : NULL, &act, yc);
+            if (mean) {
+                double s = 0.0;
+                for (int64_t i = 0; i < p->P; i++) s += yc[i];
+                mean[it] = (float)(s / (double)p->P);
+            }
         }
         return;
     }
@@ -51,8 +61,10 @@ void conv_run_depthwise(const oct_run_ctx *ctx, const oct_node *n, const conv_pa
         for (int64_t it = 0; it < items; it++) {
             const int64_t b = it / p->M, m = it % p->M;
             const int64_t c = m / p->Mg;
-            oct_dw_conv_f32(k, plan, x + (b * p->C + c) * p->in_vol, w + m * p->kvol, bias ? bias[m] : 0.f,
-                            res ? res + it * p->P : NULL, &act, y + it * p->P, scratch);
+            const double s = oct_dw_conv_f32(k, plan, x + (b * p->C + c) * p->in_vol, w + m * p->kvol,
+                                             bias ? bias[m] : 0.f, res ? res + it * p->P : NULL, &act,
+                                             y + it * p->P, mean != NULL, scratch);
+            if (mean) mean[it] = (float)(s / (double)p->P);
         }
     }
 }

@@ -2,11 +2,13 @@
    dilation run the SIMD band kernels of kernels/ref/dwconv_kernels.h (exact integer sums in a float
    stream, requantization in the row write-back), one output channel per work item with a scratch
    slice per thread; other windows run the direct ref loop over tiles of output pixels, then the
-   requantization. Both give the same integers bit for bit. */
+   requantization. Both give the same integers bit for bit. On request (qconv_dw_sums.h) the run
+   also leaves each channel's sum for a fused QLinearGlobalAveragePool, taken in the band
+   kernels' write-back while the values are in registers. */
 #include <omp.h>
 #include <stdlib.h>
 
-#include "qconv.h"
+#include "qconv_dw_sums.h"
 #include "ref/dwconv_kernels.h"
 
 enum { DW_TILE = 4096 };
@@ -15,8 +17,22 @@ enum { DW_TILE = 4096 };
 typedef struct {
     int fast;         /* plan is valid: the band kernels run */
     oct_dw_plan plan;
+    int want_sums;    /* write channel sums at workspace + sums_offset */
+    size_t sums_offset;
     int8_t w[];       /* [M x kvol], int8 domain */
 } dw_pack;
+
+int qconv_depthwise_want_sums(qconv_params *p, size_t offset) {
+    dw_pack *pk = p->dw_w;
+    if (p->mode != QCONV_DEPTHWISE || !p->qlinear || !pk || offset % sizeof(int64_t)) return -1;
+    pk->want_sums = 1;
+    pk->sums_offset = offset;
+    return 0;
+}
+
+static int64_t *sums_of(const oct_run_ctx *ctx, const dw_pack *pk) {
+    return pk->want_sums ? (int64_t *)(void *)((char *)ctx->workspace + pk->sums_offset) : NULL;
+}
 
 int qconv_plan_depthwise(qconv_params *p, octet_error *err) {
     oct_dw_plan plan;
@@ -39,6 +55,8 @@ int qconv_pack_depthwise(qconv_params *p, const uint8_t *w, octet_error *err) {
     dw_pack *pk = malloc(sizeof *pk + count);
     if (!pk) return oct_fail(err, OCTET_ERR_NOMEM, "out of memory packing weights");
     pk->fast = oct_dw_plan_init(&p->geom, &pk->plan);
+    pk->want_sums = 0;
+    pk->sums_offset = 0;
     for (size_t i = 0; i < count; i++) pk->w[i] = (int8_t)(w[i] ^ flip);
     p->dw_w = pk;
     return 0;
@@ -63,6 +81,16 @@ static void run_ref(int t, const oct_run_ctx *ctx, const qconv_params *p, const 
         if (p->qlinear)
             oct_ref_requant(acc, np, (int)m, 1, (int)np, &a->rq, (uint8_t *)a->y + yoff, p->P, 1);
     }
+    int64_t *sums = sums_of(ctx, p->dw_w);
+    if (!sums) return;
+    /* tiles of a channel ran on any thread: sum the finished channels */
+#pragma omp parallel for num_threads(t) schedule(static) if (t > 1 && p->N * p->M > 1)
+    for (int64_t bm = 0; bm < p->N * p->M; bm++) {
+        const uint8_t *yc = (const uint8_t *)a->y + bm * p->P;
+        int64_t s = 0;
+        for (int64_t i = 0; i < p->P; i++) s += a->rq.out_s8 ? (int64_t)(int8_t)yc[i] : (int64_t)yc[i];
+        sums[bm] = s;
+    }
 }
 
 void qconv_run_depthwise(const oct_run_ctx *ctx, const qconv_params *p, const qconv_run_args *a) {
@@ -75,6 +103,7 @@ void qconv_run_depthwise(const oct_run_ctx *ctx, const qconv_params *p, const qc
     const oct_dw_kernels *k = oct_dw_kernels_selected();
     const int64_t items = p->N * p->M;
     char *slices = (char *)ctx->workspace + p->head_bytes;
+    int64_t *sums = p->qlinear ? sums_of(ctx, pk) : NULL;
 #pragma omp parallel num_threads(t) if (t > 1 && items > 1)
     {
         void *scratch = slices + (size_t)omp_get_thread_num() * p->slice_bytes;
@@ -85,8 +114,10 @@ void qconv_run_depthwise(const oct_run_ctx *ctx, const qconv_params *p, const qc
             const int64_t b = bm / p->M, m = bm % p->M;
             const int64_t c = m / p->Mg;
             void *y = p->qlinear ? (void *)((uint8_t *)a->y + bm * p->P) : (void *)((int32_t *)a->y + bm * p->P);
-            oct_dw_conv_q8(k, &pk->plan, a->x + (b * p->C + c) * p->in_vol, a->x_xor, a->x_zp,
-                           pk->w + m * p->kvol, a->w_zp[m], p->qlinear ? &a->rq : NULL, m, y, scratch);
+            const int64_t s = oct_dw_conv_q8(k, &pk->plan, a->x + (b * p->C + c) * p->in_vol, a->x_xor, a->x_zp,
+                                             pk->w + m * p->kvol, a->w_zp[m], p->qlinear ? &a->rq : NULL, m, y,
+                                             sums != NULL, scratch);
+            if (sums) sums[bm] = s;
         }
     }
 }

@@ -2,7 +2,13 @@
    broadcasting; A, B and C of one 8-bit type (uint8 or int8); every scale and zero point per
    tensor. Inputs: A, A_scale, [A_zero_point], B, B_scale, [B_zero_point], C_scale,
    [C_zero_point]. The arithmetic is one or two float32 multiplies per element (see
-   qops_kernels.h), within one unit of the exact result; scales are read at run time. */
+   qops_kernels.h), within one unit of the exact result; scales are read at run time.
+
+   One operand per plane ([N, C, 1, 1] against [N, C, H, W]: the SE excite of EfficientNet) with
+   small planes (7x7) makes the broadcast walker hand out runs too short for the vector loops
+   (49 elements run ~5x slower per element than long runs). That operand is then first spread
+   over the planes in the workspace, and one contiguous run does the whole tensor (the same
+   arithmetic, so the same bytes). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +23,35 @@ typedef struct {
     int64_t total;
     int is_s8;
     int threads;
+    /* per-plane operand spread over small planes (see above) */
+    int spread;       /* 0: no; 1: A is per plane; 2: B is per plane */
+    int64_t plane;    /* elements per plane */
+    oct_bcast flat;   /* both operands of the output's shape */
 } qbin_params;
+
+/* Planes shorter than this are spread (the vector runs handle 64 bytes per step). */
+enum { SPREAD_BELOW = 64 };
+
+/* Elements per plane when a value of rank ra and dims da is one value per plane of the output
+   (dims equal to the output's on a prefix, then only 1s), else 0. */
+static int64_t per_plane(int ra, const int64_t *da, int rank, const int64_t *dims) {
+    if (ra != rank) return 0;
+    int k = 0;
+    while (k < rank && da[k] == dims[k]) k++;
+    int64_t plane = 1;
+    for (int d = k; d < rank; d++) {
+        if (da[d] != 1) return 0;
+        plane *= dims[d];
+    }
+    return k < rank ? plane : 0;
+}
+
+static int same_dims(int ra, const int64_t *da, int rank, const int64_t *dims) {
+    if (ra != rank) return 0;
+    for (int d = 0; d < rank; d++)
+        if (da[d] != dims[d]) return 0;
+    return 1;
+}
 
 static int qbin_infer(oct_graph *g, oct_node *n, octet_error *err) {
     nn_reset_params(n);
@@ -45,6 +79,15 @@ static int qbin_infer(oct_graph *g, oct_node *n, octet_error *err) {
     p->threads = nn_plan_threads();
     oct_set_output(g, n, 0, a->dtype, rank, dims);
     n->workspace_bytes = 0;
+    const int64_t pa = per_plane(a->rank, a->dims, rank, dims), pb = per_plane(b->rank, b->dims, rank, dims);
+    if (pa > 1 && pa < SPREAD_BELOW && same_dims(b->rank, b->dims, rank, dims)) p->spread = 1, p->plane = pa;
+    if (pb > 1 && pb < SPREAD_BELOW && same_dims(a->rank, a->dims, rank, dims)) p->spread = 2, p->plane = pb;
+    if (p->spread) {
+        const int full[2] = {rank, rank};
+        const int64_t *const flat_dims[2] = {dims, dims};
+        if (oct_bcast_plan(&p->flat, rank, dims, 2, full, flat_dims) < 0) p->spread = 0;
+        else n->workspace_bytes = (size_t)p->total; /* one byte per element, sizes checked by the planner */
+    }
     return 0;
 }
 
@@ -73,6 +116,16 @@ static int qbin_run(const oct_run_ctx *ctx, const oct_node *n, octet_error *err)
                         (double)qa.scale, (double)qb.scale, (double)qc.scale);
     const uint8_t *a = oct_in(ctx, n, 0)->data, *b = oct_in(ctx, n, 3)->data;
     uint8_t *y = oct_out(ctx, n, 0)->data;
+    const oct_bcast *bc = &p->bc;
+    uint8_t *spread = p->spread ? ctx->workspace : NULL;
+    if (spread) {
+        bc = &p->flat;
+        const uint8_t *per = p->spread == 1 ? a : b;
+        if (p->spread == 1) a = spread;
+        else b = spread;
+        /* one memset per plane: tens of bytes each */
+        for (int64_t i = 0; i < p->total / p->plane; i++) memset(spread + i * p->plane, per[i], (size_t)p->plane);
+    }
     const int t_run = nn_run_threads(ctx, p->threads);
     int64_t pieces = p->total / QBIN_MIN_PER_THREAD;
     if (pieces > t_run) pieces = t_run;
@@ -82,7 +135,7 @@ static int qbin_run(const oct_run_ctx *ctx, const oct_node *n, octet_error *err)
     for (int64_t i = 0; i < pieces; i++) {
         int64_t lo, hi;
         qops_split(p->total, pieces, i, &lo, &hi);
-        k->qbinary(&q, &p->bc, a, b, y, lo, hi);
+        k->qbinary(&q, bc, a, b, y, lo, hi);
     }
     return 0;
 }

@@ -2,12 +2,22 @@
    8-bit type for X and Y, per-tensor scales and zero points (read at run time). Inputs: X,
    x_scale, [x_zero_point], y_scale, [y_zero_point]. channels_last = 1 takes X as (N, D1.., C).
    Window sums are exact integers; the mean is scaled to the output in double. AveragePool takes
-   kernel_shape, strides, pads, auto_pad, ceil_mode and count_include_pad as AveragePool does. */
+   kernel_shape, strides, pads, auto_pad, ceil_mode and count_include_pad as AveragePool does.
+
+   The SE squeeze of a quantized EfficientNet-style block (engine/passes/fuse_se.c) is a
+   QLinearGlobalAveragePool with its depthwise QLinearConv fused in: inputs 0..8 are the
+   QLinearConv's (x, x_scale, x_zero_point, w, w_scale, w_zero_point, y_scale, y_zero_point, B;
+   an absent B is -1), 9..12 the pool's X scale and zero point and Y scale and zero point, the
+   attributes the Conv's plus fused_qlinear_conv = 1, the epilogue the Conv's; outputs the Conv's
+   Y (still read by the excite QLinearMul) and the pooled Y. The Conv runs through the QLinearConv
+   op on a view of the node; its depthwise strategy leaves the exact channel sums in the
+   workspace (qconv_dw_sums.h), from which the pool's bytes follow as they do below. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "../nn/nn_common.h"
 #include "misc_kernels.h"
+#include "qconv_dw_sums.h"
 #include "qops_common.h"
 
 typedef struct {
@@ -16,13 +26,92 @@ typedef struct {
     int64_t pad_end[3];
     int64_t N, C, in_vol, out_vol;
     int threads;
+    /* the fused form */
+    const oct_op *conv;
+    void *conv_params;
+    int conv_sums;     /* the conv leaves the channel sums at workspace + sums_offset */
+    size_t sums_offset;
 } qpool_params;
+
+#define FUSED_MARK "fused_qlinear_conv"
+enum { FUSED_CONV_INPUTS = 9, FUSED_INPUTS = 13, FUSED_X_SCALE = 9 };
+
+static void qpool_free(void *pp) {
+    qpool_params *p = pp;
+    if (!p) return;
+    if (p->conv && p->conv_params) p->conv->free_params ? p->conv->free_params(p->conv_params) : free(p->conv_params);
+    free(p);
+}
+
+/* One pooled byte from the exact sum s of vol values. */
+static uint8_t pooled_byte(int64_t s, int64_t vol, const oct_qpool *q) {
+    const double v = vol > 0 ? (double)(s - vol * (int64_t)q->x_zp) / (double)vol * q->scale : 0.0;
+    return (uint8_t)oct_q8_round(v, q->y_zp, q->qmin, q->qmax);
+}
+
+/* The fused node as the QLinearConv it holds (shares n's arrays; params are the caller's). */
+static oct_node qconv_view(const oct_node *n, void *params) {
+    static char type[] = "QLinearConv", domain[] = "";
+    oct_node c = *n;
+    c.op_type = type;
+    c.domain = domain;
+    c.n_in = n->in[FUSED_CONV_INPUTS - 1] >= 0 ? FUSED_CONV_INPUTS : FUSED_CONV_INPUTS - 1;
+    c.n_out = 1;
+    c.params = params;
+    return c;
+}
+
+static int fused_infer(oct_graph *g, oct_node *n, qpool_params *p, octet_error *err) {
+    if (n->n_in != FUSED_INPUTS || n->n_out != 2)
+        return oct_fail(err, OCTET_ERR_FORMAT, "fused QLinearConv+%s has %d inputs and %d outputs, expects %d and 2",
+                        n->op_type, n->n_in, n->n_out, FUSED_INPUTS);
+    if (!(p->conv = oct_op_find("", "QLinearConv")))
+        return oct_fail(err, OCTET_ERR_INTERNAL, "QLinearConv is not registered");
+    oct_node c = qconv_view(n, NULL);
+    const int rc = p->conv->infer(g, &c, err);
+    p->conv_params = c.params; /* freed with p, also on failure */
+    if (rc) return oct_fail_context(err, "fused QLinearConv");
+    const oct_value *y = oct_out_val(g, n, 0);
+    if (qops_check_qparams(g, n, FUSED_X_SCALE, FUSED_X_SCALE + 1, y->dtype, "x", err) ||
+        qops_check_qparams(g, n, FUSED_X_SCALE + 2, FUSED_X_SCALE + 3, y->dtype, "y", err))
+        return -1;
+    p->global = 1;
+    p->s8 = y->dtype == OCTET_INT8;
+    p->N = y->dims[0];
+    p->C = y->dims[1];
+    p->in_vol = 1;
+    int64_t dims[OCTET_MAX_RANK];
+    for (int d = 0; d < y->rank; d++) {
+        dims[d] = d < 2 ? y->dims[d] : 1;
+        if (d >= 2) p->in_vol *= y->dims[d];
+    }
+    p->out_vol = 1;
+    oct_set_output(g, n, 1, y->dtype, y->rank, dims);
+    n->run_unread_inputs = c.run_unread_inputs;
+    /* the sums go past the conv's own workspace, on a line of their own */
+    const size_t base = (c.workspace_bytes + 63) / 64 * 64, count = (size_t)(p->N * p->C);
+    n->workspace_bytes = c.workspace_bytes;
+    if (base >= c.workspace_bytes && count <= (SIZE_MAX - base) / sizeof(int64_t) &&
+        qconv_depthwise_want_sums(c.params, base) == 0) {
+        p->conv_sums = 1;
+        p->sums_offset = base;
+        n->workspace_bytes = base + count * sizeof(int64_t);
+    }
+    return 0;
+}
 
 /* Channels per work item of the channels-last global pool (its sums live on the stack). */
 enum { COLS_BLOCK = 64 };
 
 static int qpool_infer(oct_graph *g, oct_node *n, octet_error *err) {
     nn_reset_params(n);
+    if (oct_node_attr(n, FUSED_MARK) && strcmp(n->op_type, "QLinearGlobalAveragePool") == 0) {
+        qpool_params *p = calloc(1, sizeof *p);
+        if (!p) return oct_fail(err, OCTET_ERR_NOMEM, "out of memory");
+        n->params = p;
+        p->threads = nn_plan_threads();
+        return fused_infer(g, n, p, err);
+    }
     if (qops_check_inputs(n, 4, 5, 0xbu, err)) return -1;
     if (quant_require_dtype(g, n, 0, "input X", OCTET_UINT8, OCTET_INT8, err)) return -1;
     const oct_value *x = oct_in_val(g, n, 0);
@@ -78,24 +167,29 @@ static int qpool_infer(oct_graph *g, oct_node *n, octet_error *err) {
 static int qpool_run(const oct_run_ctx *ctx, const oct_node *n, octet_error *err) {
     const qpool_params *p = n->params;
     if (!p) return oct_fail(err, OCTET_ERR_INTERNAL, "%s run before infer", n->op_type);
-    const qops_qparams xq = qops_run_qparams(ctx, n, 1, 2), yq = qops_run_qparams(ctx, n, 3, 4);
+    if (p->conv) {
+        const oct_node c = qconv_view(n, p->conv_params);
+        if (p->conv->run(ctx, &c, err)) return -1;
+    }
+    const int q0 = p->conv ? FUSED_X_SCALE : 1; /* the pool's X scale */
+    const qops_qparams xq = qops_run_qparams(ctx, n, q0, q0 + 1), yq = qops_run_qparams(ctx, n, q0 + 2, q0 + 3);
     if (qops_check_scale_value(xq.scale, "x", err) || qops_check_scale_value(yq.scale, "y", err)) return -1;
     const octet_dtype t = p->s8 ? OCTET_INT8 : OCTET_UINT8;
     const oct_qpool q = {.scale = (double)xq.scale / (double)yq.scale, .x_zp = xq.zp, .y_zp = yq.zp,
                          .qmin = quant_min(t), .qmax = quant_max(t), .x_s8 = p->s8, .y_s8 = p->s8};
-    const uint8_t *x = oct_in(ctx, n, 0)->data;
-    uint8_t *y = oct_out(ctx, n, 0)->data;
+    /* the fused form pools the conv's output 0 into output 1 */
+    const uint8_t *x = p->conv ? oct_out(ctx, n, 0)->data : oct_in(ctx, n, 0)->data;
+    uint8_t *y = oct_out(ctx, n, p->conv ? 1 : 0)->data;
     const int th = nn_run_threads(ctx, p->threads);
     const int64_t C = p->C, vol = p->in_vol;
-    if (p->global && !p->channels_last) {
+    if (p->conv_sums) {
+        const int64_t *sums = (const int64_t *)(const void *)((const char *)ctx->workspace + p->sums_offset);
+        for (int64_t it = 0; it < p->N * C; it++) y[it] = pooled_byte(sums[it], vol, &q);
+    } else if (p->global && !p->channels_last) {
         const int64_t items = p->N * C;
         const oct_misc_kernel_set *k = oct_misc_kernels();
 #pragma omp parallel for num_threads(th) schedule(static) if (th > 1 && items * vol > (1 << 15))
-        for (int64_t it = 0; it < items; it++) {
-            const int64_t s = k->qsum(x + it * vol, p->s8, vol);
-            const double v = vol > 0 ? (double)(s - vol * (int64_t)q.x_zp) / (double)vol * q.scale : 0.0;
-            y[it] = (uint8_t)oct_q8_round(v, q.y_zp, q.qmin, q.qmax);
-        }
+        for (int64_t it = 0; it < items; it++) y[it] = pooled_byte(k->qsum(x + it * vol, p->s8, vol), vol, &q);
     } else if (p->global) {
         const int64_t blocks = (C + COLS_BLOCK - 1) / COLS_BLOCK, items = p->N * blocks;
 #pragma omp parallel for num_threads(th) schedule(static) if (th > 1 && items > 1 && p->N * C * vol > (1 << 15))
@@ -104,10 +198,7 @@ static int qpool_run(const oct_run_ctx *ctx, const oct_node *n, octet_error *err
             const int64_t nc = C - c0 < COLS_BLOCK ? C - c0 : COLS_BLOCK;
             int64_t sums[COLS_BLOCK] = {0};
             oct_ref_qcolsum(x + b * vol * C + c0, p->s8, vol, nc, C, sums);
-            for (int64_t c = 0; c < nc; c++) {
-                const double v = vol > 0 ? (double)(sums[c] - vol * (int64_t)q.x_zp) / (double)vol * q.scale : 0.0;
-                y[b * C + c0 + c] = (uint8_t)oct_q8_round(v, q.y_zp, q.qmin, q.qmax);
-            }
+            for (int64_t c = 0; c < nc; c++) y[b * C + c0 + c] = pooled_byte(sums[c], vol, &q);
         }
     } else {
         const int64_t items = p->N * C;
@@ -125,5 +216,6 @@ static int qpool_run(const oct_run_ctx *ctx, const oct_node *n, octet_error *err
 }
 
 const oct_op oct_op_qlinear_global_average_pool = {"com.microsoft", "QLinearGlobalAveragePool", 0, qpool_infer,
-                                                   qpool_run, NULL};
-const oct_op oct_op_qlinear_average_pool = {"com.microsoft", "QLinearAveragePool", 0, qpool_infer, qpool_run, NULL};
+                                                   qpool_run, qpool_free};
+const oct_op oct_op_qlinear_average_pool = {"com.microsoft", "QLinearAveragePool", 0, qpool_infer, qpool_run,
+                                            qpool_free};

@@ -172,9 +172,10 @@ static inline float32x4_t act_neon(float32x4_t v, int kind, float32x4_t alpha, f
 static int vector_act(int kind) { return kind >= 0 && kind <= 7; }
 
 static void epilogue_neon(const float *acc, int64_t ld_acc, int64_t rows, int64_t n, float bias, const float *res,
-                          const oct_act *act, float *y) {
+                          const oct_act *act, float *y, double *sum) {
     const int kind = act->kind;
     const float32x4_t vb = vdupq_n_f32(bias), alpha = vdupq_n_f32(act->alpha), beta = vdupq_n_f32(act->beta);
+    float32x4_t band_sum = vdupq_n_f32(0.f);
     for (int64_t r = 0; r < rows; r++, acc += ld_acc, y += n, res = res ? res + n : NULL)
         for (int64_t i = 0; i < n; i += 4) {
             const int64_t cnt = n - i < 4 ? n - i : 4;
@@ -196,8 +197,12 @@ static void epilogue_neon(const float *acc, int64_t ld_acc, int64_t rows, int64_
             } else {
                 vst1q_f32(lanes, v);
                 memcpy(y + i, lanes, (size_t)cnt * sizeof(float));
+                for (int64_t l = cnt; l < 4; l++) lanes[l] = 0.f; /* lanes past n are not summed */
+                v = vld1q_f32(lanes);
             }
+            band_sum = vaddq_f32(band_sum, v);
         }
+    if (sum) *sum += (double)vaddvq_f32(band_sum);
 }
 
 static inline int32x4_t requant4(float32x4_t a, int32x4_t vb, float32x4_t vm, float32x4_t vlo, float32x4_t vhi,
@@ -210,11 +215,14 @@ static inline int32x4_t requant4(float32x4_t a, int32x4_t vb, float32x4_t vm, fl
 }
 
 static void requant_neon(const float *acc, int64_t ld_acc, int64_t rows, int64_t n, int32_t bias, float m,
-                         float lo, float hi, int32_t zp, void *y) {
+                         float lo, float hi, int32_t zp, void *y, int64_t *sum) {
     const float32x4_t vm = vdupq_n_f32(m), vlo = vdupq_n_f32(lo), vhi = vdupq_n_f32(hi);
     const int32x4_t vb = vdupq_n_s32(bias), vzp = vdupq_n_s32(zp);
+    static const int32_t LANE[4] = {0, 1, 2, 3};
+    const int32x4_t lane = vld1q_s32(LANE);
     uint8_t *out = y;
-    for (int64_t r = 0; r < rows; r++, acc += ld_acc, out += n)
+    for (int64_t r = 0; r < rows; r++, acc += ld_acc, out += n) {
+        int32x4_t row_sum = vdupq_n_s32(0);
         for (int64_t i = 0; i < n; i += 16) { /* acc has slack: four full vectors are always readable */
             const int32x4_t q0 = requant4(vld1q_f32(acc + i), vb, vm, vlo, vhi, vzp);
             const int32x4_t q1 = requant4(vld1q_f32(acc + i + 4), vb, vm, vlo, vhi, vzp);
@@ -230,7 +238,17 @@ static void requant_neon(const float *acc, int64_t ld_acc, int64_t rows, int64_t
                 vst1q_u8(b16, bytes);
                 memcpy(out + i, b16, (size_t)(n - i));
             }
+            if (sum) { /* the lanes below n (n < 2^24 by the plan's bound, so int32 holds it) */
+                const int32x4_t left = vdupq_n_s32((int32_t)(n - i));
+                const int32x4_t q[4] = {q0, q1, q2, q3};
+                for (int v = 0; v < 4; v++) {
+                    const uint32x4_t in_row = vcltq_s32(vaddq_s32(lane, vdupq_n_s32(4 * v)), left);
+                    row_sum = vaddq_s32(row_sum, vandq_s32(q[v], vreinterpretq_s32_u32(in_row)));
+                }
+            }
         }
+        if (sum) *sum += vaddlvq_s32(row_sum);
+    }
 }
 
 const oct_dw_kernels oct_neon_dw_kernels = {"neon", fill_u8_neon, fill_f32_neon,

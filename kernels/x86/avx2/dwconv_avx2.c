@@ -175,9 +175,10 @@ static inline __m256 act256(__m256 v, int kind, __m256 alpha, __m256 beta) {
 static int vector_act(int kind) { return kind >= 0 && kind <= 7; }
 
 static void epilogue_avx2(const float *acc, int64_t ld_acc, int64_t rows, int64_t n, float bias, const float *res,
-                          const oct_act *act, float *y) {
+                          const oct_act *act, float *y, double *sum) {
     const int kind = act->kind;
     const __m256 vb = _mm256_set1_ps(bias), alpha = _mm256_set1_ps(act->alpha), beta = _mm256_set1_ps(act->beta);
+    __m256 band_sum = _mm256_setzero_ps();
     for (int64_t r = 0; r < rows; r++, acc += ld_acc, y += n, res = res ? res + n : NULL)
         for (int64_t i = 0; i < n; i += 8) {
             const int full = n - i >= 8;
@@ -194,11 +195,18 @@ static void epilogue_avx2(const float *acc, int64_t ld_acc, int64_t rows, int64_
             }
             if (full) _mm256_storeu_ps(y + i, v);
             else _mm256_maskstore_ps(y + i, m, v);
+            /* the bitwise mask zeroes the lanes past n whatever they hold (NaN included) */
+            band_sum = _mm256_add_ps(band_sum, full ? v : _mm256_and_ps(v, _mm256_castsi256_ps(m)));
         }
+    if (sum) {
+        const __m128 h = _mm_add_ps(_mm256_castps256_ps128(band_sum), _mm256_extractf128_ps(band_sum, 1));
+        const __m128 q = _mm_add_ps(h, _mm_movehl_ps(h, h));
+        *sum += (double)_mm_cvtss_f32(_mm_add_ss(q, _mm_movehdup_ps(q)));
+    }
 }
 
 static void requant_avx2(const float *acc, int64_t ld_acc, int64_t rows, int64_t n, int32_t bias, float m,
-                         float lo, float hi, int32_t zp, void *y) {
+                         float lo, float hi, int32_t zp, void *y, int64_t *sum) {
     const __m256 vm = _mm256_set1_ps(m), vlo = _mm256_set1_ps(lo), vhi = _mm256_set1_ps(hi);
     const __m256i vb = _mm256_set1_epi32(bias), vzp = _mm256_set1_epi32(zp);
     /* byte 0 of each int32 to the low 4 bytes of each 128-bit lane, then the two lanes together */
@@ -206,7 +214,8 @@ static void requant_avx2(const float *acc, int64_t ld_acc, int64_t rows, int64_t
                                                0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
     const __m256i join = _mm256_setr_epi32(0, 4, 1, 1, 1, 1, 1, 1);
     uint8_t *out = y;
-    for (int64_t r = 0; r < rows; r++, acc += ld_acc, out += n)
+    for (int64_t r = 0; r < rows; r++, acc += ld_acc, out += n) {
+        __m256i row_sum = _mm256_setzero_si256();
         for (int64_t i = 0; i < n; i += 8) {
             /* exact integers, so the conversion is exact; lanes past n hold anything and are not stored */
             const __m256i s = _mm256_add_epi32(_mm256_cvtps_epi32(_mm256_loadu_ps(acc + i)), vb);
@@ -222,7 +231,14 @@ static void requant_avx2(const float *acc, int64_t ld_acc, int64_t rows, int64_t
                 _mm_storeu_si128((__m128i *)b8, bytes);
                 memcpy(out + i, b8, (size_t)(n - i));
             }
+            row_sum = _mm256_add_epi32(row_sum, _mm256_and_si256(q, lane_mask(n - i)));
         }
+        if (sum) { /* lanes hold n/8 values of 8 bits each: int32 suffices, the total goes to 64 bits */
+            int32_t lanes[8];
+            _mm256_storeu_si256((__m256i *)lanes, row_sum);
+            for (int l = 0; l < 8; l++) *sum += lanes[l];
+        }
+    }
 }
 
 const oct_dw_kernels oct_avx2_dw_kernels = {"avx2", fill_u8_avx2, fill_f32_avx2,

@@ -160,9 +160,10 @@ static inline __m512 act512(__m512 v, int kind, __m512 alpha, __m512 beta) {
 static int vector_act(int kind) { return kind >= 0 && kind <= 7; }
 
 static void epilogue_avx512(const float *acc, int64_t ld_acc, int64_t rows, int64_t n, float bias,
-                            const float *res, const oct_act *act, float *y) {
+                            const float *res, const oct_act *act, float *y, double *sum) {
     const int kind = act->kind;
     const __m512 vb = _mm512_set1_ps(bias), alpha = _mm512_set1_ps(act->alpha), beta = _mm512_set1_ps(act->beta);
+    __m512 band_sum = _mm512_setzero_ps();
     for (int64_t r = 0; r < rows; r++, acc += ld_acc, y += n, res = res ? res + n : NULL)
         for (int64_t i = 0; i < n; i += 16) {
             const __mmask16 m = first_lanes(n - i);
@@ -177,23 +178,34 @@ static void epilogue_avx512(const float *acc, int64_t ld_acc, int64_t rows, int6
                 v = _mm512_loadu_ps(lanes);
             }
             _mm512_mask_storeu_ps(y + i, m, v);
+            band_sum = _mm512_mask_add_ps(band_sum, m, band_sum, v);
         }
+    if (sum) *sum += (double)_mm512_reduce_add_ps(band_sum);
 }
 
 static void requant_avx512(const float *acc, int64_t ld_acc, int64_t rows, int64_t n, int32_t bias, float m,
-                           float lo, float hi, int32_t zp, void *y) {
+                           float lo, float hi, int32_t zp, void *y, int64_t *sum) {
     const __m512 vm = _mm512_set1_ps(m), vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
     const __m512i vb = _mm512_set1_epi32(bias), vzp = _mm512_set1_epi32(zp);
     uint8_t *out = y;
-    for (int64_t r = 0; r < rows; r++, acc += ld_acc, out += n)
+    for (int64_t r = 0; r < rows; r++, acc += ld_acc, out += n) {
+        __m512i row_sum = _mm512_setzero_si512();
         for (int64_t i = 0; i < n; i += 16) {
             /* exact integers, so the conversion is exact; lanes past n hold anything and are not stored */
             const __m512i s = _mm512_add_epi32(_mm512_cvtps_epi32(_mm512_loadu_ps(acc + i)), vb);
             __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(s), vm);
             v = _mm512_min_ps(_mm512_max_ps(v, vlo), vhi);
-            const __m128i bytes = _mm512_cvtepi32_epi8(_mm512_add_epi32(_mm512_cvtps_epi32(v), vzp));
-            _mm_mask_storeu_epi8(out + i, first_lanes(n - i), bytes);
+            const __m512i q = _mm512_add_epi32(_mm512_cvtps_epi32(v), vzp);
+            const __mmask16 keep = first_lanes(n - i);
+            _mm_mask_storeu_epi8(out + i, keep, _mm512_cvtepi32_epi8(q));
+            row_sum = _mm512_mask_add_epi32(row_sum, keep, row_sum, q);
         }
+        /* a lane adds n/16 values of 8 bits: inside int32 for rows up to 2^24 (the plan's bound);
+           the 16 lanes are added in 64 bits */
+        if (sum)
+            *sum += _mm512_reduce_add_epi64(_mm512_add_epi64(_mm512_cvtepi32_epi64(_mm512_castsi512_si256(row_sum)),
+                                                             _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(row_sum, 1))));
+    }
 }
 
 const oct_dw_kernels oct_avx512_dw_kernels = {"avx512", fill_u8_avx512, fill_f32_avx512,
