@@ -7,11 +7,11 @@
    and on the shapes convolutions hand to qgemm (rows = output channels, K = Cin * kernel volume,
    columns = output pixels), with the fraction of the 512-bit VNNI peak and of the set's own peak.
    The timed call is the whole qgemm (activation packing and zero-point fix-up included).
-   Last, the fused convolution path as QLinearConv runs it on one thread: ResNet layers unfolded
-   (im2col) straight into each set's panels, tile by tile, and qgemm_panel writing requantized
-   bytes; GOP/s counts the GEMM's multiply-adds, the time includes the unfolding. Beside it, the
-   GEMM alone (tiles unfolded outside the timing) and the path it replaced, for the ratio: a
-   row-major im2col tile, qgemm into an int32 block of at most 64 KiB, then requant.
+   Last, the fused convolution path as QLinearConv runs it on one thread: ResNet and MobileNet
+   layers unfolded (im2col) straight into each set's panels by the packers of the selected ISA
+   level (qpanel_isa.h), tile by tile, and qgemm_panel writing requantized bytes; GOP/s counts
+   the GEMM's multiply-adds, the time includes the unfolding. Beside it, the GEMM alone (tiles
+   unfolded outside the timing) and the same path with the portable ref packers, for the ratio.
 
    usage: qgemm_peak [--quick]     (--quick: fewer sizes, shorter timing; for smoke runs) */
 #include <stdint.h>
@@ -21,6 +21,7 @@
 #include <time.h>
 
 #include "kernels/kernels.h"
+#include "kernels/qpanel_isa.h"
 #include "kernels/quant_isa.h"
 
 #if defined(__x86_64__)
@@ -184,16 +185,16 @@ static double run_qgemm(const oct_quant_kernel_set *ks, int rows, int k, int col
 }
 
 /* GOP/s of a whole C x HxW -> M 2-D convolution (kernel k, stride s, pad k/2) through the fused
-   path of ks, single-threaded, in pixel tiles of about 384 KiB of panels as qconv.c plans them;
-   mode 1: the tiles are unfolded once, outside the timing; mode 2: the replaced path. */
-enum { CONV_FUSED, CONV_GEMM_ONLY, CONV_OLD };
-static double run_conv(const oct_quant_kernel_set *ks, int C, int H, int M, int k, int s, int mode) {
-    const int gemm_only = mode == CONV_GEMM_ONLY;
+   path of ks, single-threaded, in pixel tiles of about 384 KiB of panels as qconv.c plans them,
+   unfolded by pk; gemm_only: the tiles are unfolded once, outside the timing. */
+static double run_conv(const oct_quant_kernel_set *ks, const oct_qpanel_kernels *pk, int C, int H, int M, int k,
+                       int s, int gemm_only) {
     oct_conv_geom g = {{1, H, H}, {1, (H + 2 * (k / 2) - k) / s + 1, (H + 2 * (k / 2) - k) / s + 1}, {1, k, k},
                        {1, s, s}, {1, 1, 1}, {0, k / 2, k / 2}};
     const int K = C * k * k, P = (int)oct_geom_out_vol(&g);
     const int per_col = (int)(oct_qpanel_stride(ks->panel, K) / ks->panel->nr);
     int tile = (3 << 17) / per_col / ks->panel->nr * ks->panel->nr;
+    if (tile > 2048) tile = 2048;
     if (tile < ks->panel->nr) tile = ks->panel->nr;
     if (tile > P) tile = P;
     int8_t *w = malloc((size_t)M * (size_t)K);
@@ -204,14 +205,7 @@ static double run_conv(const oct_quant_kernel_set *ks, int C, int H, int M, int 
     const int tiles = (P + tile - 1) / tile;
     char *panel = aligned_alloc(64, tile_bytes * (size_t)(gemm_only ? tiles : 1));
     void *scratch = aligned_alloc(64, oct_ref_qpanel_im2col_scratch(&g, C));
-    /* the replaced path's tiles: 256 KiB of im2col, accumulators within 64 KiB */
-    int old_tile = (1 << 18) / K / 16 * 16;
-    old_tile = old_tile > 2048 ? 2048 : old_tile < 16 ? 16 : old_tile;
-    if (old_tile > P) old_tile = P;
-    const int acc_rows = (1 << 14) / old_tile > 0 ? (1 << 14) / old_tile : 1;
-    uint8_t *col = malloc((size_t)K * (size_t)old_tile);
-    int32_t *acc = malloc(sizeof(int32_t) * (size_t)acc_rows * (size_t)old_tile);
-    if (!w || !x || !y || !scale || !wbuf || !panel || !scratch || !col || !acc) {
+    if (!w || !x || !y || !scale || !wbuf || !panel || !scratch) {
         fprintf(stderr, "qgemm_peak: out of memory for a %d -> %d conv\n", C, M);
         exit(1);
     }
@@ -224,27 +218,17 @@ static double run_conv(const oct_quant_kernel_set *ks, int C, int H, int M, int 
     const oct_requant rq = {scale, 1, NULL, 3, 0, 255, 0};
     const double ops = 2.0 * M * (double)K * P;
     for (int p0 = 0; gemm_only && p0 < P; p0 += tile)
-        oct_ref_qpanel_im2col(ks->panel, &g, x, C, p0, P - p0 < tile ? P - p0 : tile, 0, 7, scratch,
-                              panel + (size_t)(p0 / tile) * tile_bytes);
+        pk->im2col(ks->panel, &g, x, C, p0, P - p0 < tile ? P - p0 : tile, 0, 7, scratch,
+                   panel + (size_t)(p0 / tile) * tile_bytes);
     long reps = 1;
     double best = 0;
     for (;;) {
         const double t0 = now();
-        for (long i = 0; mode == CONV_OLD && i < reps; i++)
-            for (int p0 = 0; p0 < P; p0 += old_tile) {
-                const int np = P - p0 < old_tile ? P - p0 : old_tile;
-                oct_ref_im2col_tile_u8(&g, x, C, p0, np, 0, 7, col);
-                for (int r = 0; r < M; r += acc_rows) {
-                    const int nr = M - r < acc_rows ? M - r : acc_rows;
-                    ks->qgemm(&pw, r, nr, np, col, np, 7, NULL, NULL, acc, np);
-                    ks->requant(acc, np, r, nr, np, &rq, y + (size_t)r * P + p0, P, 1);
-                }
-            }
-        for (long i = 0; mode != CONV_OLD && i < reps; i++)
+        for (long i = 0; i < reps; i++)
             for (int p0 = 0; p0 < P; p0 += tile) {
                 const int np = P - p0 < tile ? P - p0 : tile;
                 char *tp = gemm_only ? panel + (size_t)(p0 / tile) * tile_bytes : panel;
-                if (!gemm_only) oct_ref_qpanel_im2col(ks->panel, &g, x, C, p0, np, 0, 7, scratch, tp);
+                if (!gemm_only) pk->im2col(ks->panel, &g, x, C, p0, np, 0, 7, scratch, tp);
                 const oct_qgemm_out o = {7, NULL, NULL, NULL, &rq, y + p0, P, 1};
                 ks->qgemm_panel(&pw, 0, M, np, tp, &o);
             }
@@ -263,8 +247,6 @@ static double run_conv(const oct_quant_kernel_set *ks, int C, int H, int M, int 
     free(wbuf);
     free(panel);
     free(scratch);
-    free(col);
-    free(acc);
     return best;
 }
 
@@ -320,12 +302,16 @@ int main(int argc, char **argv) {
             printf("\n");
         }
     }
-    /* ResNet-18/50 at 224: the 3x3 stages, the stem, a 1x1 expansion and a strided 1x1. */
-    static const int convs[][5] = {{64, 56, 64, 3, 1}, {128, 28, 128, 3, 1}, {256, 14, 256, 3, 1}, {512, 7, 512, 3, 1},
-                                   {3, 224, 64, 7, 2}, {64, 56, 256, 1, 1}, {256, 56, 512, 1, 2}};
-    const int ncv2 = quick ? 2 : 7;
-    printf("\n%-26s %-8s %9s %9s %9s %10s %9s %9s %7s\n", "conv C,HxW->M kxk/s", "set", "GOP/s", "%vnni512", "%own",
-           "GEMM only", "%vnni512", "old path", "speedup");
+    /* ResNet-18/50 at 224: the 3x3 stages, a strided 3x3, the stem, a 1x1 expansion and a strided
+       1x1; MobileNetV2's K = 16 expansion at 112x112 (write-back bound). */
+    static const int convs[][5] = {{64, 56, 64, 3, 1},  {128, 28, 128, 3, 1}, {256, 14, 256, 3, 1},
+                                   {512, 7, 512, 3, 1}, {64, 56, 128, 3, 2},  {3, 224, 64, 7, 2},
+                                   {64, 56, 256, 1, 1}, {256, 56, 512, 1, 2}, {16, 112, 96, 1, 1}};
+    const int ncv2 = quick ? 2 : 9;
+    const oct_qpanel_kernels *pk = oct_qpanel_kernels_selected();
+    printf("\nfused conv path, unfolded by the %s packers (ratio: against the ref packers)\n", pk->name);
+    printf("%-26s %-8s %9s %9s %9s %10s %9s %9s %7s\n", "conv C,HxW->M kxk/s", "set", "GOP/s", "%vnni512", "%own",
+           "GEMM only", "%vnni512", "ref unf.", "ratio");
     for (int c = 0; c < ncv2; c++) {
         char shape[40];
         snprintf(shape, sizeof shape, "%d,%dx%d->%d %dx%d/%d", convs[c][0], convs[c][1], convs[c][1], convs[c][2],
@@ -333,9 +319,9 @@ int main(int argc, char **argv) {
         for (int i = 0; i < n; i++) {
             if (sets[i].ks == &oct_ref_quant_kernels) continue;
             const int *cv = convs[c];
-            const double g = run_conv(sets[i].ks, cv[0], cv[1], cv[2], cv[3], cv[4], CONV_FUSED);
-            const double gg = run_conv(sets[i].ks, cv[0], cv[1], cv[2], cv[3], cv[4], CONV_GEMM_ONLY);
-            const double go = run_conv(sets[i].ks, cv[0], cv[1], cv[2], cv[3], cv[4], CONV_OLD);
+            const double g = run_conv(sets[i].ks, pk, cv[0], cv[1], cv[2], cv[3], cv[4], 0);
+            const double gg = run_conv(sets[i].ks, pk, cv[0], cv[1], cv[2], cv[3], cv[4], 1);
+            const double go = run_conv(sets[i].ks, &oct_ref_qpanel_kernels, cv[0], cv[1], cv[2], cv[3], cv[4], 0);
             printf("%-26s %-8s %9.1f", shape, sets[i].what, g);
             if (vnni512 > 0) printf(" %8.1f%%", 100.0 * g / vnni512);
             else printf(" %9s", "-");

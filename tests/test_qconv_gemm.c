@@ -1,10 +1,12 @@
 /* The fused int8 GEMM path of QLinearConv / ConvInteger / QLinearMatMul / QGemm, piece by piece:
-   - oct_ref_qpanel_im2col against oct_ref_im2col_tile_u8 decoded through every kernel set's panel
+   - the panel packers of every ISA level the CPU runs (qpanel_isa.h, ref included), each
+     im2col against oct_ref_im2col_tile_u8 decoded through every kernel set's panel
      layout (and a few layouts no set uses, which take the generic path): 1-D, 2-D and 3-D
      geometries with strides, dilations, asymmetric padding, pointwise, int8 input and the
      dot-product sign flip, tiles that start mid-row and cross depth slices; padded k and columns
      must hold packed zero;
-   - oct_ref_qpanel_pack for both operand orientations, and the column sums;
+     (short rows, long rows and stride 2 exercise the vector movers' tails);
+   - each packer's pack for both operand orientations, and the column sums;
    - every set's qgemm_panel against oct_ref_qgemm + oct_ref_requant, bit for bit: odd sizes, row
      sub-ranges, weight zero points per row, activation zero points per column, requantization
      with per-row or shared scales, bias, narrowed clamps, int8/uint8 output, int32 output,
@@ -16,6 +18,7 @@
 #include <string.h>
 
 #include "kernels/kernels.h"
+#include "kernels/qpanel_isa.h"
 #include "kernels/quant_isa.h"
 
 static uint32_t rng = 77u;
@@ -51,6 +54,20 @@ static int all_layouts(const oct_qpanel *out[16]) {
     out[n++] = oct_dotprod_quant_kernels.panel;
 #endif
     for (size_t i = 0; i < sizeof extra / sizeof extra[0]; i++) out[n++] = &extra[i];
+    return n;
+}
+
+/* The packers of every ISA level the CPU runs, each once. Returns the count. */
+static int all_packers(const oct_qpanel_kernels *out[OCT_ISA_COUNT]) {
+    int n = 0;
+    for (int isa = 0; isa < OCT_ISA_COUNT; isa++) {
+        if (!oct_isa_supported((oct_isa)isa)) continue;
+        const oct_qpanel_kernels *k = oct_qpanel_kernels_for((oct_isa)isa);
+        int seen = 0;
+        for (int i = 0; i < n; i++) seen |= out[i] == k;
+        if (!seen) out[n++] = k;
+    }
+    ck_assert_ptr_eq(out[0], &oct_ref_qpanel_kernels);
     return n;
 }
 
@@ -99,8 +116,8 @@ static oct_conv_geom make_geom(const geom_spec *s) {
     return g;
 }
 
-static void check_im2col(const oct_qpanel *l, const geom_spec *s, int64_t channels, int64_t p0, int64_t np,
-                         uint8_t x_xor, uint8_t pad) {
+static void check_im2col(const oct_qpanel_kernels *pk, const oct_qpanel *l, const geom_spec *s, int64_t channels,
+                         int64_t p0, int64_t np, uint8_t x_xor, uint8_t pad) {
     const oct_conv_geom g = make_geom(s);
     const int64_t in_vol = oct_geom_in_vol(&g), K = channels * oct_geom_k_vol(&g);
     uint8_t *x = xmalloc((size_t)(channels * in_vol));
@@ -111,10 +128,10 @@ static void check_im2col(const oct_qpanel *l, const geom_spec *s, int64_t channe
     ck_assert(bytes > 0 && scratch_bytes > 0);
     uint8_t *panel = xmalloc(bytes), *scratch = xmalloc(scratch_bytes);
     memset(panel, 0xcd, bytes); /* stale bytes: padding must be written, not assumed */
-    oct_ref_qpanel_im2col(l, &g, x, channels, p0, np, x_xor, pad, scratch, panel);
-    char what[160];
-    snprintf(what, sizeof what, "im2col in %lldx%lldx%lld k %lldx%lldx%lld s %lld,%lld,%lld ch %lld p0 %lld np %lld",
-             (long long)s->in[0], (long long)s->in[1], (long long)s->in[2], (long long)s->k[0], (long long)s->k[1],
+    pk->im2col(l, &g, x, channels, p0, np, x_xor, pad, scratch, panel);
+    char what[180];
+    snprintf(what, sizeof what, "%s im2col in %lldx%lldx%lld k %lldx%lldx%lld s %lld,%lld,%lld ch %lld p0 %lld np %lld",
+             pk->name, (long long)s->in[0], (long long)s->in[1], (long long)s->in[2], (long long)s->k[0], (long long)s->k[1],
              (long long)s->k[2], (long long)s->stride[0], (long long)s->stride[1], (long long)s->stride[2],
              (long long)channels, (long long)p0, (long long)np);
     check_panel(what, l, panel, col, K, np);
@@ -152,7 +169,10 @@ static geom_spec random_geom(void) {
 START_TEST(im2col_panel_layouts) {
     const oct_qpanel *layouts[16];
     const int nl = all_layouts(layouts);
-    /* fixed: resnet-like 3x3 pad 1, a stride-2 7x7 stem, a pointwise, a 1x1 stride 2, long rows */
+    const oct_qpanel_kernels *packers[OCT_ISA_COUNT];
+    const int npk = all_packers(packers);
+    /* fixed: resnet-like 3x3 pad 1, a stride-2 7x7 stem, a pointwise, a 1x1 stride 2, long rows,
+       long stride-2 rows, 7-pixel rows */
     static const geom_spec fixed[] = {
         {{1, 14, 14}, {1, 3, 3}, {1, 1, 1}, {1, 1, 1}, {0, 1, 1}, {0, 1, 1}},
         {{1, 30, 30}, {1, 7, 7}, {1, 2, 2}, {1, 1, 1}, {0, 3, 3}, {0, 3, 3}},
@@ -160,21 +180,26 @@ START_TEST(im2col_panel_layouts) {
         {{1, 13, 13}, {1, 1, 1}, {1, 2, 2}, {1, 1, 1}, {0, 0, 0}, {0, 0, 0}},
         {{1, 3, 700}, {1, 3, 3}, {1, 1, 1}, {1, 1, 1}, {0, 1, 1}, {0, 1, 1}},
         {{5, 6, 7}, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}},
+        {{1, 4, 301}, {1, 3, 3}, {1, 2, 2}, {1, 1, 1}, {0, 1, 1}, {0, 1, 1}},
+        {{1, 7, 7}, {1, 3, 3}, {1, 1, 1}, {1, 1, 1}, {0, 1, 1}, {0, 1, 1}},
+        {{1, 70, 70}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}, {0, 0, 0}},
     };
+    for (int pi = 0; pi < npk; pi++)
     for (int li = 0; li < nl; li++) {
         for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) {
             const oct_conv_geom g = make_geom(&fixed[i]);
             const int64_t P = oct_geom_out_vol(&g);
-            check_im2col(layouts[li], &fixed[i], rin(1, 9), 0, P, 0, (uint8_t)rin(0, 255));
+            check_im2col(packers[pi], layouts[li], &fixed[i], rin(1, 9), 0, P, 0, (uint8_t)rin(0, 255));
             const int64_t p0 = rin(0, (int)P - 1);
-            check_im2col(layouts[li], &fixed[i], rin(1, 9), p0, rin(1, (int)(P - p0)), 0x80, (uint8_t)rin(0, 255));
+            check_im2col(packers[pi], layouts[li], &fixed[i], rin(1, 9), p0, rin(1, (int)(P - p0)), 0x80,
+                         (uint8_t)rin(0, 255));
         }
         for (int i = 0; i < 25; i++) {
             const geom_spec s = random_geom();
             const oct_conv_geom g = make_geom(&s);
             const int64_t P = oct_geom_out_vol(&g);
             const int64_t p0 = rnext() % 2 ? 0 : rin(0, (int)P - 1);
-            check_im2col(layouts[li], &s, rin(1, 7), p0, rin(1, (int)(P - p0)), rnext() % 2 ? 0x80 : 0,
+            check_im2col(packers[pi], layouts[li], &s, rin(1, 7), p0, rin(1, (int)(P - p0)), rnext() % 2 ? 0x80 : 0,
                          (uint8_t)rin(0, 255));
         }
     }
@@ -184,6 +209,9 @@ END_TEST
 START_TEST(pack_panel_orientations) {
     const oct_qpanel *layouts[16];
     const int nl = all_layouts(layouts);
+    const oct_qpanel_kernels *packers[OCT_ISA_COUNT];
+    const int npk = all_packers(packers);
+    for (int pi = 0; pi < npk; pi++)
     for (int li = 0; li < nl; li++)
         for (int i = 0; i < 30; i++) {
             const int K = rnext() % 4 ? rin(1, 70) : rin(1, 5), nc = rin(1, 600);
@@ -197,8 +225,8 @@ START_TEST(pack_panel_orientations) {
             const size_t bytes = oct_qpanel_bytes(layouts[li], K, nc);
             uint8_t *panel = xmalloc(bytes);
             memset(panel, 0xcd, bytes);
-            if (transposed) oct_ref_qpanel_pack(layouts[li], src, 1, K, K, nc, x_xor, panel);
-            else oct_ref_qpanel_pack(layouts[li], src, nc, 1, K, nc, x_xor, panel);
+            if (transposed) packers[pi]->pack(layouts[li], src, 1, K, K, nc, x_xor, panel);
+            else packers[pi]->pack(layouts[li], src, nc, 1, K, nc, x_xor, panel);
             check_panel(transposed ? "pack [nc][K]" : "pack [K][nc]", layouts[li], panel, rowmajor, K, nc);
             free(src);
             free(rowmajor);
@@ -370,6 +398,7 @@ START_TEST(qgemm_panel_levels) {
         ck_assert_int_eq(t->isa, isa);
         ck_assert_ptr_nonnull(t->quant->panel);
         ck_assert_ptr_nonnull(t->quant->qgemm_panel);
+        ck_assert_ptr_eq(oct_qpanel_kernels_selected(), oct_qpanel_kernels_for((oct_isa)isa));
         fused_suite(t->quant->name, t->quant, 30);
     }
     unsetenv("OCTET_ISA");

@@ -7,7 +7,8 @@
    - depthwise (one input channel per group): a direct loop per output channel over pixel tiles;
    - otherwise implicit GEMM: a tile of output pixels is unfolded (im2col, in the uint8 domain,
      padding = the zero point) straight into the kernel set's activation panels in the thread's
-     workspace slice (a 1x1 stride-1 unpadded conv packs input rows as they are), then the fused
+     workspace slice, by the packers of the ISA level (qpanel_isa.h; a 1x1 stride-1 unpadded conv
+     packs input rows as they are), then the fused
      GEMM multiplies every block of output channels of the work item over it and writes the
      requantized bytes (QLinearConv) or the int32 sums (ConvInteger) from its registers.
    QLinearConv honours a fused Relu/Clip epilogue by narrowing the requantization clamp. */
@@ -139,27 +140,43 @@ static int qconv_pack(oct_graph *g, const oct_node *n, qconv_params *p, octet_er
     return 0;
 }
 
-/* The GEMM strategy's tiles: pixel tiles of whole panels within PANEL_BUDGET, then enough work
-   items for every thread (smaller tiles, then blocks of output channels). A slice holds the
-   tile's panels, its column sums (needed when a weight zero point is not 0) and the unfolding's
-   scratch. */
+/* Columns a tile boundary is aligned to: the micro-kernels' vector width (16 int32 lanes on
+   AVX-512; a multiple of the narrower sets' widths), so only a tile's last vector can be partial. */
+enum { TILE_ALIGN = 16 };
+
+/* First output pixel of GEMM tile i of n over P pixels: the cuts are spread evenly and aligned to
+   TILE_ALIGN, so the tiles differ by at most one vector and no tile is a sliver. */
+static int64_t qconv_gemm_tile_start(int64_t P, int64_t n, int64_t i) {
+    if (i >= n) return P;
+    return P * i / n / TILE_ALIGN * TILE_ALIGN; /* P < 2^31 and i < n <= P: no overflow */
+}
+
+/* The GEMM strategy's tiles: as few pixel tiles as keep each tile's panels within PANEL_BUDGET,
+   but at least enough work items for every thread (more tiles, down to 2 vectors of columns,
+   then blocks of output channels); the cuts are even (qconv_gemm_tile_start), so a small layer
+   does not end in a sliver that one thread runs alone. A slice holds the largest tile's panels,
+   its column sums (needed when a weight zero point is not 0) and the unfolding's scratch. */
 static int qconv_plan_gemm(qconv_params *p, int64_t outer, int64_t want, octet_error *err) {
     const oct_qpanel *l = p->ks->panel;
     const int64_t per_col = oct_qpanel_stride(l, p->K) / l->nr; /* bytes of one column */
-    int64_t tile = PANEL_BUDGET / (per_col > 0 ? per_col : 1);
-    if (tile > 2048) tile = 2048;
-    tile = tile / l->nr * l->nr;
-    if (tile < l->nr) tile = l->nr;
-    if (outer * ((p->P + tile - 1) / tile) < want) {
-        int64_t per = (p->P * outer + want - 1) / want;
-        per = (per + l->nr - 1) / l->nr * l->nr;
-        if (per < tile) tile = per < 2 * l->nr ? 2 * l->nr : per;
-    }
-    if (tile > p->P) tile = p->P;
-    if (tile < 1) tile = 1;
+    int64_t budget = PANEL_BUDGET / (per_col > 0 ? per_col : 1);
+    if (budget > 2048) budget = 2048;
+    budget = budget / l->nr * l->nr;
+    if (budget < l->nr) budget = l->nr;
+    const int64_t min_cols = 2 * TILE_ALIGN, most = (p->P + min_cols - 1) / min_cols;
+    int64_t ntiles = (p->P + budget - 1) / budget;
+    if (outer * ntiles < want) ntiles = (want + outer - 1) / outer;
+    /* a count the threads share evenly: 7 equal tiles on 2 threads leave one thread running the
+       last alone, 8 slightly smaller ones do not */
+    if (outer == 1) ntiles = (ntiles + p->threads - 1) / p->threads * p->threads;
+    if (ntiles > most) ntiles = most;
+    if (ntiles < 1) ntiles = 1;
+    /* the cuts round down by less than TILE_ALIGN, so no tile exceeds P / ntiles + TILE_ALIGN */
+    const int64_t tile = p->P / ntiles + TILE_ALIGN < p->P ? p->P / ntiles + TILE_ALIGN : p->P;
     p->tile = tile;
+    p->ntiles = ntiles;
     p->mblock = p->Mg;
-    const int64_t items = outer * ((p->P + tile - 1) / tile);
+    const int64_t items = outer * ntiles;
     if (items < want && p->Mg > 32) {
         /* blocks of whole micro-tile rows (8 divides every set's mr) */
         const int64_t split = (want + items - 1) / items;
@@ -217,6 +234,7 @@ static int qconv_infer_common(oct_graph *g, oct_node *n, int qlinear, octet_erro
     p->mode = p->Cg == 1 ? QCONV_DEPTHWISE : QCONV_GEMM;
     if (qconv_direct_fits(g, n, p)) p->mode = QCONV_DIRECT;
     p->ks = quant_kernels();
+    p->unfold = oct_qpanel_kernels_selected();
     if (qconv_plan_work(n, p, err)) return -1;
     return qconv_pack(g, n, p, err);
 }
@@ -230,7 +248,7 @@ static int convinteger_infer(oct_graph *g, oct_node *n, octet_error *err) {
 
 static void run_gemm(const oct_run_ctx *ctx, const qconv_params *p, const qconv_run_args *a) {
     const int t = nn_run_threads(ctx, p->threads);
-    const int64_t ntiles = (p->P + p->tile - 1) / p->tile;
+    const int64_t ntiles = p->ntiles;
     const int64_t nmb = (p->Mg + p->mblock - 1) / p->mblock;
     const int64_t items = p->N * p->group * ntiles * nmb;
     const oct_quant_kernel_set *ks = p->ks;
@@ -250,11 +268,12 @@ static void run_gemm(const oct_run_ctx *ctx, const qconv_params *p, const qconv_
         for (int64_t it = 0; it < items; it++) {
             const int64_t mbi = it % nmb, bt = it / nmb, tile_i = bt % ntiles, bg = bt / ntiles;
             const int64_t b = bg / p->group, gi = bg % p->group;
-            const int64_t p0 = tile_i * p->tile, np = p->P - p0 < p->tile ? p->P - p0 : p->tile;
+            const int64_t p0 = qconv_gemm_tile_start(p->P, ntiles, tile_i);
+            const int64_t np = qconv_gemm_tile_start(p->P, ntiles, tile_i + 1) - p0;
             const int64_t m0 = mbi * p->mblock, mc = p->Mg - m0 < p->mblock ? p->Mg - m0 : p->mblock;
             if (have != bt) {
                 const uint8_t *xg = a->x + (b * p->C + gi * p->Cg) * p->in_vol;
-                oct_ref_qpanel_im2col(ks->panel, &p->geom, xg, p->Cg, p0, np, a->x_xor, (uint8_t)a->x_zp, scratch, panel);
+                p->unfold->im2col(ks->panel, &p->geom, xg, p->Cg, p0, np, a->x_xor, (uint8_t)a->x_zp, scratch, panel);
                 if (any_wzp) oct_ref_qpanel_colsums(ks->panel, panel, (int)p->K, (int)np, colsum);
                 have = bt;
             }

@@ -4,6 +4,7 @@
 #define OCT_QCONV_H
 
 #include "../nn/nn_common.h"
+#include "qpanel_isa.h"
 #include "quant_common.h"
 
 enum { QCONV_DEPTHWISE, QCONV_GEMM, QCONV_DIRECT };
@@ -24,12 +25,14 @@ typedef struct {
     int x_s8, w_u8, out_s8;
     int64_t w_scale_count, w_zp_count;
     int mode;
-    int64_t tile;     /* output pixels per work item */
+    int64_t tile;     /* output pixels per work item (GEMM: the most any tile holds) */
+    int64_t ntiles;   /* GEMM: pixel tiles per image and group, cut by qconv_gemm_tile_start */
     int64_t mblock;   /* output channels per work item (GEMM) */
     int threads;
     size_t mult_bytes, head_bytes, col_bytes, slice_bytes;
     size_t sums_bytes; /* GEMM: column sums per slice (col_bytes: the tile's panels) */
     const oct_quant_kernel_set *ks;
+    const oct_qpanel_kernels *unfold; /* GEMM: the packers of the ISA level ks was picked at */
     void *packed_buf;
     oct_qweights packed;
     void *dw_w; /* the depthwise strategy's plan and int8-domain weights (qconv_depthwise.c) */

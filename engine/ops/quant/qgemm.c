@@ -18,6 +18,7 @@
 
 #include "../nn/nn_common.h"
 #include "qops_common.h"
+#include "qpanel_isa.h"
 
 enum { S_A = 0, S_AS, S_AZ, S_B, S_BS, S_BZ, S_C, S_YS, S_YZ };
 
@@ -32,6 +33,7 @@ typedef struct {
     int64_t tm, nb;
     int threads;
     const oct_quant_kernel_set *ks;
+    const oct_qpanel_kernels *packer; /* the panel packers of the ISA level ks was picked at */
     size_t pack_bytes;
     void *packed_buf;        /* constant B packed at plan time */
     oct_qweights packed;
@@ -124,6 +126,7 @@ static void qgemm_pack(const qgemm_params *p, const uint8_t *b, void *buf, oct_q
 
 static int qgemm_plan(oct_graph *g, oct_node *n, qgemm_params *p, octet_error *err) {
     p->ks = quant_kernels();
+    p->packer = oct_qpanel_kernels_selected();
     p->threads = nn_plan_threads();
     p->pack_bytes = quant_align64(p->ks->qweights_bytes((int)p->N, (int)p->K));
     if (!p->pack_bytes) return oct_fail(err, OCTET_ERR_NOMEM, "packed B size overflows");
@@ -176,8 +179,8 @@ static int qgemm_infer(oct_graph *g, oct_node *n, octet_error *err) {
 /* Rows [m0, m0+tm) of A' as the panels' columns. */
 static void qgemm_panel(const qgemm_params *p, const uint8_t *a, int64_t m0, int64_t tm, void *panel) {
     const uint8_t flip = p->a_s8 ? 0x80 : 0;
-    if (p->trans_a) oct_ref_qpanel_pack(p->ks->panel, a + m0, p->M, 1, (int)p->K, (int)tm, flip, panel);
-    else oct_ref_qpanel_pack(p->ks->panel, a + m0 * p->K, 1, p->K, (int)p->K, (int)tm, flip, panel);
+    if (p->trans_a) p->packer->pack(p->ks->panel, a + m0, p->M, 1, (int)p->K, (int)tm, flip, panel);
+    else p->packer->pack(p->ks->panel, a + m0 * p->K, 1, p->K, (int)p->K, (int)tm, flip, panel);
 }
 
 typedef struct {

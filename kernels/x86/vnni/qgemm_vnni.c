@@ -1,7 +1,16 @@
 /* AVX-512 VNNI int8 GEMM: 8 rows x 48 columns per micro-tile, 24 zmm accumulators. VPDPBUSD adds
    four u8 x s8 products into each int32 lane without saturation (the non-S form), so the sums are
    exact modulo 2^32 like ref. The packed activations hold 16 columns x 4 k per zmm; each row's 4 k
-   weights are broadcast to all lanes. */
+   weights are broadcast to all lanes.
+
+   The fused path (qgemm_panel) requantizes whole row blocks straight from the accumulators when
+   the output is 8-bit with contiguous rows and no per-column term (weight zero points 0, one
+   activation zero point): QLinearConv's case. The per-row constants are folded once per call
+   (zero-point term + bias, one wrapping int32 add) instead of once per micro-tile, and the int32
+   sums never leave the registers; at small K (1x1 convolutions of few channels) that write-back is
+   most of the work. Blocks cut by the requested rows and every other case take the generic tile
+   (quant_isa.h, qwriteback_avx512.h); both run the float operations of oct_avx512_requant in the
+   same order, so the bytes are the same. */
 #include <immintrin.h>
 
 #include "quant_isa.h"
@@ -38,6 +47,67 @@ static inline __attribute__((always_inline)) void tile_8xnv(int groups, const in
         for (int j = 0; j < nv; j++) _mm512_storeu_si512(c + i * ldc + j * LANES, acc[i][j]);
 }
 
+/* Requantization constants of one full row block: rows' (zero-point term + bias) and multipliers. */
+typedef struct {
+    int32_t add[MR];
+    float m[MR];
+} block_rq;
+
+/* The micro-tile of tile_8xnv, then each row requantized and stored as bytes at y (rows y_rs
+   apart); only the first `cols` columns of the last vector are stored. */
+static inline __attribute__((always_inline)) void tile_8xnv_rq(int groups, const int8_t *w, const uint8_t *x,
+                                                             const int nv, const block_rq *rq, __m512 vlo,
+                                                             __m512 vhi, __m512i vzp, uint8_t *y, int64_t y_rs,
+                                                             int cols) {
+    __m512i acc[MR][3];
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; i++)
+#pragma GCC unroll 3
+        for (int j = 0; j < nv; j++) acc[i][j] = _mm512_setzero_si512();
+    for (int g = 0; g < groups; g++) {
+        __m512i xv[3];
+#pragma GCC unroll 3
+        for (int j = 0; j < nv; j++) xv[j] = _mm512_loadu_si512(x + j * 64);
+#pragma GCC unroll 8
+        for (int i = 0; i < MR; i++) {
+            int32_t wi;
+            memcpy(&wi, w + 4 * i, 4);
+            const __m512i b = _mm512_set1_epi32(wi);
+#pragma GCC unroll 3
+            for (int j = 0; j < nv; j++) acc[i][j] = _mm512_dpbusd_epi32(acc[i][j], xv[j], b);
+        }
+        x += NR * 4;
+        w += MR * 4;
+    }
+    /* Through an L1 stage: requantizing from acc[][] directly makes GCC keep the accumulators in
+       memory inside the k loop. */
+    _Alignas(64) int32_t stage[MR][NR];
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; i++)
+#pragma GCC unroll 3
+        for (int j = 0; j < nv; j++) _mm512_store_si512(stage[i] + j * LANES, acc[i][j]);
+    const int last = cols - (nv - 1) * LANES;
+    const __mmask16 tail = (__mmask16)(last >= LANES ? 0xFFFF : (1u << last) - 1);
+    for (int i = 0; i < MR; i++) {
+        const __m512i c = _mm512_set1_epi32(rq->add[i]);
+        const __m512 m = _mm512_set1_ps(rq->m[i]);
+        for (int j = 0; j < nv; j++) {
+            const __m512i v = _mm512_add_epi32(_mm512_load_si512(stage[i] + j * LANES), c);
+            __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(v), m);
+            f = _mm512_min_ps(_mm512_max_ps(f, vlo), vhi);
+            const __m128i out = _mm512_cvtepi32_epi8(_mm512_add_epi32(_mm512_cvtps_epi32(f), vzp));
+            _mm_mask_storeu_epi8(y + i * y_rs + j * LANES, j == nv - 1 ? tail : (__mmask16)0xFFFF, out);
+        }
+    }
+}
+
+static void ukernel_rq(int groups, const void *w, const void *x, int cols, const block_rq *rq, __m512 vlo,
+                       __m512 vhi, __m512i vzp, uint8_t *y, int64_t y_rs) {
+    if (cols > 2 * LANES) tile_8xnv_rq(groups, w, x, 3, rq, vlo, vhi, vzp, y, y_rs, cols);
+    else if (cols > LANES) tile_8xnv_rq(groups, w, x, 2, rq, vlo, vhi, vzp, y, y_rs, cols);
+    else tile_8xnv_rq(groups, w, x, 1, rq, vlo, vhi, vzp, y, y_rs, cols);
+}
+
 static void ukernel(int groups, const void *w, const void *x, int nv, int32_t *c, int64_t ldc, int accumulate) {
     switch (nv) {
     case 3: tile_8xnv(groups, w, x, 3, c, ldc, accumulate); break;
@@ -69,8 +139,66 @@ static void qgemm(const oct_qweights *w, int r0, int nr, int nc, const uint8_t *
     oct_qt_gemm(&tiling, w, r0, nr, nc, x, ldx, x_zp, x_zp_cols, w_zp, acc, ldacc);
 }
 
+/* Row blocks whose constants are folded at a time (on the stack). */
+enum { RQ_BLOCKS = 16 };
+
+/* The requantizing path of qgemm_panel (see the top): full row blocks in chunks of RQ_BLOCKS, the
+   same loop orders as oct_qt_gemm_panel; the cut blocks at either end through the generic tile. */
+static void gemm_panel_rq(const oct_qweights *w, int r0, int nr, int nc, const void *xp, const oct_qgemm_out *o) {
+    const oct_requant *q = o->rq;
+    const int groups = (int)oct_qt_groups(&tiling, w->k);
+    const int64_t pstride = (int64_t)groups * NR * 4;
+    const int64_t fb0 = (r0 + MR - 1) / MR, fb1 = (r0 + nr) / MR; /* full blocks [fb0, fb1) */
+    if (fb0 >= fb1) {
+        oct_qt_gemm_panel(&tiling, w, r0, nr, nc, xp, o);
+        return;
+    }
+    /* the rows before the first full block and after the last one */
+    const oct_qgemm_out head = *o;
+    oct_qt_gemm_panel(&tiling, w, r0, (int)(fb0 * MR - r0), nc, xp, &head);
+    oct_qgemm_out tail_o = *o;
+    tail_o.y = (uint8_t *)o->y + (fb1 * MR - r0) * o->y_rs;
+    oct_qt_gemm_panel(&tiling, w, (int)(fb1 * MR), (int)(r0 + nr - fb1 * MR), nc, xp, &tail_o);
+    float flo, fhi;
+    oct_qt_requant_bounds(q, &flo, &fhi);
+    const __m512 vlo = _mm512_set1_ps(flo), vhi = _mm512_set1_ps(fhi);
+    const __m512i vzp = _mm512_set1_epi32(q->zp);
+    const uint32_t x_zp = (uint32_t)o->x_zp;
+    for (int64_t cb = fb0; cb < fb1; cb += RQ_BLOCKS) {
+        const int64_t nb = fb1 - cb < RQ_BLOCKS ? fb1 - cb : RQ_BLOCKS;
+        block_rq rq[RQ_BLOCKS];
+        for (int64_t b = 0; b < nb; b++)
+            for (int i = 0; i < MR; i++) {
+                const int64_t r = (cb + b) * MR + i;
+                /* raw - x_zp * row_sum + bias (zero weight zero point), wrapping as oct_qt_fixup does */
+                const uint32_t rs = (uint32_t)w->row_sum[r];
+                rq[b].add[i] = (int32_t)(x_zp * (0u - rs) + (uint32_t)(q->bias ? q->bias[r] : 0));
+                rq[b].m[i] = q->scale[q->scale_per_row ? r : 0];
+            }
+        uint8_t *yb = (uint8_t *)o->y + (cb * MR - r0) * o->y_rs;
+        const char *wb = (const char *)w->data + cb * w->ld;
+        if (pstride <= OCT_QT_L1_PANEL) {
+            for (int c0 = 0; c0 < nc; c0 += NR)
+                for (int64_t b = 0; b < nb; b++)
+                    ukernel_rq(groups, wb + b * w->ld, (const char *)xp + (c0 / NR) * pstride,
+                               nc - c0 < NR ? nc - c0 : NR, &rq[b], vlo, vhi, vzp, yb + b * MR * o->y_rs + c0,
+                               o->y_rs);
+        } else {
+            for (int64_t b = 0; b < nb; b++)
+                for (int c0 = 0; c0 < nc; c0 += NR)
+                    ukernel_rq(groups, wb + b * w->ld, (const char *)xp + (c0 / NR) * pstride,
+                               nc - c0 < NR ? nc - c0 : NR, &rq[b], vlo, vhi, vzp, yb + b * MR * o->y_rs + c0,
+                               o->y_rs);
+        }
+    }
+}
+
 static void qgemm_panel(const oct_qweights *w, int r0, int nr, int nc, const void *xp, const oct_qgemm_out *o) {
-    oct_qt_gemm_panel(&tiling, w, r0, nr, nc, xp, o);
+    if (nr <= 0 || nc <= 0) return;
+    int any_wzp = 0;
+    for (int r = 0; o->w_zp && r < nr; r++) any_wzp |= o->w_zp[r0 + r] != 0;
+    if (o->rq && o->y_cs == 1 && !o->x_zp_cols && !any_wzp) gemm_panel_rq(w, r0, nr, nc, xp, o);
+    else oct_qt_gemm_panel(&tiling, w, r0, nr, nc, xp, o);
 }
 
 const oct_quant_kernel_set oct_vnni_quant_kernels = {
