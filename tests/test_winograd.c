@@ -91,23 +91,32 @@ static void expect_near(const float *got, const float *want, int64_t n, float to
                       "%s %s[%lld]: %.7g vs ref %.7g", isa, what, (long long)i, (double)got[i], (double)want[i]);
 }
 
+/* The input transform in the plain layout (one group wider than nt, an extra channel row between
+   positions) and in packed-operand layouts of several strip widths, across which one vector of
+   tiles is split; everything outside the written slots stays GUARD. */
 static void check_input(const oct_wino_kernel_set *ks, const char *isa, const plane_case *pc, int64_t channels,
                         int64_t t0, int64_t nt) {
     const oct_wino_geom g = geom_of(pc);
     float *x = rand_buf(channels * g.in_h * g.in_w);
-    /* Padded layout: ld > nt and an extra channel row between positions, all guards. */
-    const int64_t ld = nt + 3, ps = (channels + 1) * ld, n = OCT_WINO_POS * ps;
-    float *v = guard_buf(n), *r = guard_buf(n);
-    oct_ref_wino_input(&g, x, channels, t0, nt, r, ps, ld);
-    ks->input(&g, x, channels, t0, nt, v, ps, ld);
-    expect_near(v, r, n, 1e-6f, "input", isa);
-    for (int64_t i = 0; i < n; i++) {
-        const int64_t col = i % ld, row = (i % ps) / ld;
-        if (col >= nt || row >= channels) ck_assert_msg(v[i] == GUARD, "%s input wrote outside at %lld", isa, (long long)i);
+    const int64_t groups[] = {nt + 3, 1, 4, 6, 8, 12, 16, 48};
+    for (size_t gi = 0; gi < sizeof groups / sizeof groups[0]; gi++) {
+        const int64_t group = groups[gi], gs = (channels + 1) * group;
+        const int64_t ps = ((nt + group - 1) / group) * gs + 5, n = OCT_WINO_POS * ps;
+        float *v = guard_buf(n), *r = guard_buf(n);
+        oct_ref_wino_input(&g, x, channels, t0, nt, r, ps, group, gs);
+        ks->input(&g, x, channels, t0, nt, v, ps, group, gs);
+        expect_near(v, r, n, 1e-6f, "input", isa);
+        int64_t written = 0;
+        for (int64_t i = 0; i < n; i++) {
+            ck_assert_msg((v[i] == GUARD) == (r[i] == GUARD), "%s input (group %lld) wrote outside at %lld", isa,
+                          (long long)group, (long long)i);
+            written += r[i] != GUARD;
+        }
+        ck_assert_int_eq(written, OCT_WINO_POS * channels * nt); /* the ref wrote every slot once */
+        free(v);
+        free(r);
     }
     free(x);
-    free(v);
-    free(r);
 }
 
 static void check_output(const oct_wino_kernel_set *ks, const char *isa, const plane_case *pc, int64_t channels,
@@ -122,6 +131,25 @@ static void check_output(const oct_wino_kernel_set *ks, const char *isa, const p
     ks->output(&g, y, ps, ld, channels, t0, nt, bias, res, &act, o);
     /* Both leave the pixels of the other tiles at GUARD, so a stray write shows as a difference. */
     expect_near(o, r, channels * plane, 2e-6f, "output", isa);
+    free(y);
+    free(bias);
+    free(res);
+    free(o);
+    free(r);
+}
+
+/* The tile-major variant (channels contiguous): channel counts below, at and above a vector. */
+static void check_output_t(const oct_wino_kernel_set *ks, const char *isa, const plane_case *pc, int64_t channels,
+                           int64_t t0, int64_t nt, int with_bias, int with_res, oct_act act) {
+    const oct_wino_geom g = geom_of(pc);
+    const int64_t ld = channels + 3, ps = nt * ld + 7, plane = g.out_h * g.out_w;
+    float *y = rand_buf(OCT_WINO_POS * ps);
+    float *bias = with_bias ? rand_buf(channels) : NULL;
+    float *res = with_res ? rand_buf(channels * plane) : NULL;
+    float *o = guard_buf(channels * plane), *r = guard_buf(channels * plane);
+    oct_ref_wino_output_t(&g, y, ps, ld, channels, t0, nt, bias, res, &act, r);
+    ks->output_t(&g, y, ps, ld, channels, t0, nt, bias, res, &act, o);
+    expect_near(o, r, channels * plane, 2e-6f, "output_t", isa);
     free(y);
     free(bias);
     free(res);
@@ -148,6 +176,9 @@ START_TEST(transforms_match_ref) {
                 for (size_t ai = 0; ai < sizeof acts / sizeof acts[0]; ai++)
                     check_output(ks, ks->name, &planes[pi], 2, ranges[ri][0], ranges[ri][1], ai % 2 == 0,
                                  ai % 3 != 1, acts[ai]);
+                for (size_t ai = 0; ai < sizeof acts / sizeof acts[0]; ai++)
+                    check_output_t(ks, ks->name, &planes[pi], (int64_t[]){3, 8, 16, 21}[ai % 4], ranges[ri][0],
+                                   ranges[ri][1], ai % 2 == 0, ai % 3 != 1, acts[ai]);
             }
         }
     }
@@ -298,6 +329,9 @@ static const conv_case conv_cases[] = {
     {2, 12, 20, 23, 30, {1, 1, 1, 1}, 1, 1, {3, 0.1f, 0}},
     /* Several tile blocks and output-channel blocks per image. */
     {1, 64, 72, 40, 41, {1, 1, 1, 1}, 1, 1, {1, 0, 0}},
+    /* Over 256 tiles per image: tiles as the GEMMs' columns instead of their rows. */
+    {1, 12, 40, 66, 67, {1, 1, 1, 1}, 1, 1, {1, 0, 0}},
+    {2, 6, 10, 70, 63, {1, 0, 1, 2}, 0, 1, {3, 0.1f, 0}},
 };
 
 START_TEST(conv_matches_direct) {

@@ -45,7 +45,7 @@ void oct_ref_wino_weights(const float *w, int64_t m, int64_t c, float *u) {
 }
 
 void oct_ref_wino_input(const oct_wino_geom *g, const float *x, int64_t channels, int64_t t0, int64_t nt,
-                        float *v, int64_t pos_stride, int64_t ld) {
+                        float *v, int64_t pos_stride, int64_t group, int64_t group_stride) {
     for (int64_t ch = 0; ch < channels; ch++) {
         const float *plane = x + ch * g->in_h * g->in_w;
         for (int64_t i = 0; i < nt; i++) {
@@ -59,20 +59,23 @@ void oct_ref_wino_input(const oct_wino_geom *g, const float *x, int64_t channels
                 }
             for (int b = 0; b < 6; b++) bt6(&d[0][b], 6, &t[0][b], 6);   /* columns: B^T d */
             for (int a = 0; a < 6; a++) bt6(&t[a][0], 1, &r[a][0], 1);   /* rows: (B^T d) B */
-            for (int p = 0; p < OCT_WINO_POS; p++) v[p * pos_stride + ch * ld + i] = r[p / 6][p % 6];
+            float *dst = v + (i / group) * group_stride + ch * group + i % group;
+            for (int p = 0; p < OCT_WINO_POS; p++) dst[p * pos_stride] = r[p / 6][p % 6];
         }
     }
 }
 
-void oct_ref_wino_output(const oct_wino_geom *g, const float *y, int64_t pos_stride, int64_t ld,
-                         int64_t channels, int64_t t0, int64_t nt, const float *bias, const float *res,
-                         const oct_act *act, float *out) {
+/* Both output layouts: the GEMM result of position p, channel m, tile i at
+   y[p * pos_stride + m * m_stride + i * i_stride]. */
+static void output_strided(const oct_wino_geom *g, const float *y, int64_t pos_stride, int64_t m_stride,
+                           int64_t i_stride, int64_t channels, int64_t t0, int64_t nt, const float *bias,
+                           const float *res, const oct_act *act, float *out) {
     const int64_t plane = g->out_h * g->out_w;
     for (int64_t m = 0; m < channels; m++)
         for (int64_t i = 0; i < nt; i++) {
             const int64_t ty = (t0 + i) / g->tiles_x, tx = (t0 + i) % g->tiles_x;
             float mm[6][6], t[4][6], o[4][4];
-            for (int p = 0; p < OCT_WINO_POS; p++) mm[p / 6][p % 6] = y[p * pos_stride + m * ld + i];
+            for (int p = 0; p < OCT_WINO_POS; p++) mm[p / 6][p % 6] = y[p * pos_stride + m * m_stride + i * i_stride];
             for (int b = 0; b < 6; b++) at6(&mm[0][b], 6, &t[0][b], 6); /* columns: A^T m */
             for (int a = 0; a < 4; a++) at6(&t[a][0], 1, &o[a][0], 1);  /* rows: (A^T m) A */
             const float bm = bias ? bias[m] : 0.f;
@@ -85,4 +88,17 @@ void oct_ref_wino_output(const oct_wino_geom *g, const float *y, int64_t pos_str
         }
 }
 
-const oct_wino_kernel_set oct_ref_wino_kernels = {"ref", oct_ref_wino_input, oct_ref_wino_output};
+void oct_ref_wino_output(const oct_wino_geom *g, const float *y, int64_t pos_stride, int64_t ld,
+                         int64_t channels, int64_t t0, int64_t nt, const float *bias, const float *res,
+                         const oct_act *act, float *out) {
+    output_strided(g, y, pos_stride, ld, 1, channels, t0, nt, bias, res, act, out);
+}
+
+void oct_ref_wino_output_t(const oct_wino_geom *g, const float *y, int64_t pos_stride, int64_t ld,
+                           int64_t channels, int64_t t0, int64_t nt, const float *bias, const float *res,
+                           const oct_act *act, float *out) {
+    output_strided(g, y, pos_stride, 1, ld, channels, t0, nt, bias, res, act, out);
+}
+
+const oct_wino_kernel_set oct_ref_wino_kernels = {"ref", oct_ref_wino_input, oct_ref_wino_output,
+                                                  oct_ref_wino_output_t};

@@ -8,8 +8,12 @@
    Layouts. Tiles cover the output plane row-major, tiles_x per row; tile (ty, tx) produces output
    rows 4ty..4ty+3 and columns 4tx..4tx+3 (cropped at the plane's edge) and reads input rows
    4ty-pad_t .. 4ty-pad_t+5 and columns 4tx-pad_l .. 4tx-pad_l+5, zero outside the input plane.
-   Transformed data of transform position pos (0..35, row-major over the 6x6 tile), channel ch and
-   tile i of a block sits at base[pos * pos_stride + ch * ld + i]. */
+   The GEMM results (the output transform's input) of transform position pos (0..35, row-major
+   over the 6x6 tile), channel ch and tile i of a block sit at y[pos * pos_stride + ch * ld + i].
+   The input transform writes straight into a GEMM operand's packed layout instead: tiles in groups
+   of `group` (the micro-tile's strip width), each group holding all channels,
+   v[pos * pos_stride + (i / group) * group_stride + ch * group + i % group]; a single group
+   (group >= nt) is the plain layout above with ld = group. */
 #ifndef OCT_WINOGRAD_H
 #define OCT_WINOGRAD_H
 
@@ -32,10 +36,11 @@ typedef struct {
    double: the row-major A operand (lda c) of each position's GEMM. */
 void oct_ref_wino_weights(const float *w, int64_t m, int64_t c, float *u);
 
-/* B^T d B of tiles t0 .. t0+nt-1 over `channels` input planes x (in_h * in_w each) into v, laid
-   out as described above (v[pos * pos_stride + ch * ld + i]). */
+/* B^T d B of tiles t0 .. t0+nt-1 over `channels` input planes x (in_h * in_w each) into v, in the
+   grouped layout described above. Lanes of a group past nt are left untouched. */
 typedef void (*oct_wino_input_fn)(const oct_wino_geom *g, const float *x, int64_t channels, int64_t t0,
-                                  int64_t nt, float *v, int64_t pos_stride, int64_t ld);
+                                  int64_t nt, float *v, int64_t pos_stride, int64_t group,
+                                  int64_t group_stride);
 /* out = act(A^T y A + bias[m] + res) for tiles t0 .. t0+nt-1 of `channels` output planes: y holds
    the GEMM results (y[pos * pos_stride + m * ld + i]); out and res (may be NULL), like bias (may be
    NULL), start at the block's first channel, one out_h * out_w plane per channel. */
@@ -43,17 +48,27 @@ typedef void (*oct_wino_output_fn)(const oct_wino_geom *g, const float *y, int64
                                    int64_t channels, int64_t t0, int64_t nt, const float *bias,
                                    const float *res, const oct_act *act, float *out);
 
+/* The same from tile-major GEMM results, y[pos * pos_stride + i * ld + m] (the transposed GEMMs of
+   small planes, whose channels are the vector side): vectorised across channels. */
+typedef void (*oct_wino_output_t_fn)(const oct_wino_geom *g, const float *y, int64_t pos_stride, int64_t ld,
+                                     int64_t channels, int64_t t0, int64_t nt, const float *bias,
+                                     const float *res, const oct_act *act, float *out);
+
 typedef struct {
     const char *name;
     oct_wino_input_fn input;
     oct_wino_output_fn output;
+    oct_wino_output_t_fn output_t;
 } oct_wino_kernel_set;
 
 void oct_ref_wino_input(const oct_wino_geom *g, const float *x, int64_t channels, int64_t t0, int64_t nt,
-                        float *v, int64_t pos_stride, int64_t ld);
+                        float *v, int64_t pos_stride, int64_t group, int64_t group_stride);
 void oct_ref_wino_output(const oct_wino_geom *g, const float *y, int64_t pos_stride, int64_t ld,
                          int64_t channels, int64_t t0, int64_t nt, const float *bias, const float *res,
                          const oct_act *act, float *out);
+void oct_ref_wino_output_t(const oct_wino_geom *g, const float *y, int64_t pos_stride, int64_t ld,
+                           int64_t channels, int64_t t0, int64_t nt, const float *bias, const float *res,
+                           const oct_act *act, float *out);
 
 /* The set for the ISA level oct_kernels() selected (kernels/winograd_dispatch.c). */
 const oct_wino_kernel_set *oct_wino_kernels(void);
@@ -79,6 +94,32 @@ static inline void oct_wino_copy_rows(const oct_wino_geom *g, const float *x, in
         memcpy(dst + lo, src + lo, (size_t)(hi - lo) * sizeof(float));
         for (int64_t j = hi; j < width; j++) dst[j] = 0.f;
     }
+}
+
+/* Where the SIMD twins store a vector holding tiles i .. i+n-1 of a block (lane j: tile i+j) in the
+   grouped layout: segment k takes lanes [lo[k], hi[k]), lane j of it going to base + off[k] + j,
+   base being the position's and channel's origin (v + pos * pos_stride + ch * group). A vector of
+   up to 16 lanes touches at most 16 groups (group 1). */
+typedef struct {
+    int count;
+    int lo[16], hi[16];
+    int64_t off[16];
+} oct_wino_segs;
+
+static inline oct_wino_segs oct_wino_split(int64_t i, int64_t n, int64_t group, int64_t group_stride) {
+    oct_wino_segs s = {0};
+    for (int64_t j = 0; j < n && s.count < 16;) {
+        const int64_t t = i + j, in_group = t % group;
+        int64_t end = j + group - in_group;
+        if (end > n) end = n;
+        s.lo[s.count] = (int)j;
+        s.hi[s.count] = (int)end;
+        /* Lane j sits at (t / group) * group_stride + in_group: the offset of lane 0's slot. */
+        s.off[s.count] = (t / group) * group_stride + in_group - j;
+        s.count++;
+        j = end;
+    }
+    return s;
 }
 
 /* The epilogue of one output row segment, scalar: y[j] = act(y[j] + bias + res[j]). */

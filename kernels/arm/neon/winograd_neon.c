@@ -29,7 +29,7 @@ static inline void at6(const float32x4_t m[6], float32x4_t o[4]) {
 }
 
 static void input_neon(const oct_wino_geom *g, const float *x, int64_t channels, int64_t t0, int64_t nt,
-                       float *v, int64_t pos_stride, int64_t ld) {
+                       float *v, int64_t pos_stride, int64_t group, int64_t group_stride) {
     float w[OCT_WINO_IN][WCOLS];
     float buf[OCT_WINO_IN][WCOLS];
     for (int64_t i = 0; i < nt;) {
@@ -40,6 +40,8 @@ static void input_neon(const oct_wino_geom *g, const float *x, int64_t channels,
         const int inside = col0 >= 0 && col0 + WCOLS <= g->in_w && r0 >= 0 && r0 + OCT_WINO_IN <= g->in_h;
         for (int q = nq; q < WCOLS / VL; q++)
             for (int k = 0; k < OCT_WINO_IN; k++) vst1q_f32(&w[k][VL * q], vdupq_n_f32(0.f));
+        const oct_wino_segs sg = oct_wino_split(i, n, group, group_stride);
+        const int whole = sg.count == 1 && n == VL; /* one plain store per vector */
         for (int64_t ch = 0; ch < channels; ch++) {
             const float *plane = x + ch * g->in_h * g->in_w;
             const float *src = inside ? plane + r0 * g->in_w + col0 : &buf[0][0];
@@ -51,7 +53,7 @@ static void input_neon(const oct_wino_geom *g, const float *x, int64_t channels,
                 bt6(d, t);
                 for (int k = 0; k < 6; k++) vst1q_f32(&w[k][VL * q], t[k]);
             }
-            float *vc = v + ch * ld + i;
+            float *vc = v + ch * group;
             for (int k = 0; k < 6; k++) {
                 const float32x4x4_t lo = vld4q_f32(w[k]), hi = vld4q_f32(w[k] + 4);
                 const float32x4_t e[6] = {lo.val[0], lo.val[1], lo.val[2], lo.val[3], hi.val[0], hi.val[1]};
@@ -59,12 +61,13 @@ static void input_neon(const oct_wino_geom *g, const float *x, int64_t channels,
                 bt6(e, r);
                 for (int l = 0; l < 6; l++) {
                     float *dst = vc + (k * 6 + l) * pos_stride;
-                    if (n == VL) {
-                        vst1q_f32(dst, r[l]);
+                    if (whole) {
+                        vst1q_f32(dst + sg.off[0], r[l]);
                     } else {
                         float tmp[VL];
                         vst1q_f32(tmp, r[l]);
-                        for (int64_t j = 0; j < n; j++) dst[j] = tmp[j];
+                        for (int q = 0; q < sg.count; q++)
+                            for (int j = sg.lo[q]; j < sg.hi[q]; j++) dst[sg.off[q] + j] = tmp[j];
                     }
                 }
             }
@@ -148,4 +151,63 @@ static void output_neon(const oct_wino_geom *g, const float *y, int64_t pos_stri
     }
 }
 
-const oct_wino_kernel_set oct_neon_wino_kernels = {"neon", input_neon, output_neon};
+/* Tile-major y: 4 channels of one tile per q register; per output row, ST4 of o[a][0..3] lays out
+   channel c's four columns at row[4c .. 4c+3]. */
+static void output_t_neon(const oct_wino_geom *g, const float *y, int64_t pos_stride, int64_t ld,
+                          int64_t channels, int64_t t0, int64_t nt, const float *bias, const float *res,
+                          const oct_act *act, float *out) {
+    const int64_t plane = g->out_h * g->out_w;
+    const int vec_act = act_is_vector(act->kind);
+    for (int64_t i = 0; i < nt; i++) {
+        const int64_t ty = (t0 + i) / g->tiles_x, tx = (t0 + i) % g->tiles_x;
+        const int64_t ncols = min64(4, g->out_w - 4 * tx), nrows = min64(4, g->out_h - 4 * ty);
+        for (int64_t m0 = 0; m0 < channels; m0 += VL) {
+            const int64_t nch = min64(VL, channels - m0);
+            const float *ym = y + i * ld + m0;
+            float32x4_t t[6][4], o[4][4];
+            for (int k = 0; k < 6; k++) {
+                float32x4_t mm[6];
+                for (int l = 0; l < 6; l++) {
+                    const float *src = ym + (6 * k + l) * pos_stride;
+                    if (nch == VL) {
+                        mm[l] = vld1q_f32(src);
+                    } else {
+                        float tmp[VL] = {0.f, 0.f, 0.f, 0.f};
+                        for (int64_t j = 0; j < nch; j++) tmp[j] = src[j];
+                        mm[l] = vld1q_f32(tmp);
+                    }
+                }
+                at6(mm, t[k]);
+            }
+            float bt[VL] = {0.f, 0.f, 0.f, 0.f};
+            for (int64_t j = 0; bias && j < nch; j++) bt[j] = bias[m0 + j];
+            const float32x4_t bv = vld1q_f32(bt);
+            for (int l = 0; l < 4; l++) {
+                const float32x4_t col[6] = {t[0][l], t[1][l], t[2][l], t[3][l], t[4][l], t[5][l]};
+                float32x4_t r[4];
+                at6(col, r);
+                for (int a = 0; a < 4; a++) o[a][l] = vaddq_f32(r[a], bv);
+            }
+            for (int a = 0; a < nrows; a++) {
+                const int64_t row = (4 * ty + a) * g->out_w + 4 * tx;
+                float vals[4 * VL];
+                const float32x4x4_t cols = {{o[a][0], o[a][1], o[a][2], o[a][3]}};
+                vst4q_f32(vals, cols);
+                for (int64_t c = 0; c < nch; c++) {
+                    float *dst = out + (m0 + c) * plane + row;
+                    const float *rs = res ? res + (m0 + c) * plane + row : NULL;
+                    if (ncols == 4 && vec_act) {
+                        float32x4_t sv = vld1q_f32(vals + 4 * c);
+                        if (rs) sv = vaddq_f32(sv, vld1q_f32(rs));
+                        vst1q_f32(dst, act_vector(act, sv));
+                    } else {
+                        for (int64_t j = 0; j < ncols; j++) dst[j] = vals[4 * c + j];
+                        oct_wino_finish_scalar(dst, ncols, 0.f, rs, act);
+                    }
+                }
+            }
+        }
+    }
+}
+
+const oct_wino_kernel_set oct_neon_wino_kernels = {"neon", input_neon, output_neon, output_t_neon};

@@ -64,7 +64,7 @@ static inline void deinterleave(const float *r, __m256 e[6]) {
 }
 
 static void input_avx2(const oct_wino_geom *g, const float *x, int64_t channels, int64_t t0, int64_t nt,
-                       float *v, int64_t pos_stride, int64_t ld) {
+                       float *v, int64_t pos_stride, int64_t group, int64_t group_stride) {
     float w[OCT_WINO_IN][WCOLS] __attribute__((aligned(32)));
     float buf[OCT_WINO_IN][WCOLS] __attribute__((aligned(32)));
     for (int64_t i = 0; i < nt;) {
@@ -76,7 +76,11 @@ static void input_avx2(const oct_wino_geom *g, const float *x, int64_t channels,
         const int inside = col0 >= 0 && col0 + WCOLS <= g->in_w && r0 >= 0 && r0 + OCT_WINO_IN <= g->in_h;
         for (int q = nq; q < WCOLS / VL; q++)
             for (int k = 0; k < OCT_WINO_IN; k++) _mm256_store_ps(&w[k][VL * q], _mm256_setzero_ps());
-        const __m256i store = lane_mask(n);
+        const oct_wino_segs sg = oct_wino_split(i, n, group, group_stride);
+        __m256i store[16];
+        for (int k = 0; k < sg.count; k++)
+            store[k] = _mm256_andnot_si256(lane_mask(sg.lo[k]), lane_mask(sg.hi[k]));
+        const int whole = sg.count == 1 && n == VL; /* one plain store per vector */
         for (int64_t ch = 0; ch < channels; ch++) {
             const float *plane = x + ch * g->in_h * g->in_w;
             const float *src = inside ? plane + r0 * g->in_w + col0 : &buf[0][0];
@@ -88,17 +92,17 @@ static void input_avx2(const oct_wino_geom *g, const float *x, int64_t channels,
                 bt6(d, t);
                 for (int k = 0; k < 6; k++) _mm256_store_ps(&w[k][VL * q], t[k]);
             }
-            float *vc = v + ch * ld + i;
+            float *vc = v + ch * group;
             for (int k = 0; k < 6; k++) {
                 __m256 e[6], r[6];
                 deinterleave(w[k], e);
                 bt6(e, r);
                 for (int l = 0; l < 6; l++) {
                     float *dst = vc + (k * 6 + l) * pos_stride;
-                    if (n == VL)
-                        _mm256_storeu_ps(dst, r[l]);
+                    if (whole)
+                        _mm256_storeu_ps(dst + sg.off[0], r[l]);
                     else
-                        _mm256_maskstore_ps(dst, store, r[l]);
+                        for (int q = 0; q < sg.count; q++) _mm256_maskstore_ps(dst + sg.off[q], store[q], r[l]);
                 }
             }
         }
@@ -183,4 +187,57 @@ static void output_avx2(const oct_wino_geom *g, const float *y, int64_t pos_stri
     }
 }
 
-const oct_wino_kernel_set oct_avx2_wino_kernels = {"avx2", input_avx2, output_avx2};
+/* Tile-major y: 8 channels of one tile per ymm; per output row, transpose4 turns o[a][0..3] into
+   e[k] holding channel k's four columns (low half) and channel k+4's (high half). */
+static void output_t_avx2(const oct_wino_geom *g, const float *y, int64_t pos_stride, int64_t ld,
+                          int64_t channels, int64_t t0, int64_t nt, const float *bias, const float *res,
+                          const oct_act *act, float *out) {
+    const int64_t plane = g->out_h * g->out_w;
+    const int vec_act = act_is_vector(act->kind);
+    for (int64_t i = 0; i < nt; i++) {
+        const int64_t ty = (t0 + i) / g->tiles_x, tx = (t0 + i) % g->tiles_x;
+        const int64_t ncols = min64(4, g->out_w - 4 * tx), nrows = min64(4, g->out_h - 4 * ty);
+        const __m128i cm = _mm_cmpgt_epi32(_mm_set1_epi32((int)ncols), _mm_setr_epi32(0, 1, 2, 3));
+        for (int64_t m0 = 0; m0 < channels; m0 += VL) {
+            const int nch = (int)min64(VL, channels - m0);
+            const __m256i lm = lane_mask(nch);
+            const float *ym = y + i * ld + m0;
+            __m256 t[6][4], o[4][4];
+            for (int k = 0; k < 6; k++) {
+                __m256 mm[6];
+                for (int l = 0; l < 6; l++) mm[l] = _mm256_maskload_ps(ym + (6 * k + l) * pos_stride, lm);
+                at6(mm, t[k]);
+            }
+            const __m256 bv = bias ? _mm256_maskload_ps(bias + m0, lm) : _mm256_setzero_ps();
+            for (int l = 0; l < 4; l++) {
+                const __m256 col[6] = {t[0][l], t[1][l], t[2][l], t[3][l], t[4][l], t[5][l]};
+                __m256 r[4];
+                at6(col, r);
+                for (int a = 0; a < 4; a++) o[a][l] = _mm256_add_ps(r[a], bv);
+            }
+            for (int a = 0; a < nrows; a++) {
+                const int64_t row = (4 * ty + a) * g->out_w + 4 * tx;
+                __m256 e[4];
+                transpose4(o[a], e);
+                for (int k = 0; k < 4; k++) {
+                    __m256 sv = e[k];
+                    if (res) {
+                        const __m128 lo = k < nch ? _mm_maskload_ps(res + (m0 + k) * plane + row, cm) : _mm_setzero_ps();
+                        const __m128 hi =
+                            k + 4 < nch ? _mm_maskload_ps(res + (m0 + k + 4) * plane + row, cm) : _mm_setzero_ps();
+                        sv = _mm256_add_ps(sv, _mm256_insertf128_ps(_mm256_castps128_ps256(lo), hi, 1));
+                    }
+                    if (vec_act) sv = act_vector(act, sv);
+                    for (int h = 0; h < 2; h++) {
+                        if (k + 4 * h >= nch) continue;
+                        float *dst = out + (m0 + k + 4 * h) * plane + row;
+                        _mm_maskstore_ps(dst, cm, h ? _mm256_extractf128_ps(sv, 1) : _mm256_castps256_ps128(sv));
+                        if (!vec_act) oct_wino_finish_scalar(dst, ncols, 0.f, NULL, act);
+                    }
+                }
+            }
+        }
+    }
+}
+
+const oct_wino_kernel_set oct_avx2_wino_kernels = {"avx2", input_avx2, output_avx2, output_t_avx2};

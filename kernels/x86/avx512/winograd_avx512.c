@@ -106,7 +106,7 @@ static inline void interleave(const __m512 o[4], __m512 r[4]) {
 }
 
 static void input_avx512(const oct_wino_geom *g, const float *x, int64_t channels, int64_t t0, int64_t nt,
-                         float *v, int64_t pos_stride, int64_t ld) {
+                         float *v, int64_t pos_stride, int64_t group, int64_t group_stride) {
     float w[OCT_WINO_IN][WCOLS] __attribute__((aligned(64)));
     for (int64_t i = 0; i < nt;) {
         const int64_t ty = (t0 + i) / g->tiles_x, tx = (t0 + i) % g->tiles_x;
@@ -123,7 +123,9 @@ static void input_avx512(const oct_wino_geom *g, const float *x, int64_t channel
             const int64_t r = 4 * ty - g->pad_t + a;
             rows[a] = r >= 0 && r < g->in_h ? r : -1;
         }
-        const __mmask16 store = lanes(n);
+        const oct_wino_segs sg = oct_wino_split(i, n, group, group_stride);
+        __mmask16 store[16];
+        for (int k = 0; k < sg.count; k++) store[k] = (__mmask16)(lanes(sg.hi[k]) & ~lanes(sg.lo[k]));
         for (int64_t ch = 0; ch < channels; ch++) {
             const float *plane = x + ch * g->in_h * g->in_w;
             for (int q = 0; q < nq; q++) {
@@ -133,12 +135,14 @@ static void input_avx512(const oct_wino_geom *g, const float *x, int64_t channel
                 bt6(d, t);
                 for (int k = 0; k < 6; k++) _mm512_store_ps(&w[k][16 * q], t[k]);
             }
-            float *vc = v + ch * ld + i;
+            float *vc = v + ch * group;
             for (int k = 0; k < 6; k++) {
                 __m512 e[6], r[6];
                 deinterleave(w[k], e);
                 bt6(e, r);
-                for (int l = 0; l < 6; l++) _mm512_mask_storeu_ps(vc + (k * 6 + l) * pos_stride, store, r[l]);
+                for (int l = 0; l < 6; l++)
+                    for (int q = 0; q < sg.count; q++)
+                        _mm512_mask_storeu_ps(vc + (k * 6 + l) * pos_stride + sg.off[q], store[q], r[l]);
             }
         }
         i += n;
@@ -207,4 +211,80 @@ static void output_avx512(const oct_wino_geom *g, const float *y, int64_t pos_st
     }
 }
 
-const oct_wino_kernel_set oct_avx512_wino_kernels = {"avx512", input_avx512, output_avx512};
+/* 128-bit block q of v, and v with block q replaced by x (q a constant after unrolling). */
+static inline __m128 block128(__m512 v, int q) {
+    switch (q) {
+    case 0: return _mm512_castps512_ps128(v);
+    case 1: return _mm512_extractf32x4_ps(v, 1);
+    case 2: return _mm512_extractf32x4_ps(v, 2);
+    default: return _mm512_extractf32x4_ps(v, 3);
+    }
+}
+static inline __m512 with_block128(__m512 v, __m128 x, int q) {
+    switch (q) {
+    case 0: return _mm512_insertf32x4(v, x, 0);
+    case 1: return _mm512_insertf32x4(v, x, 1);
+    case 2: return _mm512_insertf32x4(v, x, 2);
+    default: return _mm512_insertf32x4(v, x, 3);
+    }
+}
+
+/* Tile-major y: 16 channels of one tile per zmm. A^T m A gives o[a][b] over the channels; per output
+   row a, a 4 x 16 transpose turns o[a][0..3] into r[k] whose 128-bit block q is channel 4q+k's four
+   columns, stored (with the residual, the activation and the column mask) as one xmm each. */
+static void output_t_avx512(const oct_wino_geom *g, const float *y, int64_t pos_stride, int64_t ld,
+                            int64_t channels, int64_t t0, int64_t nt, const float *bias, const float *res,
+                            const oct_act *act, float *out) {
+    const int64_t plane = g->out_h * g->out_w;
+    const int vec_act = act_is_vector(act->kind);
+    for (int64_t i = 0; i < nt; i++) {
+        const int64_t ty = (t0 + i) / g->tiles_x, tx = (t0 + i) % g->tiles_x;
+        const int64_t ncols = min64(4, g->out_w - 4 * tx), nrows = min64(4, g->out_h - 4 * ty);
+        const __mmask8 cm = (__mmask8)((1u << ncols) - 1u);
+        for (int64_t m0 = 0; m0 < channels; m0 += VL) {
+            const int nch = (int)min64(VL, channels - m0);
+            const __mmask16 lm = lanes(nch);
+            const float *ym = y + i * ld + m0;
+            __m512 mm[36], t[6][4], o[4][4];
+            for (int p = 0; p < 36; p++) mm[p] = _mm512_maskz_loadu_ps(lm, ym + p * pos_stride);
+            for (int k = 0; k < 6; k++) at6(&mm[6 * k], 1, t[k]);
+            const __m512 bv = bias ? _mm512_maskz_loadu_ps(lm, bias + m0) : _mm512_setzero_ps();
+            for (int l = 0; l < 4; l++) {
+                const __m512 col[6] = {t[0][l], t[1][l], t[2][l], t[3][l], t[4][l], t[5][l]};
+                __m512 r[4];
+                at6(col, 1, r);
+                for (int a = 0; a < 4; a++) o[a][l] = _mm512_add_ps(r[a], bv);
+            }
+            for (int a = 0; a < nrows; a++) {
+                const int64_t row = (4 * ty + a) * g->out_w + 4 * tx;
+                const __m512 t0v = _mm512_unpacklo_ps(o[a][0], o[a][1]), t1v = _mm512_unpackhi_ps(o[a][0], o[a][1]);
+                const __m512 t2v = _mm512_unpacklo_ps(o[a][2], o[a][3]), t3v = _mm512_unpackhi_ps(o[a][2], o[a][3]);
+                const __m512d p0 = _mm512_castps_pd(t0v), p1 = _mm512_castps_pd(t1v);
+                const __m512d p2 = _mm512_castps_pd(t2v), p3 = _mm512_castps_pd(t3v);
+                const __m512 r[4] = {_mm512_castpd_ps(_mm512_unpacklo_pd(p0, p2)),
+                                     _mm512_castpd_ps(_mm512_unpackhi_pd(p0, p2)),
+                                     _mm512_castpd_ps(_mm512_unpacklo_pd(p1, p3)),
+                                     _mm512_castpd_ps(_mm512_unpackhi_pd(p1, p3))};
+                for (int k = 0; k < 4; k++) {
+                    __m512 sv = r[k];
+                    if (res) {
+                        __m512 rv = _mm512_setzero_ps();
+                        for (int q = 0; q < 4; q++)
+                            if (4 * q + k < nch)
+                                rv = with_block128(rv, _mm_maskz_loadu_ps(cm, res + (m0 + 4 * q + k) * plane + row), q);
+                        sv = _mm512_add_ps(sv, rv);
+                    }
+                    if (vec_act) sv = act_vector(act, sv);
+                    for (int q = 0; q < 4; q++) {
+                        if (4 * q + k >= nch) continue;
+                        float *dst = out + (m0 + 4 * q + k) * plane + row;
+                        _mm_mask_storeu_ps(dst, cm, block128(sv, q));
+                        if (!vec_act) oct_wino_finish_scalar(dst, ncols, 0.f, NULL, act);
+                    }
+                }
+            }
+        }
+    }
+}
+
+const oct_wino_kernel_set oct_avx512_wino_kernels = {"avx512", input_avx512, output_avx512, output_t_avx512};
