@@ -266,26 +266,27 @@ oct_plan *oct_plan_build(const oct_graph *model, const oct_shape *shapes, const 
     return oct_plan_build_releasing(model, shapes, values, batch, needed, NULL, err);
 }
 
-/* The final infer of every live node; with a releaser, a model weight whose readers have all
-   been inferred and none reads it at run time (they packed it) is offered for release at once,
-   so that packed copies and originals do not pile up over the whole plan. */
+/* The final infer of every live node; with a releaser, a constant whose readers have all been
+   inferred and none reads it at run time (they packed it) goes at once, so that packed copies and
+   originals do not pile up over the whole plan: a model weight is offered to the releaser, a
+   constant the plan owns (folded BatchNorm weights, other pass results) is freed. */
 static int final_infer(const oct_graph *model, oct_plan *p, const oct_weight_releaser *rel, octet_error *err) {
     oct_graph *g = p->g;
     int *uses = NULL;
     unsigned char *read = NULL;
-    const int nmv = model->n_values;
-    if (rel && nmv > 0) {
-        uses = calloc((size_t)nmv, sizeof *uses);
-        read = calloc((size_t)nmv, 1);
+    const int nmv = model->n_values, nv = g->n_values;
+    if (rel && nv > 0) {
+        uses = calloc((size_t)nv, sizeof *uses);
+        read = calloc((size_t)nv, 1);
         if (!uses || !read) rel = NULL; /* then nothing is released early: correct, only larger */
     }
     for (int k = 0; rel && k < g->n_nodes; k++) {
         const oct_node *n = &g->nodes[k];
         for (int i = 0; !n->dead && i < n->n_in; i++)
-            if (n->in[i] >= 0 && n->in[i] < nmv) uses[n->in[i]]++;
+            if (n->in[i] >= 0 && n->in[i] < nv) uses[n->in[i]]++;
     }
     for (int i = 0; rel && i < g->n_outputs; i++)
-        if (g->outputs[i] < nmv) read[g->outputs[i]] = 1;
+        if (g->outputs[i] >= 0 && g->outputs[i] < nv) read[g->outputs[i]] = 1;
     int rc = 0;
     for (int k = 0; k < g->n_nodes && !rc; k++) {
         oct_node *n = &g->nodes[g->order[k]];
@@ -296,12 +297,16 @@ static int final_infer(const oct_graph *model, oct_plan *p, const oct_weight_rel
         }
         for (int i = 0; rel && i < n->n_in; i++) {
             const int v = n->in[i];
-            if (v < 0 || v >= nmv) continue;
+            if (v < 0 || v >= nv) continue;
             if (!(i < 32 && (n->run_unread_inputs >> i & 1u))) read[v] = 1;
             oct_value *val = &g->values[v];
-            if (--uses[v] == 0 && !read[v] && val->kind == OCT_VAL_CONST && val->data &&
-                val->data == model->values[v].data && rel->release(rel->ctx, v))
+            if (--uses[v] != 0 || read[v] || val->kind != OCT_VAL_CONST || !val->data) continue;
+            if (val->data_owned) {
+                free(val->data);
                 val->data = NULL;
+            } else if (v < nmv && val->data == model->values[v].data && rel->release(rel->ctx, v)) {
+                val->data = NULL;
+            }
         }
     }
     free(uses);
