@@ -18,14 +18,9 @@
 
 enum { MR = 8, NR = 48, LANES = 16 };
 
-static inline __attribute__((always_inline)) void tile_8xnv(int groups, const int8_t *w, const uint8_t *x,
-                                                          const int nv, int32_t *c, int64_t ldc, int accumulate) {
-    __m512i acc[MR][3];
-#pragma GCC unroll 8
-    for (int i = 0; i < MR; i++)
-#pragma GCC unroll 3
-        for (int j = 0; j < nv; j++)
-            acc[i][j] = accumulate ? _mm512_loadu_si512(c + i * ldc + j * LANES) : _mm512_setzero_si512();
+/* acc[MR][nv] += the k loop over `groups` 4-byte groups of packed weights w and panel x. */
+static inline __attribute__((always_inline)) void dot_groups(int groups, const int8_t *w, const uint8_t *x,
+                                                           const int nv, __m512i acc[MR][3]) {
     for (int g = 0; g < groups; g++) {
         __m512i xv[3];
 #pragma GCC unroll 3
@@ -41,6 +36,17 @@ static inline __attribute__((always_inline)) void tile_8xnv(int groups, const in
         x += NR * 4;
         w += MR * 4;
     }
+}
+
+static inline __attribute__((always_inline)) void tile_8xnv(int groups, const int8_t *w, const uint8_t *x,
+                                                          const int nv, int32_t *c, int64_t ldc, int accumulate) {
+    __m512i acc[MR][3];
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; i++)
+#pragma GCC unroll 3
+        for (int j = 0; j < nv; j++)
+            acc[i][j] = accumulate ? _mm512_loadu_si512(c + i * ldc + j * LANES) : _mm512_setzero_si512();
+    dot_groups(groups, w, x, nv, acc);
 #pragma GCC unroll 8
     for (int i = 0; i < MR; i++)
 #pragma GCC unroll 3
@@ -64,21 +70,7 @@ static inline __attribute__((always_inline)) void tile_8xnv_rq(int groups, const
     for (int i = 0; i < MR; i++)
 #pragma GCC unroll 3
         for (int j = 0; j < nv; j++) acc[i][j] = _mm512_setzero_si512();
-    for (int g = 0; g < groups; g++) {
-        __m512i xv[3];
-#pragma GCC unroll 3
-        for (int j = 0; j < nv; j++) xv[j] = _mm512_loadu_si512(x + j * 64);
-#pragma GCC unroll 8
-        for (int i = 0; i < MR; i++) {
-            int32_t wi;
-            memcpy(&wi, w + 4 * i, 4);
-            const __m512i b = _mm512_set1_epi32(wi);
-#pragma GCC unroll 3
-            for (int j = 0; j < nv; j++) acc[i][j] = _mm512_dpbusd_epi32(acc[i][j], xv[j], b);
-        }
-        x += NR * 4;
-        w += MR * 4;
-    }
+    dot_groups(groups, w, x, nv, acc);
     /* Through an L1 stage: requantizing from acc[][] directly makes GCC keep the accumulators in
        memory inside the k loop. */
     _Alignas(64) int32_t stage[MR][NR];
