@@ -2,37 +2,10 @@
    pooling over one channel plane. */
 #include "../misc_kernels.h"
 #include "qops_kernels.h"
-
-/* Elements per 32-bit partial sum: 32768 * 128^2 and 32768 * 255 fit, and 32768 * 255^2 < 2^32
-   in unsigned arithmetic, so the inner loops vectorise in 32-bit lanes without overflow. */
-enum { QSUM_CHUNK = 1 << 15 };
+#include "qsum_body.h"
 
 void oct_ref_qsum(const uint8_t *x, int is_s8, int64_t n, int64_t *sum, int64_t *sumsq) {
-    int64_t s = 0, s2 = 0;
-    for (int64_t i0 = 0; i0 < n; i0 += QSUM_CHUNK) {
-        const int64_t m = n - i0 < QSUM_CHUNK ? n - i0 : QSUM_CHUNK;
-        if (is_s8) {
-            const int8_t *v = (const int8_t *)x + i0;
-            int32_t a = 0, b = 0;
-            for (int64_t i = 0; i < m; i++) {
-                a += v[i];
-                b += (int32_t)v[i] * v[i];
-            }
-            s += a;
-            s2 += b;
-        } else {
-            const uint8_t *v = x + i0;
-            uint32_t a = 0, b = 0;
-            for (int64_t i = 0; i < m; i++) {
-                a += v[i];
-                b += (uint32_t)v[i] * v[i];
-            }
-            s += a;
-            s2 += b;
-        }
-    }
-    *sum += s;
-    if (sumsq) *sumsq += s2;
+    oct_qsum_body(x, is_s8, n, sum, sumsq);
 }
 
 void oct_ref_qcolsum(const uint8_t *x, int is_s8, int64_t rows, int64_t cols, int64_t ld, int64_t *sums) {

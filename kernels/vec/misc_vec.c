@@ -12,6 +12,7 @@
 
 #include "misc_kernels.h"
 #include "ref/qbinary_runs.h"
+#include "ref/qsum_body.h"
 
 #if !defined(OCT_MISC_SET) || !defined(OCT_MISC_NAME)
 #error "misc_vec.c is compiled with -DOCT_MISC_SET=<set> -DOCT_MISC_NAME=<name>"
@@ -222,23 +223,9 @@ static void qlut_vec(const uint8_t *x, int64_t n, const uint8_t table[256], uint
 #define qlut_vec oct_ref_qlut /* no byte shuffle wider than 16 entries below VBMI */
 #endif
 
-/* Elements per 32-bit partial sum (as kernels/ref/qpool.c: 2^15 * 255 cannot overflow). */
-enum { QSUM_CHUNK = 1 << 15 };
-
 static int64_t qsum(const uint8_t *x, int is_s8, int64_t n) {
     int64_t s = 0;
-    for (int64_t i0 = 0; i0 < n; i0 += QSUM_CHUNK) {
-        const int64_t m = n - i0 < QSUM_CHUNK ? n - i0 : QSUM_CHUNK;
-        int32_t a = 0;
-        if (is_s8) {
-            const int8_t *v = (const int8_t *)x + i0;
-            for (int64_t i = 0; i < m; i++) a += v[i];
-        } else {
-            const uint8_t *v = x + i0;
-            for (int64_t i = 0; i < m; i++) a += v[i];
-        }
-        s += a;
-    }
+    oct_qsum_body(x, is_s8, n, &s, NULL);
     return s;
 }
 

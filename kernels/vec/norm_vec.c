@@ -3,6 +3,7 @@
    OCT_NORM_NAME name the set it defines. Loops are written for the vectoriser: independent lane
    accumulators instead of one serial sum, no calls, selects instead of branches. */
 #include "norm_kernels.h"
+#include "ref/qsum_body.h"
 
 #if !defined(OCT_NORM_SET) || !defined(OCT_NORM_NAME)
 #error "norm_vec.c is compiled with -DOCT_NORM_SET=<set> -DOCT_NORM_NAME=<name>"
@@ -64,37 +65,8 @@ static void scale_shift_act(const float *x, int64_t n, float c, float a, float b
     }
 }
 
-/* Elements per 32-bit partial sum, as kernels/ref/qpool.c: 2^15 * 255^2 < 2^32 unsigned. */
-enum { QSUM_CHUNK = 1 << 15 };
-
 static void qsums(const uint8_t *x, int is_s8, int64_t n, int64_t *sum, int64_t *sumsq) {
-    int64_t s = 0, s2 = 0;
-    for (int64_t i0 = 0; i0 < n; i0 += QSUM_CHUNK) {
-        const int64_t m = n - i0 < QSUM_CHUNK ? n - i0 : QSUM_CHUNK;
-        if (is_s8) {
-            const int8_t *v = (const int8_t *)x + i0;
-            int32_t a = 0, b = 0;
-            for (int64_t i = 0; i < m; i++) {
-                const int16_t w = v[i];
-                a += w;
-                b += (int32_t)(w * w);
-            }
-            s += a;
-            s2 += b;
-        } else {
-            const uint8_t *v = x + i0;
-            uint32_t a = 0, b = 0;
-            for (int64_t i = 0; i < m; i++) {
-                const int16_t w = v[i]; /* w * w fits int16 products summed in pairs (pmaddwd) */
-                a += (uint32_t)w;
-                b += (uint32_t)(w * w);
-            }
-            s += a;
-            s2 += b;
-        }
-    }
-    *sum += s;
-    *sumsq += s2;
+    oct_qsum_body(x, is_s8, n, sum, sumsq);
 }
 
 const oct_norm_kernel_set OCT_NORM_SET = {
