@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "affinity.h"
+#include "bigmem.h"
 #include "error.h"
 #include "kernels.h"
 #include "model.h"
@@ -18,6 +19,7 @@
 typedef struct arena {
     struct arena *next;
     void *mem;
+    size_t bytes;
 } arena;
 
 typedef struct {
@@ -47,7 +49,7 @@ const char *octet_kernel_set(void) {
 static void free_arenas(arena *a) {
     while (a) {
         arena *next = a->next;
-        free(a->mem);
+        oct_big_free(a->mem, a->bytes);
         free(a);
         a = next;
     }
@@ -225,7 +227,10 @@ static arena *take_arena(octet_session *s, plan_slot *ps, octet_error *err) {
     if (a) return a;
     a = calloc(1, sizeof *a);
     size_t bytes = ps->plan->arena_bytes ? ps->plan->arena_bytes : 64;
-    if (a) a->mem = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
+    if (a) {
+        a->bytes = bytes;
+        a->mem = oct_big_alloc(bytes);
+    }
     if (!a || !a->mem) {
         free(a);
         oct_fail(err, OCTET_ERR_NOMEM, "cannot allocate the %zu-byte activation arena", bytes);
