@@ -282,6 +282,73 @@ START_TEST(input_values_that_fix_shapes_are_bound) {
 }
 END_TEST
 
+/* x[1,2,16] -> Relu -> a, x -> Neg -> b, Concat(a, b) -> c -> Neg -> y. Along axis 1 (only a 1
+   before it) a and b are views into c's buffer and the Concat copies nothing; along axis 2 they
+   keep their own buffers. Either way y = -(relu(x) ++ -x). */
+static oct_graph *concat_graph(int64_t axis) {
+    oct_graph *g = oct_graph_new();
+    g->opset = 13;
+    int x = add_value(g, "x", OCTET_FLOAT, 3, (int64_t[]){1, 2, 16});
+    int a = oct_graph_add_value(g, "a", NULL), b = oct_graph_add_value(g, "b", NULL);
+    int c = oct_graph_add_value(g, "c", NULL), y = oct_graph_add_value(g, "y", NULL);
+    node(g, "Relu", 1, (int[]){x}, 1, (int[]){a});
+    node(g, "Neg", 1, (int[]){x}, 1, (int[]){b});
+    int k = node(g, "Concat", 2, (int[]){a, b}, 1, (int[]){c});
+    oct_attr *at = calloc(1, sizeof *at);
+    at->name = strdup("axis");
+    at->type = OCT_ATTR_INT;
+    at->i = axis;
+    g->nodes[k].attrs = at;
+    g->nodes[k].n_attr = 1;
+    node(g, "Neg", 1, (int[]){c}, 1, (int[]){y});
+    set_io(g, x, y);
+    return g;
+}
+
+START_TEST(concat_inputs_are_planned_inside_its_output) {
+    for (int64_t axis = 1; axis <= 2; axis++) {
+        oct_graph *g = concat_graph(axis);
+        octet_error err = {0};
+        oct_shape shape = {3, {1, 2, 16}};
+        oct_plan *p = oct_plan_build(g, &shape, NULL, 1, NULL, &err);
+        ck_assert_msg(p != NULL, "%s", err.msg);
+        const oct_value *a = &p->g->values[oct_graph_find_value(p->g, "a")];
+        const oct_value *b = &p->g->values[oct_graph_find_value(p->g, "b")];
+        const oct_value *c = &p->g->values[oct_graph_find_value(p->g, "c")];
+        ck_assert(a->planned && b->planned && c->planned);
+        if (axis == 1) {
+            ck_assert_uint_eq(a->arena_offset, c->arena_offset);
+            ck_assert_uint_eq(b->arena_offset, c->arena_offset + 2 * 16 * sizeof(float));
+            ck_assert_uint_eq(p->arena_bytes, 4 * 16 * sizeof(float));
+        } else {
+            ck_assert(a->arena_offset + 128 <= c->arena_offset || c->arena_offset + 256 <= a->arena_offset);
+            ck_assert(b->arena_offset + 128 <= c->arena_offset || c->arena_offset + 256 <= b->arena_offset);
+        }
+        oct_plan_free(p);
+
+        octet_model m = {.graph = g};
+        octet_session *s = octet_session_create(&m, NULL, &err);
+        ck_assert_msg(s != NULL, "%s", err.msg);
+        float xv[32], yv[64];
+        for (int i = 0; i < 32; i++) xv[i] = (float)(i % 7) - 3.f;
+        octet_tensor in = {OCTET_FLOAT, 3, {1, 2, 16}, xv}, out = {OCTET_FLOAT, 3, {1, axis == 1 ? 4 : 2, axis == 1 ? 16 : 32}, yv};
+        for (int run = 0; run < 2; run++) {
+            ck_assert_msg(octet_session_run_into(s, 1, NULL, &in, 1, NULL, &out, &err) == 0, "%s", err.msg);
+            for (int ch = 0; ch < 2; ch++)
+                for (int i = 0; i < 16; i++) {
+                    const float v = xv[ch * 16 + i];
+                    const float ya = axis == 1 ? yv[ch * 16 + i] : yv[ch * 32 + i];
+                    const float yb = axis == 1 ? yv[32 + ch * 16 + i] : yv[ch * 32 + 16 + i];
+                    ck_assert(ya == -(v > 0 ? v : 0.f));
+                    ck_assert(yb == v);
+                }
+        }
+        octet_session_free(s);
+        oct_graph_free(g);
+    }
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("plan");
     TCase *tc = tcase_create("core");
@@ -293,6 +360,7 @@ int main(void) {
     tcase_add_test(tc, unsupported_op_names_the_node);
     tcase_add_test(tc, input_values_that_fix_shapes_are_bound);
     tcase_add_test(tc, run_into_uses_the_callers_buffers);
+    tcase_add_test(tc, concat_inputs_are_planned_inside_its_output);
     suite_add_tcase(s, tc);
     SRunner *r = srunner_create(s);
     srunner_run_all(r, CK_NORMAL);

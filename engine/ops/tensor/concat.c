@@ -1,6 +1,7 @@
 /* Concat along any axis (negative counts from the end): each output row of the dims before the
    axis is the inputs' contiguous runs laid side by side, so the copy is one memcpy per input
-   per row. */
+   per row. An input the memory plan placed inside the output (engine/memplan.c, Concat elision)
+   is already where it belongs and is not copied. */
 #include "tensor_ops.h"
 
 static int infer_concat(oct_graph *g, oct_node *n, octet_error *err) {
@@ -53,7 +54,7 @@ static int run_concat(const oct_run_ctx *ctx, const oct_node *n, octet_error *er
         for (int i = 0; i < n->n_in; i++) {
             const oct_tensor *x = oct_in(ctx, n, i);
             size_t bytes = (size_t)octet_tensor_numel(x) * es;
-            tensor_copy(dst, x->data, bytes, tensor_threads(ctx, bytes));
+            if (x->data != dst) tensor_copy(dst, x->data, bytes, tensor_threads(ctx, bytes));
             dst += bytes;
         }
         return 0;
