@@ -19,7 +19,6 @@
 typedef struct arena {
     struct arena *next;
     void *mem;
-    size_t bytes;
 } arena;
 
 typedef struct {
@@ -49,7 +48,7 @@ const char *octet_kernel_set(void) {
 static void free_arenas(arena *a) {
     while (a) {
         arena *next = a->next;
-        oct_big_free(a->mem, a->bytes);
+        free(a->mem);
         free(a);
         a = next;
     }
@@ -227,10 +226,7 @@ static arena *take_arena(octet_session *s, plan_slot *ps, octet_error *err) {
     if (a) return a;
     a = calloc(1, sizeof *a);
     size_t bytes = ps->plan->arena_bytes ? ps->plan->arena_bytes : 64;
-    if (a) {
-        a->bytes = bytes;
-        a->mem = oct_big_alloc(bytes);
-    }
+    if (a) a->mem = oct_big_alloc(bytes);
     if (!a || !a->mem) {
         free(a);
         oct_fail(err, OCTET_ERR_NOMEM, "cannot allocate the %zu-byte activation arena", bytes);
@@ -392,7 +388,7 @@ int oct_session_run_profiled(octet_session *s, int n_in, const char *const *in_n
             if (out_vals[j] == v) t[v].data = outputs[j].data;
         if (t[v].data) continue;
         int64_t numel = oct_value_numel(&g->values[v]);
-        t[v].data = malloc((size_t)numel * octet_dtype_size(t[v].dtype) + 1);
+        t[v].data = oct_big_alloc((size_t)numel * octet_dtype_size(t[v].dtype) + 1);
         if (!t[v].data) {
             oct_fail(err, OCTET_ERR_NOMEM, "out of memory for output '%s'", g->values[v].name);
             goto done;
