@@ -430,6 +430,11 @@ static const convt_case convt_cases[] = {
     {2, 1, 1, 2, 1, {3, 3}, {3, 3}, {3, 2}, {1, 1}, {0, 0}, {0, 0}, {0, 0}, {10, 8}, 0},
     /* several pixel tiles and channel blocks */
     {2, 1, 16, 40, 1, {19, 17}, {2, 2}, {2, 2}, {1, 1}, {0, 0}, {0, 0}, {0, 0}, {0}, 1},
+    /* windows that tile the output (stride == kernel): written once, not accumulated; stride 3,
+       rows longer than a tile, groups, and with output_padding (not disjoint) for contrast */
+    {3, 1, 3, 4, 1, {4, 5, 6}, {3, 3, 3}, {3, 3, 3}, {1, 1, 1}, {0, 0, 0}, {0, 0, 0}, {0, 0, 0}, {0}, 1},
+    {1, 2, 4, 6, 2, {300}, {2}, {2}, {1}, {0}, {0}, {0}, {0}, 1},
+    {2, 1, 8, 8, 1, {9, 40}, {2, 2}, {2, 2}, {1, 1}, {0, 0}, {0, 0}, {1, 1}, {0}, 1},
 };
 
 START_TEST(convtranspose_cases_match_scatter) {

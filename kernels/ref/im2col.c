@@ -211,3 +211,45 @@ void oct_ref_col2im_tile(const oct_conv_geom *g, const float *col, int64_t chann
                 }
     }
 }
+
+int oct_col2im_is_disjoint(const oct_conv_geom *g) {
+    for (int i = 0; i < 3; i++)
+        if (g->stride[i] != g->k[i] || g->pad[i] != 0 || (g->k[i] > 1 && g->dil[i] != 1) ||
+            g->out[i] != g->in[i] * g->stride[i])
+            return 0;
+    return 1;
+}
+
+/* One output row from the s column rows of its taps kw = 0..s-1: dst[iw * s + kw] = src_kw[iw] + b.
+   Stride 2 (the U-Net upsampling) gets its own loop, which gcc turns into vector interleaves. */
+static void interleave_row(const float *src, int64_t ld, int64_t s, int64_t w, float b, float *dst) {
+    if (s == 2) {
+        const float *a = src, *c = src + ld;
+        for (int64_t iw = 0; iw < w; iw++) {
+            dst[2 * iw] = a[iw] + b;
+            dst[2 * iw + 1] = c[iw] + b;
+        }
+        return;
+    }
+    for (int64_t iw = 0; iw < w; iw++)
+        for (int64_t kw = 0; kw < s; kw++) dst[iw * s + kw] = src[kw * ld + iw] + b;
+}
+
+void oct_ref_col2im_tile_disjoint(const oct_conv_geom *g, const float *col, int64_t channels, int64_t p0,
+                                  int64_t np, const float *bias, float *y) {
+    const int64_t out_vol = oct_geom_out_vol(g), w = g->in[2];
+    const int64_t s0 = g->stride[0], s1 = g->stride[1], s2 = g->stride[2];
+    const float *row = col;
+    for (int64_t c = 0; c < channels; c++) {
+        const float b = bias ? bias[c] : 0.f;
+        float *yc = y + c * out_vol;
+        for (int64_t kd = 0; kd < s0; kd++)
+            for (int64_t kh = 0; kh < s1; kh++, row += s2 * np)
+                for (int64_t r = 0; r * w < np; r++) {
+                    int64_t id, ih, iw;
+                    unflatten(g->in, p0 + r * w, &id, &ih, &iw);
+                    float *dst = yc + ((id * s0 + kd) * g->out[1] + ih * s1 + kh) * g->out[2];
+                    interleave_row(row + r * w, np, s2, w, b, dst);
+                }
+    }
+}

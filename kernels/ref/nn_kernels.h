@@ -55,6 +55,14 @@ void oct_ref_im2col_f32_panel(const oct_conv_geom *g, const float *x, int64_t ch
    Here g->in is the transposed conv's input and g->out its output. */
 void oct_ref_col2im_tile(const oct_conv_geom *g, const float *col, int64_t channels, int64_t p0,
                          int64_t np, float *y);
+/* True when a ConvTranspose's windows tile the output without overlap or gaps: stride == kernel,
+   no dilation and no padding on every dim, and the output is exactly input x stride. */
+int oct_col2im_is_disjoint(const oct_conv_geom *g);
+/* col2im for such a geometry, whose every output pixel receives exactly one column value: the
+   tile is written, not accumulated, y = col + bias[c] (bias may be NULL). The tile [p0, p0 + np)
+   must cover whole input rows (p0 and np multiples of in[2]). */
+void oct_ref_col2im_tile_disjoint(const oct_conv_geom *g, const float *col, int64_t channels, int64_t p0,
+                                  int64_t np, const float *bias, float *y);
 /* One channel of a depthwise (one input channel per group) convolution:
    y = act(conv(x, w) + bias + res); res may be NULL. */
 void oct_ref_conv_depthwise(const oct_conv_geom *g, const float *x, const float *w, float bias,

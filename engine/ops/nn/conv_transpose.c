@@ -3,7 +3,9 @@
    Computed as GEMM + col2im: for a block of output channels and a tile of input pixels,
    col[(mc*kvol) x tile] = W_g^T * X_g[:, tile], then col2im scatters col into the output. Work items
    own disjoint output channels, so the scatter needs no locks; the residual and activation are
-   applied to an item's channels as soon as their last tile is in. */
+   applied to an item's channels as soon as their last tile is in. When the windows tile the
+   output without overlap (stride == kernel, as in U-Net upsampling), tiles are whole input rows
+   and col2im writes each output pixel once with its bias: no bias fill and no accumulation. */
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +16,7 @@ typedef struct {
     oct_conv_geom geom; /* in: this op's input, out: its output */
     int64_t N, C, M, group, Cg, Mg, kvol, in_vol, out_vol;
     int64_t tile, cblock;
+    int disjoint;       /* oct_col2im_is_disjoint: write the output once instead of accumulating */
     int threads;
     size_t wt_bytes, slice_bytes;
 } convt_params;
@@ -146,6 +149,11 @@ static int convt_infer(oct_graph *g, oct_node *n, octet_error *err) {
     if (p->out_vol > INT64_MAX / (p->M > 0 ? p->M : 1) / (p->N > 0 ? p->N : 1))
         return oct_fail(err, OCTET_ERR_NOMEM, "output size overflows");
     p->tile = p->in_vol < TILE_PIXELS ? p->in_vol : TILE_PIXELS;
+    p->disjoint = oct_col2im_is_disjoint(&p->geom);
+    if (p->disjoint) { /* whole input rows per tile */
+        const int64_t w = p->geom.in[2];
+        p->tile = w >= TILE_PIXELS ? w : TILE_PIXELS / w * w;
+    }
     int64_t cb = COL_BUDGET_FLOATS / (p->kvol * p->tile);
     if (cb < 1) cb = 1;
     if (cb > p->Mg) cb = p->Mg;
@@ -191,7 +199,7 @@ static int convt_run(const oct_run_ctx *ctx, const oct_node *n, octet_error *err
             const int64_t m0 = cbi * p->cblock, mc = p->Mg - m0 < p->cblock ? p->Mg - m0 : p->cblock;
             const int64_t ch = gi * p->Mg + m0;
             float *yb = y + (b * p->M + ch) * p->out_vol;
-            for (int64_t m = 0; m < mc; m++) {
+            for (int64_t m = 0; m < mc && !p->disjoint; m++) {
                 const float bv = bias ? bias[ch + m] : 0.f;
                 float *yc = yb + m * p->out_vol;
                 for (int64_t q = 0; q < p->out_vol; q++) yc[q] = bv;
@@ -202,8 +210,12 @@ static int convt_run(const oct_run_ctx *ctx, const oct_node *n, octet_error *err
                 const int64_t np = p->in_vol - p0 < p->tile ? p->in_vol - p0 : p->tile;
                 sgemm((int)(mc * p->kvol), (int)np, (int)p->Cg, wrows, (int)p->Cg, xg + p0, (int)p->in_vol, col,
                       (int)np, 0);
-                oct_ref_col2im_tile(&p->geom, col, mc, p0, np, yb);
+                if (p->disjoint)
+                    oct_ref_col2im_tile_disjoint(&p->geom, col, mc, p0, np, bias ? bias + ch : NULL, yb);
+                else
+                    oct_ref_col2im_tile(&p->geom, col, mc, p0, np, yb);
             }
+            if (!res && act.kind == OCT_ACT_NONE) continue;
             oct_epilogue_args e = {.alpha = 1.f, .res = res ? res + (b * p->M + ch) * p->out_vol : NULL,
                                    .ldr = p->out_vol, .act = act};
             oct_ref_epilogue(yb, p->out_vol, mc, p->out_vol, &e);
