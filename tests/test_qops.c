@@ -808,6 +808,9 @@ START_TEST(qconv_transpose_2d) {
         /* 1-D, per-channel over all M, Clip */
         convt_case_t c = {1, 2, 4, 2, 2, {9}, {4}, {3}, {1}, {2}, {1}, {2}, !s8, 0, s8, 2, 0, 2};
         convt_check(&c);
+        /* 1-D windows that tile the output (k = s = 3): bytes stored directly, Clip, groups */
+        convt_case_t d = {1, 1, 4, 2, 3, {700}, {3}, {3}, {1}, {0}, {0}, {0}, s8, !s8, s8, 2, 1, 2};
+        convt_check(&d);
     }
 }
 END_TEST
@@ -825,6 +828,9 @@ START_TEST(qconv_transpose_3d) {
         convt_case_t c = {3, 2, 2, 2, 2, {3, 4, 2}, {2, 3, 2}, {1, 2, 3}, {2, 1, 1}, {0, 1, 0}, {1, 0, 1}, {0, 1, 2},
                           s8, 1, !s8, 1, 0, 2};
         convt_check(&c);
+        /* windows that tile the output with mixed strides (k = s = 1, 3, 2), groups, per-M scales */
+        convt_case_t e = {3, 1, 6, 3, 2, {5, 7, 9}, {1, 3, 2}, {1, 3, 2}, {1, 1, 1}, {0}, {0}, {0}, !s8, s8, s8, 2, 1, 0};
+        convt_check(&e);
     }
 }
 END_TEST

@@ -1,5 +1,6 @@
 /* The int32 col2im of the quantized transposed convolution, restricted to a box of the output so
-   that a work item accumulates one output slab in a bounded tile instead of the whole volume. */
+   that a work item accumulates one output slab in a bounded tile instead of the whole volume; and
+   the byte scatter for windows that do not overlap, which need no accumulation at all. */
 #include "qops_kernels.h"
 
 static void unflatten(const int64_t dims[3], int64_t p, int64_t *d, int64_t *h, int64_t *w) {
@@ -53,4 +54,35 @@ void oct_ref_qcol2im_box(const oct_conv_geom *g, const int32_t *col, int64_t cha
                     }
                 }
     }
+}
+
+/* dst[iw * s + kw] = src_kw[iw]: stride 2 has its own loop, which gcc turns into byte unpacks. */
+static void interleave_bytes(const uint8_t *src, int64_t ld, int64_t s, int64_t n, uint8_t *dst) {
+    if (s == 2) {
+        const uint8_t *a = src, *b = src + ld;
+        for (int64_t i = 0; i < n; i++) {
+            dst[2 * i] = a[i];
+            dst[2 * i + 1] = b[i];
+        }
+        return;
+    }
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t kw = 0; kw < s; kw++) dst[i * s + kw] = src[kw * ld + i];
+}
+
+void oct_ref_qcol2im_disjoint(const oct_conv_geom *g, const uint8_t *col, int64_t channels, int64_t p0, int64_t np,
+                              uint8_t *y) {
+    const int64_t out_vol = oct_geom_out_vol(g), s0 = g->stride[0], s1 = g->stride[1], s2 = g->stride[2];
+    const uint8_t *row = col;
+    for (int64_t c = 0; c < channels; c++)
+        for (int64_t kd = 0; kd < s0; kd++)
+            for (int64_t kh = 0; kh < s1; kh++, row += s2 * np)
+                for (int64_t q = 0; q < np;) { /* runs of pixels along one input row */
+                    int64_t id, ih, iw;
+                    unflatten(g->in, p0 + q, &id, &ih, &iw);
+                    const int64_t seg = g->in[2] - iw < np - q ? g->in[2] - iw : np - q;
+                    uint8_t *dst = y + c * out_vol + ((id * s0 + kd) * g->out[1] + ih * s1 + kh) * g->out[2] + iw * s2;
+                    interleave_bytes(row + q, np, s2, seg, dst);
+                    q += seg;
+                }
 }

@@ -83,5 +83,10 @@ void oct_ref_qavgpool(const oct_conv_geom *g, const int64_t pad_end[3], int coun
    [lo[d], lo[d] + ext[d]) are added (modulo 2^32) into acc[channels][ext[0]][ext[1]][ext[2]]. */
 void oct_ref_qcol2im_box(const oct_conv_geom *g, const int32_t *col, int64_t channels, int64_t p0,
                          int64_t np, const int64_t lo[3], const int64_t ext[3], int32_t *acc);
+/* The 8-bit col2im of a geometry whose windows tile the output (oct_col2im_is_disjoint): col
+   holds the already requantized bytes [(channels*kvol) x np] and each one is stored to the one
+   output pixel it reaches, y[c * out_vol + pixel] (y at the block's first channel). */
+void oct_ref_qcol2im_disjoint(const oct_conv_geom *g, const uint8_t *col, int64_t channels, int64_t p0, int64_t np,
+                              uint8_t *y);
 
 #endif

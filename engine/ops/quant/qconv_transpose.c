@@ -13,7 +13,10 @@
    its outermost non-trivial spatial dim; it runs the GEMM over the input rows that reach the slab
    only, accumulates the slab exactly in int32 (the zero points are applied inside the GEMM, so
    every contribution is exact), and requantizes it per output channel. Memory per thread is the
-   slab accumulator and one col tile; nothing is as large as the output volume. */
+   slab accumulator and one col tile; nothing is as large as the output volume. When the windows
+   tile the output without overlap (stride == kernel: U-Net upsampling), every output pixel gets
+   one GEMM value: the col tile is requantized row by row and its bytes stored straight into the
+   output, with no accumulator. */
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +34,7 @@ typedef struct {
     int sd;                   /* the slab dim (0..2 of geom) */
     int64_t inner_in, inner_out; /* pixels per unit of the slab dim, input and output */
     int64_t slab, mc, tile;   /* slab height, output channels per item, input pixels per GEMM */
+    int disjoint;             /* oct_col2im_is_disjoint: no accumulator, bytes stored directly */
     int threads;
     const oct_quant_kernel_set *ks;
     void *packed_buf;
@@ -232,6 +236,8 @@ static int qconvt_plan(oct_node *n, qconvt_params *p, octet_error *err) {
     const int64_t want = 2 * (int64_t)p->threads, outer = p->N * p->group > 0 ? p->N * p->group : 1;
     while (outer * ((p->Mg + mc - 1) / mc) * ((out_sd + slab - 1) / slab) < want && slab > 1) slab = (slab + 1) / 2;
     while (outer * ((p->Mg + mc - 1) / mc) * ((out_sd + slab - 1) / slab) < want && mc > 1) mc = (mc + 1) / 2;
+    p->disjoint = oct_col2im_is_disjoint(g);
+    if (p->disjoint) slab = (slab + s - 1) / s * s; /* whole strides: each input row feeds one slab */
     p->slab = slab;
     p->mc = mc;
     int64_t tile = COL_BUDGET / (int64_t)sizeof(int32_t) / (mc * p->kvol);
@@ -242,7 +248,9 @@ static int qconvt_plan(oct_node *n, qconvt_params *p, octet_error *err) {
     if (nn_check_int(slab * p->inner_out, "the accumulator tile", err)) return -1;
     p->mult_bytes = quant_align64((size_t)p->M * sizeof(float));
     p->wzp_bytes = quant_align64((size_t)(p->M * p->kvol) * sizeof(int32_t));
-    p->acc_bytes = quant_align64((size_t)(mc * slab * p->inner_out) * sizeof(int32_t));
+    /* disjoint: the slot holds the requantized col tile instead of the slab accumulator */
+    p->acc_bytes = p->disjoint ? quant_align64((size_t)(mc * p->kvol * tile))
+                               : quant_align64((size_t)(mc * slab * p->inner_out) * sizeof(int32_t));
     p->col_bytes = quant_align64((size_t)(mc * p->kvol * tile) * sizeof(int32_t));
     p->panel_bytes = p->x_s8 ? quant_align64((size_t)(p->Cg * tile)) : 0;
     if (!p->mult_bytes || !p->wzp_bytes || !p->acc_bytes || !p->col_bytes || (p->x_s8 && !p->panel_bytes))
@@ -301,13 +309,14 @@ static void qconvt_item(const qconvt_params *p, const qconvt_args *a, char *slic
     const oct_conv_geom *g = &p->geom;
     const int sd = p->sd;
     int32_t *acc = (int32_t *)slice;
+    uint8_t *bytes = (uint8_t *)slice; /* disjoint: the requantized col tile */
     int32_t *col = (int32_t *)(slice + p->acc_bytes);
     uint8_t *panel = (uint8_t *)(slice + p->acc_bytes + p->col_bytes);
     int64_t lo[3] = {0, 0, 0}, ext[3] = {g->out[0], g->out[1], g->out[2]};
     lo[sd] = o_lo;
     ext[sd] = o_hi - o_lo;
     const int64_t box = ext[0] * ext[1] * ext[2];
-    memset(acc, 0, (size_t)(mcc * box) * sizeof(int32_t));
+    if (!p->disjoint) memset(acc, 0, (size_t)(mcc * box) * sizeof(int32_t));
     /* Input rows along sd whose taps can land in the slab. */
     const int64_t s = g->stride[sd], reach = (g->k[sd] - 1) * g->dil[sd];
     int64_t i_lo = ceil_div(o_lo + g->pad[sd] - reach, s), i_hi = floor_div(o_hi - 1 + g->pad[sd], s);
@@ -333,9 +342,16 @@ static void qconvt_item(const qconvt_params *p, const qconvt_args *a, char *slic
             }
             p->ks->qgemm(&p->packed[gi], (int)(m0 * p->kvol), (int)(mcc * p->kvol), (int)np, xt, ldx, a->x_zp, NULL, wzp,
                          col, np);
-            oct_ref_qcol2im_box(g, col, mcc, p0, np, lo, ext, acc);
+            if (!p->disjoint) {
+                oct_ref_qcol2im_box(g, col, mcc, p0, np, lo, ext, acc);
+                continue;
+            }
+            for (int64_t r = 0; r < mcc * p->kvol; r++) /* row r is channel ch + r / kvol */
+                p->ks->requant(col + r * np, np, (int)(ch + r / p->kvol), 1, (int)np, &a->rq, bytes + r * np, np, 1);
+            oct_ref_qcol2im_disjoint(g, bytes, mcc, p0, np, a->y + (b * p->M + ch) * p->out_vol);
         }
     }
+    if (p->disjoint) return;
     uint8_t *y = a->y + (b * p->M + ch) * p->out_vol + o_lo * p->inner_out;
     p->ks->requant(acc, box, (int)ch, (int)mcc, (int)box, &a->rq, y, p->out_vol, 1);
 }
