@@ -94,6 +94,12 @@ expect_out "images/s" "text report"
 expect_out "peak RSS" "text report"
 expect_out "top 13 nodes" "profile lists every node of a 13-node plan"
 
+octet bench "$cnn" --iters 2 --top 4 --json
+expect 0 "bench --top 4 --json"
+expect_json "--top implies --profile and lists that many nodes" 'len(r["profile"]["top_nodes"]) == 4'
+octet bench "$cnn" --top many
+expect_error 2 "--top" "bench --top with a non-number"
+
 # two float inputs (x and W), both random
 octet bench "$nodes/test_conv_with_strides_padding/model.onnx" --iters 2 --warmup 0 --json
 expect 0 "bench a two-input node test"

@@ -12,17 +12,17 @@
 #include "profile.h"
 
 #define MAX_INPUTS 64
-#define TOP_NODES 15
+#define TOP_NODES 15 /* nodes listed by --profile unless --top says otherwise */
 
 typedef struct {
     const char *model;
-    int threads, batch, warmup, iters;
+    int threads, batch, warmup, iters, top;
     bool json, profile, pin;
 } bench_args;
 
 static int parse_args(int argc, char **argv, bench_args *a) {
     const char *cmd = "bench";
-    *a = (bench_args){.warmup = 5, .iters = 30};
+    *a = (bench_args){.warmup = 5, .iters = 30, .top = TOP_NODES};
     for (int i = 1; i < argc; i++) {
         const char *v;
         int m;
@@ -34,6 +34,9 @@ static int parse_args(int argc, char **argv, bench_args *a) {
             if (m < 0 || cli_parse_int(cmd, "--warmup", v, 0, 1 << 20, &a->warmup)) return -1;
         } else if ((m = cli_flag_value(argc, argv, &i, cmd, "--iters", &v))) {
             if (m < 0 || cli_parse_int(cmd, "--iters", v, 1, 1 << 20, &a->iters)) return -1;
+        } else if ((m = cli_flag_value(argc, argv, &i, cmd, "--top", &v))) {
+            if (m < 0 || cli_parse_int(cmd, "--top", v, 0, 1 << 20, &a->top)) return -1;
+            a->profile = true;
         } else if (strcmp(argv[i], "--json") == 0) {
             a->json = true;
         } else if (strcmp(argv[i], "--profile") == 0) {
@@ -154,7 +157,7 @@ static int cmp_op_total(const void *a, const void *b) {
 
 /* Per-op-type totals and the slowest nodes of the profiled runs, as a table or a JSON member.
    Times are per run: the sums over the profiled runs divided by their count. */
-static int report_profile(const oct_profile *prof, double run_ms, bool json, octet_error *err) {
+static int report_profile(const oct_profile *prof, double run_ms, bool json, int top_n, octet_error *err) {
     int n = prof->n_nodes, runs = prof->runs > 0 ? prof->runs : 1;
     op_total *ops = calloc(n > 0 ? (size_t)n : 1, sizeof *ops);
     node_time *nodes = calloc(n > 0 ? (size_t)n : 1, sizeof *nodes);
@@ -180,7 +183,7 @@ static int report_profile(const oct_profile *prof, double run_ms, bool json, oct
     }
     qsort(ops, (size_t)n_ops, sizeof *ops, cmp_op_total);
     qsort(nodes, (size_t)n, sizeof *nodes, cmp_node_time);
-    int top = n < TOP_NODES ? n : TOP_NODES;
+    int top = n < top_n ? n : top_n;
     double pct_base = total > 0 ? total : 1;
     if (json) {
         printf(",\"profile\":{\"runs\":%d,\"node_ms\":%.4f,\"ops\":[", prof->runs, total);
@@ -327,7 +330,7 @@ static int bench_main(int argc, char **argv) {
     r.rss_mb = peak_rss_mb();
     if (a.json) print_json(&a, &r);
     else print_text(&a, &r);
-    if (a.profile && report_profile(&prof, r.mean_ms, a.json, &err)) {
+    if (a.profile && report_profile(&prof, r.mean_ms, a.json, a.top, &err)) {
         if (a.json) printf("}\n"); /* keep stdout one JSON object even when the profile fails */
         goto done;
     }
@@ -349,7 +352,7 @@ const cli_command cli_cmd_bench = {
     .name = "bench",
     .summary = "time a model on random inputs: load, latency, throughput, peak memory, per-op profile",
     .usage =
-        "usage: octet bench MODEL [--threads N] [--batch B] [--warmup W] [--iters I] [--json] [--profile] [--pin]\n"
+        "usage: octet bench MODEL [--threads N] [--batch B] [--warmup W] [--iters I] [--json] [--profile] [--top N] [--pin]\n"
         "\n"
         "Loads MODEL (.onnx), feeds every float32 input N(0,1) random data (fixed seed) of the\n"
         "planned shape, makes W warm-up runs and I timed runs, and prints the load time (file to\n"
@@ -365,6 +368,7 @@ const cli_command cli_cmd_bench = {
         "  --profile     time every node during the timed runs: ms per run by op type and the\n"
         "                15 slowest nodes with their precision (int8/fp32) and fused epilogue\n"
         "                (with --json: a \"profile\" member)\n"
+        "  --top N       list the N slowest nodes instead of 15 (implies --profile)\n"
         "  --pin         pin worker thread i to the i-th allowed CPU (session option pin_threads)\n"
         "\n"
         "example:\n"
