@@ -293,26 +293,6 @@ END_TEST
 
 /* ---- the gated QLinearLut (fused SiLU / HardSwish) ------------------------------------------ */
 
-static int add_node(oct_graph *g, const char *domain, const char *type, int n_in, const int *in) {
-    const int k = oct_graph_add_node(g, type, type, domain, n_in, 1, NULL);
-    ck_assert_int_ge(k, 0);
-    memcpy(g->nodes[k].in, in, sizeof(int) * (size_t)n_in);
-    char name[32];
-    snprintf(name, sizeof name, "%s_out", type);
-    g->nodes[k].out[0] = oct_graph_add_value(g, name, NULL);
-    return k;
-}
-
-static void set_string_attr(oct_graph *g, int k, const char *name, const char *v) {
-    oct_node *n = &g->nodes[k];
-    n->attrs = realloc(n->attrs, sizeof(oct_attr) * (size_t)(n->n_attr + 1));
-    oct_attr *a = &n->attrs[n->n_attr++];
-    memset(a, 0, sizeof *a);
-    a->name = strdup(name);
-    a->type = OCT_ATTR_STRING;
-    a->s = strdup(v);
-}
-
 /* Runs the one-input graph g on the 256 codes (shape [1, 256]) and returns its output bytes. */
 static void run_codes(oct_graph *g, octet_dtype dt, uint8_t out[256]) {
     uint8_t codes[256];
@@ -346,11 +326,11 @@ static oct_graph *gate_graph(octet_dtype dt, const char *gate_fn, const char *fu
               yz = test_graph_const(g, "yz", dt, 0, NULL, &zy);
     int last;
     if (fused) {
-        last = add_node(g, "octet", "QLinearLut", 7, (int[]){x, xs, xz, ys, yz, gs, gz});
-        set_string_attr(g, last, "function", fused_fn);
+        last = test_graph_node(g, "octet", "QLinearLut", 7, (int[]){x, xs, xz, ys, yz, gs, gz});
+        test_attr_string(g, last, "function", fused_fn);
     } else {
-        const int k = add_node(g, "octet", "QLinearLut", 5, (int[]){x, xs, xz, gs, gz});
-        set_string_attr(g, k, "function", gate_fn);
+        const int k = test_graph_node(g, "octet", "QLinearLut", 5, (int[]){x, xs, xz, gs, gz});
+        test_attr_string(g, k, "function", gate_fn);
         if (strcmp(gate_fn, "HardSigmoid") == 0) {
             /* HardSwish's gate: alpha 1/6 (QLinearLut's HardSigmoid defaults to 0.2) */
             oct_node *n = &g->nodes[k];
@@ -361,7 +341,7 @@ static oct_graph *gate_graph(octet_dtype dt, const char *gate_fn, const char *fu
             a->type = OCT_ATTR_FLOAT;
             a->f = 1.f / 6.f;
         }
-        last = add_node(g, "com.microsoft", "QLinearMul", 8, (int[]){g->nodes[k].out[0], gs, gz, x, xs, xz, ys, yz});
+        last = test_graph_node(g, "com.microsoft", "QLinearMul", 8, (int[]){g->nodes[k].out[0], gs, gz, x, xs, xz, ys, yz});
     }
     g->outputs = malloc(sizeof(int));
     g->outputs[g->n_outputs++] = g->nodes[last].out[0];

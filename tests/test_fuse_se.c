@@ -42,34 +42,6 @@ typedef struct {
     int residual;  /* Add(conv, x) after the conv: fused as the conv's residual */
 } se_case;
 
-static int add_node(oct_graph *g, const char *type, int n_in, const int *in) {
-    const int k = oct_graph_add_node(g, type, type, "", n_in, 1, NULL);
-    ck_assert_int_ge(k, 0);
-    memcpy(g->nodes[k].in, in, sizeof(int) * (size_t)n_in);
-    char name[48];
-    snprintf(name, sizeof name, "%s_%d_out", type, k);
-    g->nodes[k].out[0] = oct_graph_add_value(g, name, NULL);
-    return k;
-}
-
-static void add_ints_attr(oct_graph *g, int k, const char *name, int n, int64_t v) {
-    oct_node *nd = &g->nodes[k];
-    nd->attrs = realloc(nd->attrs, sizeof(oct_attr) * (size_t)(nd->n_attr + 1));
-    ck_assert_ptr_nonnull(nd->attrs);
-    oct_attr *a = &nd->attrs[nd->n_attr++];
-    memset(a, 0, sizeof *a);
-    a->name = strdup(name);
-    if (n == 0) {
-        a->type = OCT_ATTR_INT;
-        a->i = v;
-        return;
-    }
-    a->type = OCT_ATTR_INTS;
-    a->n = n;
-    a->ints = malloc(sizeof(int64_t) * (size_t)n);
-    for (int i = 0; i < n; i++) a->ints[i] = v;
-}
-
 static int64_t out_dim(const se_case *c, int64_t in) {
     return (in + 2 * c->pad - c->dil * (c->k - 1) - 1) / c->stride + 1;
 }
@@ -85,22 +57,22 @@ static oct_graph *se_graph(const se_case *c, const float *w, const float *b) {
     const int x = test_graph_input(g, "x", OCTET_FLOAT, 4, xd);
     const int wv = test_graph_const(g, "W", OCTET_FLOAT, 4, wd, w);
     const int bv = c->bias ? test_graph_const(g, "B", OCTET_FLOAT, 1, &c->c, b) : -1;
-    const int conv = add_node(g, "Conv", c->bias ? 3 : 2, (int[]){x, wv, bv});
-    add_ints_attr(g, conv, "group", 0, group);
-    add_ints_attr(g, conv, "kernel_shape", 2, c->k);
-    add_ints_attr(g, conv, "strides", 2, c->stride);
-    add_ints_attr(g, conv, "pads", 4, c->pad);
-    add_ints_attr(g, conv, "dilations", 2, c->dil);
+    const int conv = test_graph_node(g, "", "Conv", c->bias ? 3 : 2, (int[]){x, wv, bv});
+    test_attr_ints_fill(g, conv, "group", 0, group);
+    test_attr_ints_fill(g, conv, "kernel_shape", 2, c->k);
+    test_attr_ints_fill(g, conv, "strides", 2, c->stride);
+    test_attr_ints_fill(g, conv, "pads", 4, c->pad);
+    test_attr_ints_fill(g, conv, "dilations", 2, c->dil);
     int y = g->nodes[conv].out[0];
-    if (c->residual) y = g->nodes[add_node(g, "Add", 2, (int[]){y, x})].out[0];
+    if (c->residual) y = g->nodes[test_graph_node(g, "", "Add", 2, (int[]){y, x})].out[0];
     if (c->act == ACT_RELU) {
-        y = g->nodes[add_node(g, "Relu", 1, &y)].out[0];
+        y = g->nodes[test_graph_node(g, "", "Relu", 1, &y)].out[0];
     } else if (c->act == ACT_SILU) {
-        const int s = g->nodes[add_node(g, "Sigmoid", 1, &y)].out[0];
-        y = g->nodes[add_node(g, "Mul", 2, (int[]){y, s})].out[0];
+        const int s = g->nodes[test_graph_node(g, "", "Sigmoid", 1, &y)].out[0];
+        y = g->nodes[test_graph_node(g, "", "Mul", 2, (int[]){y, s})].out[0];
     }
-    const int s = g->nodes[add_node(g, "GlobalAveragePool", 1, &y)].out[0];
-    const int z = g->nodes[add_node(g, "Mul", 2, (int[]){y, s})].out[0];
+    const int s = g->nodes[test_graph_node(g, "", "GlobalAveragePool", 1, &y)].out[0];
+    const int z = g->nodes[test_graph_node(g, "", "Mul", 2, (int[]){y, s})].out[0];
     g->outputs = malloc(2 * sizeof(int));
     g->outputs[g->n_outputs++] = z;
     g->outputs[g->n_outputs++] = s;
@@ -319,16 +291,6 @@ typedef struct {
     int s8; /* int8 activations (else uint8); weights int8 */
 } q_case;
 
-static int add_q_node(oct_graph *g, const char *domain, const char *type, int n_in, const int *in) {
-    const int k = oct_graph_add_node(g, type, type, domain, n_in, 1, NULL);
-    ck_assert_int_ge(k, 0);
-    memcpy(g->nodes[k].in, in, sizeof(int) * (size_t)n_in);
-    char name[48];
-    snprintf(name, sizeof name, "%s_%d_out", type, k);
-    g->nodes[k].out[0] = oct_graph_add_value(g, name, NULL);
-    return k;
-}
-
 static int q_scalar(oct_graph *g, const char *name, octet_dtype dt, int32_t v) {
     const uint8_t b = (uint8_t)v;
     return test_graph_const(g, name, dt, 0, NULL, &b);
@@ -349,16 +311,16 @@ static oct_graph *q_graph(const q_case *c, const int8_t *w, const int32_t *bias,
                        test_graph_const(g, "ws", OCTET_FLOAT, 1, &c->c, wscale), q_scalar(g, "wz", OCTET_INT8, 0),
                        test_graph_const(g, "ys", OCTET_FLOAT, 0, NULL, &ys), q_scalar(g, "yz", t, c->s8 ? 5 : 130),
                        test_graph_const(g, "B", OCTET_INT32, 1, &c->c, bias)};
-    const int conv = add_q_node(g, "", "QLinearConv", 9, in);
-    add_ints_attr(g, conv, "group", 0, c->c);
-    add_ints_attr(g, conv, "kernel_shape", 2, c->k);
-    add_ints_attr(g, conv, "strides", 2, c->stride);
-    add_ints_attr(g, conv, "pads", 4, c->pad);
-    add_ints_attr(g, conv, "dilations", 2, c->dil);
+    const int conv = test_graph_node(g, "", "QLinearConv", 9, in);
+    test_attr_ints_fill(g, conv, "group", 0, c->c);
+    test_attr_ints_fill(g, conv, "kernel_shape", 2, c->k);
+    test_attr_ints_fill(g, conv, "strides", 2, c->stride);
+    test_attr_ints_fill(g, conv, "pads", 4, c->pad);
+    test_attr_ints_fill(g, conv, "dilations", 2, c->dil);
     const int y = g->nodes[conv].out[0];
     const int pin[5] = {y, in[6], in[7], test_graph_const(g, "ps", OCTET_FLOAT, 0, NULL, &ps),
                         q_scalar(g, "pz", t, c->s8 ? -10 : 100)};
-    const int pool = add_q_node(g, "com.microsoft", "QLinearGlobalAveragePool", 5, pin);
+    const int pool = test_graph_node(g, "com.microsoft", "QLinearGlobalAveragePool", 5, pin);
     g->outputs = malloc(2 * sizeof(int));
     g->outputs[g->n_outputs++] = y;
     g->outputs[g->n_outputs++] = g->nodes[pool].out[0];
@@ -479,7 +441,7 @@ START_TEST(int8_excite_mul_bit_exact) {
             const int in[8] = {per_first ? sv : xv, per_first ? sq[0] : xq[0], per_first ? sq[1] : xq[1],
                                per_first ? xv : sv, per_first ? xq[0] : sq[0], per_first ? xq[1] : sq[1],
                                yq[0], yq[1]};
-            const int mul = add_q_node(g, "com.microsoft", "QLinearMul", 8, in);
+            const int mul = test_graph_node(g, "com.microsoft", "QLinearMul", 8, in);
             g->outputs = malloc(sizeof(int));
             g->outputs[g->n_outputs++] = g->nodes[mul].out[0];
             const octet_tensor ins[2] = {{t, 4, {full[0], full[1], full[2], full[3]}, x},

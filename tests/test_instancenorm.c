@@ -167,27 +167,6 @@ END_TEST
 
 /* ---- the fp32 op with its fused epilogue ---------------------------------------------------- */
 
-static int add_node(oct_graph *g, const char *domain, const char *type, int n_in, const int *in) {
-    const int k = oct_graph_add_node(g, type, type, domain, n_in, 1, NULL);
-    ck_assert_int_ge(k, 0);
-    memcpy(g->nodes[k].in, in, sizeof(int) * (size_t)n_in);
-    char name[48];
-    snprintf(name, sizeof name, "%s_%d_out", type, k);
-    g->nodes[k].out[0] = oct_graph_add_value(g, name, NULL);
-    return k;
-}
-
-static void add_float_attr(oct_graph *g, int k, const char *name, float v) {
-    oct_node *n = &g->nodes[k];
-    n->attrs = realloc(n->attrs, sizeof(oct_attr) * (size_t)(n->n_attr + 1));
-    ck_assert_ptr_nonnull(n->attrs);
-    oct_attr *a = &n->attrs[n->n_attr++];
-    memset(a, 0, sizeof *a);
-    a->name = strdup(name);
-    a->type = OCT_ATTR_FLOAT;
-    a->f = v;
-}
-
 enum { EPI_RELU, EPI_LEAKY, EPI_SIGMOID, EPI_RES_RELU, EPI_NONE, N_EPI };
 static const char *const EPI_NAMES[N_EPI] = {"Relu", "LeakyRelu", "Sigmoid", "Add+Relu", "none"};
 
@@ -200,20 +179,20 @@ static oct_graph *norm_graph(const int64_t dims[5], int epi, const float *scale,
     const int r = epi == EPI_RES_RELU ? test_graph_input(g, "r", OCTET_FLOAT, 5, dims) : -1;
     const int sc = test_graph_const(g, "scale", OCTET_FLOAT, 1, &dims[1], scale);
     const int b = test_graph_const(g, "B", OCTET_FLOAT, 1, &dims[1], bias);
-    const int in = add_node(g, "", "InstanceNormalization", 3, (int[]){x, sc, b});
-    add_float_attr(g, in, "epsilon", eps);
+    const int in = test_graph_node(g, "", "InstanceNormalization", 3, (int[]){x, sc, b});
+    test_attr_float(g, in, "epsilon", eps);
     int last = in;
     const int y = g->nodes[in].out[0];
     switch (epi) {
-    case EPI_RELU: last = add_node(g, "", "Relu", 1, &y); break;
+    case EPI_RELU: last = test_graph_node(g, "", "Relu", 1, &y); break;
     case EPI_LEAKY:
-        last = add_node(g, "", "LeakyRelu", 1, &y);
-        add_float_attr(g, last, "alpha", 0.07f);
+        last = test_graph_node(g, "", "LeakyRelu", 1, &y);
+        test_attr_float(g, last, "alpha", 0.07f);
         break;
-    case EPI_SIGMOID: last = add_node(g, "", "Sigmoid", 1, &y); break;
+    case EPI_SIGMOID: last = test_graph_node(g, "", "Sigmoid", 1, &y); break;
     case EPI_RES_RELU: {
-        const int add = add_node(g, "", "Add", 2, (int[]){y, r});
-        last = add_node(g, "", "Relu", 1, &g->nodes[add].out[0]);
+        const int add = test_graph_node(g, "", "Add", 2, (int[]){y, r});
+        last = test_graph_node(g, "", "Relu", 1, &g->nodes[add].out[0]);
         break;
     }
     default: break;
@@ -347,7 +326,7 @@ static oct_graph *qnorm_graph(const int64_t dims[5], octet_dtype dt, const float
     const int xz = test_graph_const(g, "xz", dt, 0, NULL, &zx), yz = test_graph_const(g, "yz", dt, 0, NULL, &zy);
     const int sc = test_graph_const(g, "scale", OCTET_FLOAT, 1, &dims[1], scale);
     const int b = test_graph_const(g, "B", OCTET_FLOAT, 1, &dims[1], bias);
-    const int k = add_node(g, "octet", "QLinearInstanceNormalization", 7, (int[]){x, xs, xz, sc, b, ys, yz});
+    const int k = test_graph_node(g, "octet", "QLinearInstanceNormalization", 7, (int[]){x, xs, xz, sc, b, ys, yz});
     g->nodes[k].epi.act = OCT_ACT_RELU;
     g->outputs = malloc(sizeof(int));
     g->outputs[g->n_outputs++] = g->nodes[k].out[0];

@@ -1,5 +1,6 @@
 #include "test_util.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -62,4 +63,52 @@ int test_graph_const(oct_graph *g, const char *name, octet_dtype dt, int rank, c
 
 int test_graph_f32(oct_graph *g, const char *name, float v) {
     return test_graph_const(g, name, OCTET_FLOAT, 0, NULL, &v);
+}
+
+/* Test helpers stop the test program on an allocation failure: nothing sensible follows. */
+static void *checked(void *p) {
+    if (!p) {
+        fprintf(stderr, "test_util: out of memory\n");
+        abort();
+    }
+    return p;
+}
+
+int test_graph_node(oct_graph *g, const char *domain, const char *type, int n_in, const int *in) {
+    const int k = oct_graph_add_node(g, type, type, domain, n_in, 1, NULL);
+    if (k < 0) checked(NULL);
+    memcpy(g->nodes[k].in, in, sizeof(int) * (size_t)n_in);
+    char name[64];
+    snprintf(name, sizeof name, "%s_%d_out", type, k);
+    g->nodes[k].out[0] = oct_graph_add_value(g, name, NULL);
+    return k;
+}
+
+static oct_attr *new_attr(oct_graph *g, int k, const char *name, oct_attr_type type) {
+    oct_node *n = &g->nodes[k];
+    n->attrs = checked(realloc(n->attrs, sizeof(oct_attr) * (size_t)(n->n_attr + 1)));
+    oct_attr *a = &n->attrs[n->n_attr++];
+    memset(a, 0, sizeof *a);
+    a->name = checked(strdup(name));
+    a->type = type;
+    return a;
+}
+
+void test_attr_float(oct_graph *g, int k, const char *name, float v) {
+    new_attr(g, k, name, OCT_ATTR_FLOAT)->f = v;
+}
+
+void test_attr_string(oct_graph *g, int k, const char *name, const char *v) {
+    new_attr(g, k, name, OCT_ATTR_STRING)->s = checked(strdup(v));
+}
+
+void test_attr_ints_fill(oct_graph *g, int k, const char *name, int n, int64_t v) {
+    if (n == 0) {
+        new_attr(g, k, name, OCT_ATTR_INT)->i = v;
+        return;
+    }
+    oct_attr *a = new_attr(g, k, name, OCT_ATTR_INTS);
+    a->n = n;
+    a->ints = checked(malloc(sizeof(int64_t) * (size_t)n));
+    for (int i = 0; i < n; i++) a->ints[i] = v;
 }

@@ -24,5 +24,12 @@ int test_graph_const(oct_graph *g, const char *name, octet_dtype dt, int rank, c
                      const void *data);
 /* A float32 scalar constant. */
 int test_graph_f32(oct_graph *g, const char *name, float v);
+/* A node of op (domain, type) reading in[0..n_in), with one fresh output value named
+   "<type>_<node>_out"; returns the node index. */
+int test_graph_node(oct_graph *g, const char *domain, const char *type, int n_in, const int *in);
+/* Attributes appended to node k. test_attr_ints_fill gives n copies of v (n = 0: a plain int). */
+void test_attr_float(oct_graph *g, int k, const char *name, float v);
+void test_attr_string(oct_graph *g, int k, const char *name, const char *v);
+void test_attr_ints_fill(oct_graph *g, int k, const char *name, int n, int64_t v);
 
 #endif
