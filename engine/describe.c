@@ -33,6 +33,20 @@ static void print_json_string(FILE *f, const char *s) {
     fputc('"', f);
 }
 
+/* Inputs of node n the memory plan placed inside its first output (Concat elision, memplan.c). */
+static int inputs_in_place(const oct_graph *g, const oct_node *n) {
+    if (n->n_out < 1 || n->out[0] < 0 || !g->values[n->out[0]].planned) return 0;
+    const oct_value *y = &g->values[n->out[0]];
+    const size_t lo = y->arena_offset, hi = lo + (size_t)oct_value_numel(y) * octet_dtype_size(y->dtype);
+    int count = 0;
+    for (int j = 0; j < n->n_in; j++) {
+        if (n->in[j] < 0 || n->in[j] == n->out[0]) continue;
+        const oct_value *x = &g->values[n->in[j]];
+        count += x->planned && x->arena_offset >= lo && x->arena_offset < hi;
+    }
+    return count;
+}
+
 static void describe_text(FILE *f, const oct_plan *p) {
     const oct_graph *g = p->g;
     const bool quantized = oct_graph_is_quantized(g);
@@ -64,6 +78,8 @@ static void describe_text(FILE *f, const oct_plan *p) {
                 fputc(' ', f);
             }
         if (n->workspace_bytes) fprintf(f, " workspace %zu B", n->workspace_bytes);
+        const int in_place = inputs_in_place(g, n);
+        if (in_place) fprintf(f, " (%d of %d inputs written in place by their producers)", in_place, n->n_in);
         fputc('\n', f);
     }
     if (quantized) fprintf(f, "precision: %d of %d nodes run int8\n", int8_nodes, p->n_exec);
@@ -109,7 +125,7 @@ static void describe_json(FILE *f, const oct_plan *p) {
         json_shapes(f, g, n->in, n->n_in);
         fprintf(f, ",\"outputs\":");
         json_shapes(f, g, n->out, n->n_out);
-        fprintf(f, ",\"workspace_bytes\":%zu}", n->workspace_bytes);
+        fprintf(f, ",\"workspace_bytes\":%zu,\"inputs_in_place\":%d}", n->workspace_bytes, inputs_in_place(g, n));
     }
     fprintf(f, "],\"memory\":{\"arena_bytes\":%zu,\"weight_bytes\":%zu,\"io_bytes\":%zu,\"peak_bytes\":%zu}}\n",
             p->arena_bytes, p->weight_bytes, p->io_bytes, p->peak_bytes);

@@ -329,6 +329,12 @@ START_TEST(concat_inputs_are_planned_inside_its_output) {
         octet_model m = {.graph = g};
         octet_session *s = octet_session_create(&m, NULL, &err);
         ck_assert_msg(s != NULL, "%s", err.msg);
+        /* `octet inspect` says which Concat inputs are written in place */
+        char text[4096] = {0};
+        FILE *f = fmemopen(text, sizeof text - 1, "w");
+        ck_assert_int_eq(octet_session_describe(s, f, 0), 0);
+        fclose(f);
+        ck_assert_msg((strstr(text, "2 of 2 inputs written in place") != NULL) == (axis == 1), "%s", text);
         float xv[32], yv[64];
         for (int i = 0; i < 32; i++) xv[i] = (float)(i % 7) - 3.f;
         octet_tensor in = {OCTET_FLOAT, 3, {1, 2, 16}, xv}, out = {OCTET_FLOAT, 3, {1, axis == 1 ? 4 : 2, axis == 1 ? 16 : 32}, yv};
