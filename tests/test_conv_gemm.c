@@ -40,8 +40,7 @@ static int levels(oct_isa out[OCT_ISA_COUNT]) {
     int n = 0;
     for (int i = 0; i < OCT_ISA_COUNT; i++) {
         if (!oct_isa_supported((oct_isa)i)) continue;
-        setenv("OCTET_ISA", oct_isa_name((oct_isa)i), 1);
-        oct_kernels_reset();
+        test_use_isa((oct_isa)i);
         const oct_sgemm_arch *arch = oct_sgemm_arch_current();
         int dup = 0;
         for (int j = 0; j < n; j++) dup |= seen[j] == arch;
@@ -49,20 +48,13 @@ static int levels(oct_isa out[OCT_ISA_COUNT]) {
         seen[n] = arch;
         out[n++] = (oct_isa)i;
     }
-    unsetenv("OCTET_ISA");
-    oct_kernels_reset();
+    test_default_isa();
     return n;
 }
 
 static void select_isa(oct_isa isa) {
-    setenv("OCTET_ISA", oct_isa_name(isa), 1);
-    oct_kernels_reset();
+    test_use_isa(isa);
     ck_assert_int_eq(oct_kernels()->isa, isa);
-}
-
-static void restore_isa(void) {
-    unsetenv("OCTET_ISA");
-    oct_kernels_reset();
 }
 
 /* ------------------------------------------------------------------ kernel level: oct_sgemm_run */
@@ -157,7 +149,7 @@ START_TEST(sgemm_run_matches_ref) {
                     check_gemm_case(arch, &gc);
                 }
     }
-    restore_isa();
+    test_default_isa();
 }
 END_TEST
 
@@ -197,7 +189,7 @@ START_TEST(store_transposed_matches_ref) {
                 free(ct), free(y), free(want), free(bias), free(res);
             }
     }
-    restore_isa();
+    test_default_isa();
 }
 END_TEST
 
@@ -430,7 +422,7 @@ START_TEST(conv_packed_matches_reference) {
                 check_conv(&cases[i], 1 + (int)((i + pm) % 2), oct_isa_name(isas[li]));
         }
     }
-    restore_isa();
+    test_default_isa();
     unsetenv("OCTET_CONV_PIXELS_A");
     unsetenv("OCTET_WINOGRAD");
 }
@@ -517,7 +509,7 @@ START_TEST(gemm_matmul_packed_b) {
         check_matmul_op(3, 7, 100, 64, 1, isa);
         check_matmul_op(1, 1, 130, 513, 2, isa);
     }
-    restore_isa();
+    test_default_isa();
 }
 END_TEST
 

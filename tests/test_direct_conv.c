@@ -85,16 +85,10 @@ static int levels(oct_isa out[OCT_ISA_COUNT]) {
     return n;
 }
 static const oct_dconv_kernels *select_isa(oct_isa isa) {
-    setenv("OCTET_ISA", oct_isa_name(isa), 1);
-    oct_kernels_reset();
+    test_use_isa(isa);
     ck_assert_int_eq(oct_kernels()->isa, isa);
     return oct_dconv_select();
 }
-static void restore_isa(void) {
-    unsetenv("OCTET_ISA");
-    oct_kernels_reset();
-}
-
 /* ---------------------------------------------------------------- fp32 kernels */
 
 static double act_d(const oct_act *a, double x) { return (double)oct_act_apply(a, (float)x); }
@@ -186,7 +180,7 @@ static void f32_case(const shape_t *s, int act_kind, int with_bias, int with_res
                               (long long)s->M, act_kind, chunk, (long long)i, got[i], ref[i]);
         }
     }
-    restore_isa();
+    test_default_isa();
     free(x), free(w), free(bias), free(res), free(want), free(packed), free(ref - GUARD_N), free(got - GUARD_N);
 }
 
@@ -339,7 +333,7 @@ START_TEST(s8_kernels_match_naive_bit_for_bit) {
                                   _i, qi, k, i, got[GUARD_N + i], want[i], (long long)s->C, (long long)s->M);
             }
         }
-        restore_isa();
+        test_default_isa();
         free(want), free(got);
         qcase_free(&c);
     }
@@ -485,7 +479,7 @@ START_TEST(conv_op_plans_direct_and_matches_naive) {
             free(y);
             oct_graph_free(g);
         }
-    restore_isa();
+    test_default_isa();
     free(x), free(w), free(bias), free(res), free(want);
 }
 END_TEST
@@ -567,7 +561,7 @@ START_TEST(qconv_ops_plan_direct_and_match_naive) {
                 free(y);
                 oct_graph_free(g);
             }
-        restore_isa();
+        test_default_isa();
         free(want), free(sw);
         qcase_free(&c);
     }

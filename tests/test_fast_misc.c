@@ -30,13 +30,11 @@ static int levels(oct_isa isas[OCT_ISA_COUNT], const oct_misc_kernel_set *sets[O
     int n = 0;
     for (int isa = 0; isa < OCT_ISA_COUNT; isa++) {
         if (!oct_isa_supported((oct_isa)isa)) continue;
-        setenv("OCTET_ISA", oct_isa_name((oct_isa)isa), 1);
-        oct_kernels_reset();
+        test_use_isa((oct_isa)isa);
         isas[n] = (oct_isa)isa;
         sets[n++] = oct_misc_kernels();
     }
-    unsetenv("OCTET_ISA");
-    oct_kernels_reset();
+    test_default_isa();
     return n;
 }
 

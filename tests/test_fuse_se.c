@@ -160,8 +160,7 @@ START_TEST(squeeze_fuses_and_matches_reference) {
     oct_graph *g = se_graph(c, w, b);
     for (int isa = 0; isa < OCT_ISA_COUNT; isa++) {
         if (!oct_isa_supported((oct_isa)isa)) continue;
-        setenv("OCTET_ISA", oct_isa_name((oct_isa)isa), 1);
-        oct_kernels_reset();
+        test_use_isa((oct_isa)isa);
         for (int threads = 1; threads <= 2; threads++)
             for (int no_fuse = 0; no_fuse <= 1; no_fuse++) {
                 octet_tensor out[2];
@@ -175,8 +174,7 @@ START_TEST(squeeze_fuses_and_matches_reference) {
                 octet_tensor_release(&out[1]);
             }
     }
-    unsetenv("OCTET_ISA");
-    oct_kernels_reset();
+    test_default_isa();
     oct_graph_free(g);
     free(x), free(w), free(y), free(z);
 }
@@ -381,8 +379,7 @@ START_TEST(int8_squeeze_fuses_bit_exact) {
     }
     for (int isa = 0; isa < OCT_ISA_COUNT; isa++) {
         if (!oct_isa_supported((oct_isa)isa)) continue;
-        setenv("OCTET_ISA", oct_isa_name((oct_isa)isa), 1);
-        oct_kernels_reset();
+        test_use_isa((oct_isa)isa);
         for (int threads = 1; threads <= 2; threads++) {
             octet_tensor got[2];
             run_q(g, c, 0, threads, x, got);
@@ -395,8 +392,7 @@ START_TEST(int8_squeeze_fuses_bit_exact) {
             }
         }
     }
-    unsetenv("OCTET_ISA");
-    oct_kernels_reset();
+    test_default_isa();
     octet_tensor_release(&want[0]);
     octet_tensor_release(&want[1]);
     oct_graph_free(g);
@@ -448,8 +444,7 @@ START_TEST(int8_excite_mul_bit_exact) {
                                          {t, 4, {per[0], per[1], 1, 1}, sc}};
             for (int isa = 0; isa < OCT_ISA_COUNT; isa++) {
                 if (!oct_isa_supported((oct_isa)isa)) continue;
-                setenv("OCTET_ISA", oct_isa_name((oct_isa)isa), 1);
-                oct_kernels_reset();
+                test_use_isa((oct_isa)isa);
                 for (int threads = 1; threads <= 2; threads++) {
                     octet_model m = {.graph = g};
                     octet_error err = {0};
@@ -466,8 +461,7 @@ START_TEST(int8_excite_mul_bit_exact) {
                     octet_session_free(s);
                 }
             }
-            unsetenv("OCTET_ISA");
-            oct_kernels_reset();
+            test_default_isa();
             oct_graph_free(g);
             free(x), free(want);
         }

@@ -24,26 +24,16 @@ static uint32_t urand(void) {
 }
 static float frand(float lo, float hi) { return lo + (hi - lo) * (float)(urand() & 0xffff) / 65536.f; }
 
-static void select_isa(oct_isa isa) {
-    setenv("OCTET_ISA", oct_isa_name(isa), 1);
-    oct_kernels_reset();
-}
-
-static void restore_isa(void) {
-    unsetenv("OCTET_ISA");
-    oct_kernels_reset();
-}
-
 /* Every level this CPU runs, with its set; returns the count. */
 static int levels(oct_isa isas[OCT_ISA_COUNT], const oct_norm_kernel_set *sets[OCT_ISA_COUNT]) {
     int n = 0;
     for (int isa = 0; isa < OCT_ISA_COUNT; isa++) {
         if (!oct_isa_supported((oct_isa)isa)) continue;
-        select_isa((oct_isa)isa);
+        test_use_isa((oct_isa)isa);
         isas[n] = (oct_isa)isa;
         sets[n++] = oct_norm_kernels();
     }
-    restore_isa();
+    test_default_isa();
     return n;
 }
 
@@ -275,7 +265,7 @@ START_TEST(fused_op_matches_reference) {
     oct_graph *g = norm_graph(dims, epi, scale, bias, eps);
     for (int isa = 0; isa < OCT_ISA_COUNT; isa++) {
         if (!oct_isa_supported((oct_isa)isa)) continue;
-        select_isa((oct_isa)isa);
+        test_use_isa((oct_isa)isa);
         float *first = NULL;
         for (int threads = 1; threads <= 3; threads++) {
             float *y = run_norm(g, threads, dims, x, epi == EPI_RES_RELU ? r : NULL);
@@ -293,7 +283,7 @@ START_TEST(fused_op_matches_reference) {
         }
         free(first);
     }
-    restore_isa();
+    test_default_isa();
     oct_graph_free(g);
     free(x), free(r), free(want);
 }
@@ -394,7 +384,7 @@ START_TEST(qlinear_op_matches_reference) {
     uint8_t *first = NULL;
     for (int isa = 0; isa < OCT_ISA_COUNT; isa++) {
         if (!oct_isa_supported((oct_isa)isa)) continue;
-        select_isa((oct_isa)isa);
+        test_use_isa((oct_isa)isa);
         for (int threads = 1; threads <= 3; threads++) {
             uint8_t *y = run_qnorm(g, threads, dims, dt, x);
             if (!first) {
@@ -410,7 +400,7 @@ START_TEST(qlinear_op_matches_reference) {
             free(y);
         }
     }
-    restore_isa();
+    test_default_isa();
     oct_graph_free(g);
     free(first), free(x), free(want);
 }

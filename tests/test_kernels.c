@@ -7,6 +7,7 @@
 
 #include "kernels/kernels.h"
 #include "kernels/ref/nn_kernels.h"
+#include "test_util.h"
 
 static uint32_t rng_state = 12345u;
 static float frand(void) {
@@ -53,8 +54,7 @@ START_TEST(sgemm_odd_sizes) {
     int ntested = 0;
     for (int isa = 0; isa < OCT_ISA_COUNT; isa++) {
         if (!oct_isa_supported((oct_isa)isa)) continue;
-        setenv("OCTET_ISA", oct_isa_name((oct_isa)isa), 1);
-        oct_kernels_reset();
+        test_use_isa((oct_isa)isa);
         oct_sgemm_fn fn = oct_kernels()->sgemm;
         /* Levels that share a kernel are checked once. */
         int seen = 0;
@@ -68,8 +68,7 @@ START_TEST(sgemm_odd_sizes) {
                         if (sizes[x] * sizes[y] * sizes[z] <= 257 * 100 * 100)
                             check_sgemm(fn, sizes[x], sizes[y], sizes[z], acc);
     }
-    unsetenv("OCTET_ISA");
-    oct_kernels_reset();
+    test_default_isa();
 }
 END_TEST
 

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "kernels/kernels.h"
+#include "test_util.h"
 
 static const float GUARD = 1234.5f;
 
@@ -21,8 +22,7 @@ static float frand(void) {
 
 /* The kernel of one ISA level, through the public dispatch path. */
 static oct_sgemm_fn kernel_for(oct_isa isa) {
-    setenv("OCTET_ISA", oct_isa_name(isa), 1);
-    oct_kernels_reset();
+    test_use_isa(isa);
     const oct_kernel_table *t = oct_kernels();
     ck_assert_msg(t->isa == isa, "OCTET_ISA=%s selected %s", oct_isa_name(isa), t->name);
     return t->sgemm;
@@ -43,11 +43,6 @@ static int distinct_levels(oct_isa isas[OCT_ISA_COUNT]) {
         isas[count++] = (oct_isa)isa;
     }
     return count;
-}
-
-static void restore_default_isa(void) {
-    unsetenv("OCTET_ISA");
-    oct_kernels_reset();
 }
 
 /* p with room for n items of `size` bytes: grown (and *cap raised) only when too small. The first
@@ -131,7 +126,7 @@ START_TEST(sgemm_all_levels_odd_sizes) {
                             (x + 2 * y + z) % 4 < 2 ? 3 : 0);
                 }
     }
-    restore_default_isa();
+    test_default_isa();
 }
 END_TEST
 
@@ -149,7 +144,7 @@ START_TEST(sgemm_all_levels_block_crossing) {
             for (int acc = 0; acc < 2; acc++)
                 compare(oct_isa_name(isa), fn, shapes[s][0], shapes[s][1], shapes[s][2], acc, 5);
     }
-    restore_default_isa();
+    test_default_isa();
 }
 END_TEST
 
@@ -164,7 +159,7 @@ START_TEST(sgemm_all_levels_zero_k) {
         ck_assert(c[0] == 0 && c[2] == 0 && c[4] == 0 && c[6] == 0);
         ck_assert(c[3] == GUARD && c[7] == GUARD);
     }
-    restore_default_isa();
+    test_default_isa();
 }
 END_TEST
 
@@ -208,7 +203,7 @@ START_TEST(sgemm_concurrent_threads) {
             free(solo[t]);
         }
     }
-    restore_default_isa();
+    test_default_isa();
 }
 END_TEST
 
@@ -248,14 +243,13 @@ START_TEST(dispatch_wiring) {
         ck_assert(oct_kernels()->isa == OCT_ISA_NEON);
     }
     /* No override: no supported level ranks above the selected one. */
-    unsetenv("OCTET_ISA");
-    oct_kernels_reset();
+    test_default_isa();
     const oct_isa chosen = oct_kernels()->isa;
     for (int isa = 0; isa < OCT_ISA_COUNT; isa++)
         if (oct_isa_supported((oct_isa)isa))
             ck_assert_msg(isa_rank((oct_isa)isa) <= isa_rank(chosen), "default selection %s skipped the supported %s",
                           oct_isa_name(chosen), oct_isa_name((oct_isa)isa));
-    restore_default_isa();
+    test_default_isa();
 }
 END_TEST
 

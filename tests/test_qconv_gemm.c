@@ -20,6 +20,7 @@
 #include "kernels/kernels.h"
 #include "kernels/qpanel_isa.h"
 #include "kernels/quant_isa.h"
+#include "test_util.h"
 
 static uint32_t rng = 77u;
 static uint32_t rnext(void) {
@@ -392,8 +393,7 @@ END_TEST
 START_TEST(qgemm_panel_levels) {
     for (int isa = 0; isa < OCT_ISA_COUNT; isa++) {
         if (!oct_isa_supported((oct_isa)isa)) continue;
-        setenv("OCTET_ISA", oct_isa_name((oct_isa)isa), 1);
-        oct_kernels_reset();
+        test_use_isa((oct_isa)isa);
         const oct_kernel_table *t = oct_kernels();
         ck_assert_int_eq(t->isa, isa);
         ck_assert_ptr_nonnull(t->quant->panel);
@@ -401,8 +401,7 @@ START_TEST(qgemm_panel_levels) {
         ck_assert_ptr_eq(oct_qpanel_kernels_selected(), oct_qpanel_kernels_for((oct_isa)isa));
         fused_suite(t->quant->name, t->quant, 30);
     }
-    unsetenv("OCTET_ISA");
-    oct_kernels_reset();
+    test_default_isa();
 }
 END_TEST
 

@@ -53,14 +53,8 @@ static int direct_sets(set_case out[8]) {
 }
 
 static const oct_kernel_table *select_isa(oct_isa isa) {
-    setenv("OCTET_ISA", oct_isa_name(isa), 1);
-    oct_kernels_reset();
+    test_use_isa(isa);
     return oct_kernels();
-}
-
-static void restore_isa(void) {
-    unsetenv("OCTET_ISA");
-    oct_kernels_reset();
 }
 
 /* ---------------------------------------------------------------- qgemm */
@@ -259,7 +253,7 @@ START_TEST(dispatch_levels) {
         gemm_suite(t->quant->name, t->quant, 40);
         requant_suite(t->quant->name, t->quant, 40);
     }
-    restore_isa();
+    test_default_isa();
     /* Without OCTET_ISA the best level is taken. */
     const oct_kernel_table *best = oct_kernels();
 #if defined(__x86_64__)
@@ -315,7 +309,7 @@ static uint8_t *same_at_every_level(const char *what, const void *model, size_t 
             free(got);
         }
     }
-    restore_isa();
+    test_default_isa();
     return ref;
 }
 

@@ -15,6 +15,16 @@ const char *test_source_root(void) {
     return s && *s ? s : ".";
 }
 
+void test_use_isa(oct_isa isa) {
+    setenv("OCTET_ISA", oct_isa_name(isa), 1);
+    oct_kernels_reset();
+}
+
+void test_default_isa(void) {
+    unsetenv("OCTET_ISA");
+    oct_kernels_reset();
+}
+
 char *test_write_temp(const void *bytes, size_t n, const char *suffix) {
     const char *dir = getenv("TMPDIR");
     if (!dir || !*dir) dir = "/tmp";

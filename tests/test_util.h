@@ -5,6 +5,7 @@
 #include <stdio.h>
 
 #include "engine/graph.h"
+#include "kernels/kernels.h"
 
 /* The shared directory (onnx-node-tests, data), from OCTET_SHARED or the build option. */
 const char *test_shared_dir(void);
@@ -12,6 +13,11 @@ const char *test_shared_dir(void);
 const char *test_source_root(void);
 /* Writes bytes to a fresh temp file; returns its malloc'ed path. */
 char *test_write_temp(const void *bytes, size_t n, const char *suffix);
+
+/* Selects the kernels of ISA level isa as OCTET_ISA does for users (tests force every level the CPU
+   supports this way), and back to the level the CPU would pick. */
+void test_use_isa(oct_isa isa);
+void test_default_isa(void);
 
 /* Hand-built graphs for op tests. */
 int64_t test_numel(int rank, const int64_t *dims);

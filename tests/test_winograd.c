@@ -14,6 +14,7 @@
 #include "engine/ops/nn/conv.h"
 #include "kernels/kernels.h"
 #include "kernels/ref/winograd.h"
+#include "test_util.h"
 
 static const float GUARD = 1234.5f;
 
@@ -36,15 +37,9 @@ static float *guard_buf(int64_t n) {
 }
 
 static void select_isa(oct_isa isa) {
-    setenv("OCTET_ISA", oct_isa_name(isa), 1);
-    oct_kernels_reset();
+    test_use_isa(isa);
     ck_assert_msg(oct_kernels()->isa == isa, "OCTET_ISA=%s selected %s", oct_isa_name(isa), oct_kernels()->name);
 }
-static void restore_isa(void) {
-    unsetenv("OCTET_ISA");
-    oct_kernels_reset();
-}
-
 /* Supported levels above ref whose transform set is not one already listed. */
 static int distinct_levels(oct_isa isas[OCT_ISA_COUNT]) {
     const oct_wino_kernel_set *seen[OCT_ISA_COUNT];
@@ -59,7 +54,7 @@ static int distinct_levels(oct_isa isas[OCT_ISA_COUNT]) {
         seen[count] = ks;
         isas[count++] = (oct_isa)isa;
     }
-    restore_isa();
+    test_default_isa();
     return count;
 }
 
@@ -182,7 +177,7 @@ START_TEST(transforms_match_ref) {
             }
         }
     }
-    restore_isa();
+    test_default_isa();
 }
 END_TEST
 
@@ -373,7 +368,7 @@ START_TEST(conv_matches_direct) {
         free(want);
         free(sums);
     }
-    restore_isa();
+    test_default_isa();
     unsetenv("OCTET_WINOGRAD");
 }
 END_TEST
