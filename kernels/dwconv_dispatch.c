@@ -1,5 +1,6 @@
 /* Which depthwise primitives (ref/dwconv_kernels.h) each ISA level runs. The float stream has no
-   use for VNNI or dot-product instructions, so those levels run the AVX-512 and NEON sets. */
+   use for VNNI or dot-product instructions, so those levels run the AVX-512 and NEON sets; the
+   same holds for the channel-blocked primitives (ref/dwconv_blocked.h). */
 #include "dwconv_isa.h"
 #include "kernels.h"
 
@@ -20,4 +21,22 @@ const oct_dw_kernels *oct_dw_kernels_for(oct_isa isa) {
 
 const oct_dw_kernels *oct_dw_kernels_selected(void) {
     return oct_dw_kernels_for(oct_kernels()->isa);
+}
+
+const oct_dwb_kernels *oct_dwb_kernels_for(oct_isa isa) {
+    switch (isa) {
+#if defined(__x86_64__)
+    case OCT_ISA_AVX2: return &oct_avx2_dwb_kernels;
+    case OCT_ISA_AVX512: return &oct_avx512_dwb_kernels;
+    case OCT_ISA_VNNI: return oct_isa_supported(OCT_ISA_AVX512) ? &oct_avx512_dwb_kernels : &oct_avx2_dwb_kernels;
+#elif defined(__aarch64__)
+    case OCT_ISA_NEON:
+    case OCT_ISA_DOTPROD: return &oct_neon_dwb_kernels;
+#endif
+    default: return &oct_ref_dwb_kernels;
+    }
+}
+
+const oct_dwb_kernels *oct_dwb_kernels_selected(void) {
+    return oct_dwb_kernels_for(oct_kernels()->isa);
 }

@@ -3,14 +3,19 @@
 #ifndef OCT_DWCONV_ISA_H
 #define OCT_DWCONV_ISA_H
 
+#include "ref/dwconv_blocked.h"
 #include "ref/dwconv_kernels.h"
 
 #if defined(__x86_64__)
 extern const oct_dw_kernels oct_avx2_dw_kernels;   /* AVX2 + FMA, 8 lanes */
 extern const oct_dw_kernels oct_avx512_dw_kernels; /* AVX-512 F/BW/DQ/VL, 16 lanes, masked tails */
+/* the channel-blocked primitives (ref/dwconv_blocked.h): vec/dwconv_blocked_vec.c per level */
+extern const oct_dwb_kernels oct_avx2_dwb_kernels;
+extern const oct_dwb_kernels oct_avx512_dwb_kernels;
 #endif
 #if defined(__aarch64__)
 extern const oct_dw_kernels oct_neon_dw_kernels; /* ARMv8.0 NEON, 4 lanes */
+extern const oct_dwb_kernels oct_neon_dwb_kernels;
 #endif
 
 #endif

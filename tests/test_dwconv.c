@@ -13,8 +13,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/model.h"
+#include "engine/octet.h"
 #include "kernels/kernels.h"
+#include "kernels/ref/dwconv_blocked.h"
 #include "kernels/ref/dwconv_kernels.h"
+#include "test_util.h"
 
 static const float GUARD = 1234.5f;
 
@@ -283,6 +287,402 @@ START_TEST(q8_extremes) {
 }
 END_TEST
 
+/* ---- the channel-blocked path (ref/dwconv_blocked.h) --------------------------------------- */
+
+/* Blocks of nch channels over output rows split in two calls at `split` (a band boundary or not),
+   so that a call starting inside the plane is covered too. */
+static int64_t split_row(const oct_dwb_plan *pl, int variant) {
+    return pl->oh < 2 ? pl->oh : (variant & 1 ? pl->oh / 2 : (pl->band < pl->oh ? pl->band : pl->oh - 1));
+}
+
+static void *dwb_scratch_for(const oct_dwb_plan *pl) {
+    void *s = aligned_alloc(64, oct_dwb_scratch_bytes(pl));
+    ck_assert_ptr_nonnull(s);
+    memset(s, 0xff, oct_dwb_scratch_bytes(pl)); /* garbage (NaN floats), as the arena may hold */
+    return s;
+}
+
+/* The block's weights [taps][lanes], lanes past nch zero. */
+static float *dwb_weights(const float *w, int64_t K, int nch) {
+    float *wb = aligned_alloc(64, sizeof(float) * (size_t)(K * OCT_DWB_LANES));
+    ck_assert_ptr_nonnull(wb);
+    for (int64_t t = 0; t < K; t++)
+        for (int l = 0; l < OCT_DWB_LANES; l++) wb[t * OCT_DWB_LANES + l] = l < nch ? w[l * K + t] : 0.f;
+    return wb;
+}
+
+static void check_blocked_f32(const dw_case *c, int act_kind, int with_res, int nch, int variant, const oct_isa *isas,
+                              int nisa) {
+    oct_conv_geom g;
+    if (!geom_of(c, &g)) return;
+    oct_dwb_plan pl;
+    if (!oct_dwb_plan_init(&g, &pl)) {
+        ck_assert_msg((g.out[2] - 1) * c->sw + c->kw > 256 || c->pw + c->iw > 256,
+                      "blocked plan refused a %lld-wide row", (long long)c->iw);
+        return;
+    }
+    const int64_t in = c->ih * c->iw, P = g.out[1] * g.out[2], K = c->kh * c->kw;
+    const int64_t xs = in + 3, ys = P + 16; /* channel strides, with a guard gap in y */
+    float *x = malloc(sizeof(float) * (size_t)(xs * nch)), *w = malloc(sizeof(float) * (size_t)(K * nch));
+    float *res = malloc(sizeof(float) * (size_t)(ys * nch)), *ref = malloc(sizeof(float) * (size_t)(P * nch));
+    float *y = malloc(sizeof(float) * (size_t)(ys * nch)), bias[OCT_DWB_LANES];
+    double *mag = malloc(sizeof(double) * (size_t)(P * nch)), sums[OCT_DWB_LANES];
+    for (int64_t i = 0; i < xs * nch; i++) x[i] = 2.f * frand();
+    for (int64_t i = 0; i < K * nch; i++) w[i] = frand();
+    for (int64_t i = 0; i < ys * nch; i++) res[i] = frand();
+    for (int l = 0; l < nch; l++) bias[l] = frand();
+    const oct_act act = {act_kind, act_kind == 2 ? -0.5f : act_kind == 7 ? 0.2f : 0.1f, act_kind == 2 ? 0.75f : 0.5f};
+    for (int l = 0; l < nch; l++) {
+        oct_ref_conv_depthwise(&g, x + l * xs, w + l * K, bias[l], with_res ? res + l * ys : NULL, &act, ref + l * P);
+        abs_sums(&g, x + l * xs, w + l * K, mag + l * P);
+    }
+    float *wb = dwb_weights(w, K, nch);
+    void *scratch = dwb_scratch_for(&pl);
+    const int want_sums = variant % 3 == 0;
+    const int64_t mid = split_row(&pl, variant);
+    for (int li = 0; li < nisa; li++) {
+        const oct_dw_kernels *k = select_level(isas[li]);
+        const oct_dwb_kernels *bk = oct_dwb_kernels_selected();
+        for (int64_t i = 0; i < ys * nch; i++) y[i] = GUARD;
+        for (int l = 0; l < nch; l++) sums[l] = 0.0;
+        oct_dwb_conv_f32(bk, k, &pl, x, xs, nch, wb, bias, with_res ? res : NULL, &act, y, ys, 0, mid,
+                         want_sums ? sums : NULL, scratch);
+        oct_dwb_conv_f32(bk, k, &pl, x, xs, nch, wb, bias, with_res ? res : NULL, &act, y, ys, mid, pl.oh,
+                         want_sums ? sums : NULL, scratch);
+        for (int l = 0; l < nch; l++) {
+            const float *yl = y + l * ys, *rl = ref + l * P;
+            double exact = 0.0, size = 0.0;
+            for (int64_t i = 0; i < P; i++) {
+                const double tol = 1e-5 * (mag[l * P + i] + fabs(bias[l]) + 2.0) + 2e-6 * fabs(rl[i]);
+                ck_assert_msg(fabs((double)yl[i] - rl[i]) <= tol,
+                              "%s blocked: %lldx%lld k%lldx%lld s%lldx%lld p%lld,%lld act %d res %d ch %d/%d [%lld]: "
+                              "%g vs ref %g",
+                              bk->name, (long long)c->ih, (long long)c->iw, (long long)c->kh, (long long)c->kw,
+                              (long long)c->sh, (long long)c->sw, (long long)c->ph, (long long)c->pw, act_kind,
+                              with_res, l, nch, (long long)i, (double)yl[i], (double)rl[i]);
+                exact += yl[i], size += fabs((double)yl[i]);
+            }
+            for (int64_t i = P; i < ys; i++) ck_assert_msg(yl[i] == GUARD, "%s blocked wrote past a channel", bk->name);
+            const double tol = want_sums ? 1e-6 * (double)(pl.band * pl.ow / 4 + 1) * size + 1e-12 : 0.0;
+            ck_assert_msg(fabs(sums[l] - (want_sums ? exact : 0.0)) <= tol, "%s blocked: channel sum %.9g vs %.9g",
+                          bk->name, sums[l], exact);
+        }
+    }
+    restore_level();
+    free(scratch), free(wb);
+    free(x), free(w), free(res), free(ref), free(y), free(mag);
+}
+
+static void blocked_f32_variant(const dw_case *c, int variant, const oct_isa *isas, int nisa) {
+    check_blocked_f32(c, variant % 9, (variant / 9) % 2, 1 + (variant * 7) % OCT_DWB_LANES, variant, isas, nisa);
+}
+
+START_TEST(blocked_f32_against_ref_loop) { for_cases(blocked_f32_variant); }
+END_TEST
+
+/* Every activation, all 16 lanes, on the shapes of MobileNetV2 and EfficientNet. */
+START_TEST(blocked_f32_every_epilogue) {
+    oct_isa isas[OCT_ISA_COUNT];
+    const int nisa = levels(isas);
+    const dw_case cases[] = {{14, 14, 3, 3, 1, 1, 1, 1, 1, 1},
+                             {15, 15, 5, 5, 2, 2, 2, 2, 2, 2},
+                             {7, 7, 5, 5, 1, 1, 2, 2, 2, 2},
+                             {29, 30, 3, 3, 2, 2, 0, 0, 1, 1}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        for (int act = 0; act <= 8; act++)
+            for (int res = 0; res <= 1; res++)
+                check_blocked_f32(&cases[i], act, res, OCT_DWB_LANES, act + res, isas, nisa);
+}
+END_TEST
+
+static void check_blocked_q8(const dw_case *c, const q8_opts *o, int nch, int variant, const oct_isa *isas, int nisa) {
+    oct_conv_geom g;
+    if (!geom_of(c, &g)) return;
+    oct_dwb_plan pl;
+    if (!oct_dwb_plan_init(&g, &pl)) {
+        ck_assert_msg((g.out[2] - 1) * c->sw + c->kw > 256 || c->pw + c->iw > 256,
+                      "blocked plan refused a %lld-wide row", (long long)c->iw);
+        return;
+    }
+    enum { M0 = 2 }; /* channel l is row M0 + l of the requantization */
+    const int64_t in = c->ih * c->iw, P = g.out[1] * g.out[2], K = c->kh * c->kw, xs = in + 5, ys = P + 16;
+    uint8_t *x = malloc((size_t)(xs * nch)), *yref = malloc((size_t)(P * nch)), *y = malloc((size_t)(ys * nch));
+    int8_t *w = malloc((size_t)(K * nch));
+    int32_t *acc = malloc(sizeof(int32_t) * (size_t)(P * nch)), *yi = malloc(sizeof(int32_t) * (size_t)(ys * nch));
+    float *wf = malloc(sizeof(float) * (size_t)(K * nch));
+    for (int64_t i = 0; i < xs * nch; i++) x[i] = o->extremes ? (uint8_t)(255 ^ o->x_xor) : (uint8_t)irand(0, 255);
+    for (int64_t i = 0; i < K * nch; i++) w[i] = o->extremes ? (int8_t)-128 : (int8_t)irand(-128, 127);
+    for (int64_t i = 0; i < K * nch; i++) wf[i] = (float)((int32_t)w[i] - o->w_zp);
+    double amax = 1;
+    for (int l = 0; l < nch; l++)
+        oct_ref_qconv_depthwise(&g, x + l * xs, o->x_xor, o->x_zp, w + l * K, o->w_zp, 0, P, acc + l * P);
+    for (int64_t i = 0; i < P * nch; i++) amax = fabs((double)acc[i]) > amax ? fabs((double)acc[i]) : amax;
+    float scale[M0 + OCT_DWB_LANES];
+    int32_t bias[M0 + OCT_DWB_LANES];
+    for (int i = 0; i < M0 + OCT_DWB_LANES; i++) {
+        scale[i] = (float)(irand(60, 200) / amax);
+        bias[i] = o->big_bias ? INT32_MAX - irand(0, 1000) : irand(-(int32_t)amax / 4 - 1, (int32_t)amax / 4 + 1);
+    }
+    const int32_t qmin = o->out_s8 ? -128 : 0, qmax = o->out_s8 ? 127 : 255;
+    const int32_t zp = o->out_s8 ? irand(-20, 20) : irand(90, 160);
+    const oct_requant rq = {.scale = o->per_row ? scale : scale + M0,
+                            .scale_per_row = o->per_row,
+                            .bias = bias,
+                            .zp = zp,
+                            .qmin = o->narrow ? zp : qmin,
+                            .qmax = o->narrow ? qmax - 20 : qmax,
+                            .out_s8 = o->out_s8};
+    oct_ref_requant(acc, P, M0, nch, (int)P, &rq, yref, P, 1);
+    float *wb = dwb_weights(wf, K, nch);
+    void *scratch = dwb_scratch_for(&pl);
+    const int64_t mid = split_row(&pl, variant);
+    for (int li = 0; li < nisa; li++) {
+        const oct_dw_kernels *k = select_level(isas[li]);
+        const oct_dwb_kernels *bk = oct_dwb_kernels_selected();
+        if (o->int32_out) {
+            for (int64_t i = 0; i < ys * nch; i++) yi[i] = 0x5a5a5a5a;
+            oct_dwb_conv_q8(bk, k, &pl, x, xs, o->x_xor, o->x_zp, nch, wb, NULL, M0, yi, ys, 0, mid, NULL, scratch);
+            oct_dwb_conv_q8(bk, k, &pl, x, xs, o->x_xor, o->x_zp, nch, wb, NULL, M0, yi, ys, mid, pl.oh, NULL, scratch);
+            for (int l = 0; l < nch; l++) {
+                for (int64_t i = 0; i < P; i++)
+                    ck_assert_msg(yi[l * ys + i] == acc[l * P + i], "%s blocked int32 ch %d [%lld]: %d vs ref %d",
+                                  bk->name, l, (long long)i, yi[l * ys + i], acc[l * P + i]);
+                for (int64_t i = P; i < ys; i++)
+                    ck_assert_msg(yi[l * ys + i] == 0x5a5a5a5a, "%s blocked wrote past a channel", bk->name);
+            }
+            continue;
+        }
+        memset(y, 0xa5, (size_t)(ys * nch));
+        int64_t sums[OCT_DWB_LANES] = {0};
+        const int want_sums = (li + variant) % 2 == 0;
+        oct_dwb_conv_q8(bk, k, &pl, x, xs, o->x_xor, o->x_zp, nch, wb, &rq, M0, y, ys, 0, mid, want_sums ? sums : NULL,
+                        scratch);
+        oct_dwb_conv_q8(bk, k, &pl, x, xs, o->x_xor, o->x_zp, nch, wb, &rq, M0, y, ys, mid, pl.oh,
+                        want_sums ? sums : NULL, scratch);
+        for (int l = 0; l < nch; l++) {
+            int64_t exact = 0;
+            for (int64_t i = 0; i < P; i++) {
+                const uint8_t r = yref[l * P + i];
+                ck_assert_msg(
+                    y[l * ys + i] == r,
+                    "%s blocked: %lldx%lld k%lldx%lld s%lldx%lld p%lld,%lld xor %d zx %d zw %d s8 %d ch %d/%d "
+                    "[%lld]: %d vs ref %d",
+                    bk->name, (long long)c->ih, (long long)c->iw, (long long)c->kh, (long long)c->kw, (long long)c->sh,
+                    (long long)c->sw, (long long)c->ph, (long long)c->pw, o->x_xor, o->x_zp, o->w_zp, o->out_s8, l, nch,
+                    (long long)i, y[l * ys + i], r);
+                exact += o->out_s8 ? (int64_t)(int8_t)r : (int64_t)r;
+            }
+            for (int64_t i = P; i < ys; i++)
+                ck_assert_msg(y[l * ys + i] == 0xa5, "%s blocked wrote past a channel", bk->name);
+            ck_assert_msg(sums[l] == (want_sums ? exact : 0), "%s blocked: sum %lld vs %lld", bk->name,
+                          (long long)sums[l], (long long)exact);
+        }
+    }
+    restore_level();
+    free(scratch), free(wb);
+    free(x), free(yref), free(y), free(w), free(acc), free(yi), free(wf);
+}
+
+static void blocked_q8_variant(const dw_case *c, int variant, const oct_isa *isas, int nisa) {
+    const q8_opts o = {.x_xor = (variant & 1) ? 0x80 : 0,
+                       .x_zp = irand(0, 255),
+                       .w_zp = variant % 3 == 0 ? 0 : irand(-128, 127),
+                       .per_row = (variant >> 1) & 1,
+                       .out_s8 = (variant >> 2) & 1,
+                       .narrow = variant % 5 == 0,
+                       .int32_out = variant % 7 == 3,
+                       .big_bias = variant % 11 == 4};
+    check_blocked_q8(c, &o, 1 + (variant * 5) % OCT_DWB_LANES, variant, isas, nisa);
+}
+
+START_TEST(blocked_q8_against_ref_loop) { for_cases(blocked_q8_variant); }
+END_TEST
+
+START_TEST(blocked_q8_extremes) {
+    oct_isa isas[OCT_ISA_COUNT];
+    const int nisa = levels(isas);
+    const dw_case cases[] = {
+        {9, 9, 3, 3, 1, 1, 1, 1, 1, 1}, {12, 12, 5, 5, 2, 2, 2, 2, 2, 2}, {10, 11, 8, 8, 1, 1, 0, 0, 0, 0}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        for (int xr = 0; xr <= 1; xr++)
+            for (int out = 0; out <= 1; out++) {
+                const q8_opts o = {.x_xor = xr ? 0x80 : 0,
+                                   .x_zp = 0,
+                                   .w_zp = 127,
+                                   .per_row = 1,
+                                   .out_s8 = out,
+                                   .int32_out = out,
+                                   .extremes = 1};
+                check_blocked_q8(&cases[i], &o, OCT_DWB_LANES, (int)i + xr, isas, nisa);
+            }
+}
+END_TEST
+
+/* ---- the ops on the blocked path ---------------------------------------------------------- */
+
+/* Depthwise Conv -> SiLU -> GlobalAveragePool -> Mul(y, s) (fp32, the SE squeeze fused into the
+   conv) and QLinearConv -> QLinearGlobalAveragePool (int8, fused likewise), run through sessions.
+   Channels are independent, so the same network cut into slices of OP_SLICE channels (too few for
+   the blocked path: the per-channel band kernels run) gives the reference for every channel. */
+enum { OP_SLICE = 8 };
+
+typedef struct {
+    int64_t n, c, h, w, k, s;
+    int q8;
+} op_case;
+
+static oct_graph *op_graph(const op_case *e, int64_t c0, int64_t nc, const float *wf, const float *bf, const int8_t *wq,
+                           const int32_t *bq, const float *wscale) {
+    oct_graph *g = oct_graph_new();
+    g->opset = 13;
+    g->ms_opset = 1;
+    g->name = strdup("dw");
+    const int64_t xd[4] = {e->n, nc, e->h, e->w}, wd[4] = {nc, 1, e->k, e->k}, kv = e->k * e->k;
+    int conv, y;
+    g->outputs = malloc(2 * sizeof(int));
+    if (!e->q8) {
+        const int in[3] = {test_graph_input(g, "x", OCTET_FLOAT, 4, xd),
+                           test_graph_const(g, "W", OCTET_FLOAT, 4, wd, wf + c0 * kv),
+                           test_graph_const(g, "B", OCTET_FLOAT, 1, &nc, bf + c0)};
+        conv = test_graph_node(g, "", "Conv", 3, in);
+    } else {
+        const float xs = 0.02f, ys = 0.05f;
+        const uint8_t xz = 121, yz = 130;
+        const int8_t wz = 0;
+        const int in[9] = {test_graph_input(g, "x", OCTET_UINT8, 4, xd),
+                           test_graph_const(g, "xs", OCTET_FLOAT, 0, NULL, &xs),
+                           test_graph_const(g, "xz", OCTET_UINT8, 0, NULL, &xz),
+                           test_graph_const(g, "w", OCTET_INT8, 4, wd, wq + c0 * kv),
+                           test_graph_const(g, "ws", OCTET_FLOAT, 1, &nc, wscale + c0),
+                           test_graph_const(g, "wz", OCTET_INT8, 0, NULL, &wz),
+                           test_graph_const(g, "ys", OCTET_FLOAT, 0, NULL, &ys),
+                           test_graph_const(g, "yz", OCTET_UINT8, 0, NULL, &yz),
+                           test_graph_const(g, "B", OCTET_INT32, 1, &nc, bq + c0)};
+        conv = test_graph_node(g, "", "QLinearConv", 9, in);
+    }
+    test_attr_ints_fill(g, conv, "group", 0, nc);
+    test_attr_ints_fill(g, conv, "kernel_shape", 2, e->k);
+    test_attr_ints_fill(g, conv, "strides", 2, e->s);
+    test_attr_ints_fill(g, conv, "pads", 4, e->k / 2);
+    y = g->nodes[conv].out[0];
+    if (!e->q8) {
+        const int sg = g->nodes[test_graph_node(g, "", "Sigmoid", 1, &y)].out[0];
+        y = g->nodes[test_graph_node(g, "", "Mul", 2, (int[]){y, sg})].out[0];
+        const int s = g->nodes[test_graph_node(g, "", "GlobalAveragePool", 1, &y)].out[0];
+        g->outputs[g->n_outputs++] = g->nodes[test_graph_node(g, "", "Mul", 2, (int[]){y, s})].out[0];
+        g->outputs[g->n_outputs++] = s;
+    } else {
+        const float ys = 0.05f, ps = 0.01f;
+        const uint8_t yz = 130, pz = 100;
+        const int pin[5] = {y, test_graph_const(g, "ys2", OCTET_FLOAT, 0, NULL, &ys),
+                            test_graph_const(g, "yz2", OCTET_UINT8, 0, NULL, &yz),
+                            test_graph_const(g, "ps", OCTET_FLOAT, 0, NULL, &ps),
+                            test_graph_const(g, "pz", OCTET_UINT8, 0, NULL, &pz)};
+        g->outputs[g->n_outputs++] = y;
+        g->outputs[g->n_outputs++] =
+            g->nodes[test_graph_node(g, "com.microsoft", "QLinearGlobalAveragePool", 5, pin)].out[0];
+    }
+    return g;
+}
+
+/* Runs g on x (the squeeze fused: the conv, and the excite Mul for fp32); out[0] the conv side,
+   out[1] the pool. */
+static void op_run(oct_graph *g, const op_case *e, int64_t nc, int threads, const void *x, octet_tensor out[2]) {
+    octet_model m = {.graph = g};
+    octet_error err = {0};
+    const octet_session_options opts = {.threads = threads};
+    octet_session *s = octet_session_create(&m, &opts, &err);
+    ck_assert_msg(s != NULL, "%s", err.msg);
+    octet_plan_stats st;
+    ck_assert_int_eq(octet_session_plan_stats(s, &st), 0);
+    ck_assert_msg(st.nodes == (e->q8 ? 1 : 2), "%d nodes planned: the squeeze did not fuse", st.nodes);
+    const octet_tensor in = {e->q8 ? OCTET_UINT8 : OCTET_FLOAT, 4, {e->n, nc, e->h, e->w}, (void *)x};
+    ck_assert_msg(octet_session_run(s, 1, NULL, &in, 2, NULL, out, &err) == 0, "%s", err.msg);
+    octet_session_free(s);
+}
+
+static int op_close(const op_case *e, float got, float want) {
+    return e->q8 ? got == want : fabsf(got - want) <= 1e-5f + 1e-4f * fabsf(want);
+}
+
+static void check_op_case(const op_case *e) {
+    const int64_t kv = e->k * e->k, hw = e->h * e->w, esz = e->q8 ? 1 : 4;
+    float *xf = malloc(sizeof(float) * (size_t)(e->n * e->c * hw)), *wf = malloc(sizeof(float) * (size_t)(e->c * kv));
+    float *bf = malloc(sizeof(float) * (size_t)e->c), *wscale = malloc(sizeof(float) * (size_t)e->c);
+    uint8_t *xq = malloc((size_t)(e->n * e->c * hw)), *xs = malloc((size_t)(e->n * OP_SLICE * hw * 4));
+    int8_t *wq = malloc((size_t)(e->c * kv));
+    int32_t *bq = malloc(sizeof(int32_t) * (size_t)e->c);
+    for (int64_t i = 0; i < e->n * e->c * hw; i++) xf[i] = 2.f * frand(), xq[i] = (uint8_t)irand(0, 255);
+    for (int64_t i = 0; i < e->c * kv; i++) wf[i] = frand(), wq[i] = (int8_t)irand(-127, 127);
+    for (int64_t i = 0; i < e->c; i++)
+        bf[i] = frand(), bq[i] = irand(-2000, 2000), wscale[i] = 0.002f + 0.008f * (frand() + 1.f) / 2.f;
+    const void *x = e->q8 ? (const void *)xq : (const void *)xf;
+    /* the reference, slice by slice at the default level, one thread */
+    octet_tensor want[2] = {{0}};
+    int64_t P = 0;
+    float *ref_y = NULL, *ref_s = malloc(sizeof(float) * (size_t)(e->n * e->c));
+    for (int64_t c0 = 0; c0 < e->c; c0 += OP_SLICE) {
+        const int64_t nc = e->c - c0 < OP_SLICE ? e->c - c0 : OP_SLICE;
+        for (int64_t b = 0; b < e->n; b++)
+            memcpy(xs + b * nc * hw * esz, (const char *)x + (b * e->c + c0) * hw * esz, (size_t)(nc * hw * esz));
+        oct_graph *g = op_graph(e, c0, nc, wf, bf, wq, bq, wscale);
+        op_run(g, e, nc, 1, xs, want);
+        oct_graph_free(g);
+        P = want[0].dims[2] * want[0].dims[3];
+        if (!ref_y) ref_y = malloc(sizeof(float) * (size_t)(e->n * e->c * P));
+        for (int64_t b = 0; b < e->n; b++)
+            for (int64_t i = 0; i < nc; i++) {
+                for (int64_t p = 0; p < P; p++) {
+                    const int64_t at = (b * nc + i) * P + p;
+                    ref_y[((b * e->c) + c0 + i) * P + p] =
+                        e->q8 ? ((const uint8_t *)want[0].data)[at] : ((const float *)want[0].data)[at];
+                }
+                ref_s[b * e->c + c0 + i] =
+                    e->q8 ? ((const uint8_t *)want[1].data)[b * nc + i] : ((const float *)want[1].data)[b * nc + i];
+            }
+        octet_tensor_release(&want[0]), octet_tensor_release(&want[1]);
+    }
+    /* the whole network on the blocked path, every level, 1 and 2 threads */
+    oct_isa isas[OCT_ISA_COUNT];
+    const int nisa = levels(isas);
+    for (int li = 0; li < nisa; li++) {
+        select_level(isas[li]);
+        for (int threads = 1; threads <= 2; threads++) {
+            oct_graph *g = op_graph(e, 0, e->c, wf, bf, wq, bq, wscale);
+            octet_tensor got[2];
+            op_run(g, e, e->c, threads, x, got);
+            for (int64_t i = 0; i < e->n * e->c * P; i++) {
+                const float v = e->q8 ? ((const uint8_t *)got[0].data)[i] : ((const float *)got[0].data)[i];
+                ck_assert_msg(op_close(e, v, ref_y[i]), "%s, %d threads, %s %lldx%lld k%lld s%lld: y[%lld] %g vs %g",
+                              oct_isa_name(isas[li]), threads, e->q8 ? "int8" : "fp32", (long long)e->h,
+                              (long long)e->w, (long long)e->k, (long long)e->s, (long long)i, (double)v,
+                              (double)ref_y[i]);
+            }
+            for (int64_t i = 0; i < e->n * e->c; i++) {
+                const float v = e->q8 ? ((const uint8_t *)got[1].data)[i] : ((const float *)got[1].data)[i];
+                ck_assert_msg(op_close(e, v, ref_s[i]), "%s, %d threads, %s: pooled [%lld] %g vs %g",
+                              oct_isa_name(isas[li]), threads, e->q8 ? "int8" : "fp32", (long long)i, (double)v,
+                              (double)ref_s[i]);
+            }
+            octet_tensor_release(&got[0]), octet_tensor_release(&got[1]);
+            oct_graph_free(g);
+        }
+    }
+    restore_level();
+    free(xf), free(wf), free(bf), free(wscale), free(xq), free(xs), free(wq), free(bq), free(ref_y), free(ref_s);
+}
+
+START_TEST(ops_on_blocked_path) {
+    /* 40 channels: blocks of 16, 16 and 8; batch 2 for fp32; planes split over threads or not */
+    const op_case cases[] = {{2, 40, 11, 9, 3, 1, 0},
+                             {1, 40, 13, 13, 5, 2, 0},
+                             {1, 40, 11, 9, 3, 1, 1},
+                             {1, 48, 14, 14, 5, 2, 1},
+                             {1, 16, 30, 7, 3, 1, 1}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) check_op_case(&cases[i]);
+}
+END_TEST
+
 /* ---- what the plan takes ------------------------------------------------------------------ */
 
 START_TEST(plan_scope) {
@@ -312,6 +712,20 @@ START_TEST(plan_scope) {
     ck_assert(oct_dw_plan_init(&g, &pl));
     ck_assert_int_eq(pl.band, 1);
     ck_assert(oct_dw_scratch_bytes(&pl) < 6 * sizeof(float) * 110000); /* 3 plane rows, acc, row buffer */
+    /* the blocked path: the same scope, rows narrow enough for a band of lanes, scratch bounded */
+    oct_dwb_plan bp;
+    ck_assert(!oct_dwb_plan_init(&g, &bp)); /* 100000 wide */
+    ck_assert(geom_of(&ok, &g));
+    ck_assert(oct_dwb_plan_init(&g, &bp));
+    ck_assert_int_eq(bp.band, 7);
+    bad = g;
+    bad.dil[2] = 2;
+    ck_assert(!oct_dwb_plan_init(&bad, &bp));
+    const dw_case tall = {100000, 112, 5, 5, 2, 2, 2, 2, 2, 2};
+    ck_assert(geom_of(&tall, &g));
+    ck_assert(oct_dwb_plan_init(&g, &bp));
+    ck_assert(bp.band >= 4 && bp.band < 100);
+    ck_assert(oct_dwb_scratch_bytes(&bp) < 512 * 1024);
 }
 END_TEST
 
@@ -323,6 +737,11 @@ static Suite *dwconv_suite(void) {
     tcase_add_test(tc, f32_every_epilogue);
     tcase_add_test(tc, q8_against_ref_loop);
     tcase_add_test(tc, q8_extremes);
+    tcase_add_test(tc, blocked_f32_against_ref_loop);
+    tcase_add_test(tc, blocked_f32_every_epilogue);
+    tcase_add_test(tc, blocked_q8_against_ref_loop);
+    tcase_add_test(tc, blocked_q8_extremes);
+    tcase_add_test(tc, ops_on_blocked_path);
     tcase_add_test(tc, plan_scope);
     suite_add_tcase(s, tc);
     return s;

@@ -1,13 +1,17 @@
-/* QLinearConv / ConvInteger depthwise strategy (one input channel per group). 2-D windows without
-   dilation run the SIMD band kernels of kernels/ref/dwconv_kernels.h (exact integer sums in a float
-   stream, requantization in the row write-back), one output channel per work item with a scratch
-   slice per thread; other windows run the direct ref loop over tiles of output pixels, then the
-   requantization. Both give the same integers bit for bit. On request (qconv_dw_sums.h) the run
+/* QLinearConv / ConvInteger depthwise strategy (one input channel per group). Channels that fill blocks
+   of 16 (dw_path.h) run the channel-blocked kernels of kernels/ref/dwconv_blocked.h (blocks of 16
+   channels, work items of a block and a run of output rows); other 2-D windows without dilation
+   run the per-channel band kernels of kernels/ref/dwconv_kernels.h (exact integer sums in a float
+   stream, requantization in the row write-back), one output channel per work item; both with a
+   scratch slice per thread. The rest run the direct ref loop over tiles of output pixels, then
+   the requantization. All give the same integers bit for bit. On request (qconv_dw_sums.h) the run
    also leaves each channel's sum for a fused QLinearGlobalAveragePool, taken in the band
    kernels' write-back while the values are in registers. */
 #include <omp.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "../nn/dw_path.h"
 #include "qconv_dw_sums.h"
 #include "ref/dwconv_kernels.h"
 
@@ -17,8 +21,11 @@ enum { DW_TILE = 4096 };
 typedef struct {
     int fast;         /* plan is valid: the band kernels run */
     oct_dw_plan plan;
+    int blocked;      /* bplan is valid and pays: the blocked kernels run */
+    oct_dwb_plan bplan;
     int want_sums;    /* write channel sums at workspace + sums_offset */
     size_t sums_offset;
+    float *wb;        /* blocked: [blocks][kvol][OCT_DWB_LANES] weights as floats, in this allocation */
     int8_t w[];       /* [M x kvol], int8 domain */
 } dw_pack;
 
@@ -36,7 +43,14 @@ static int64_t *sums_of(const oct_run_ctx *ctx, const dw_pack *pk) {
 
 int qconv_plan_depthwise(qconv_params *p, octet_error *err) {
     oct_dw_plan plan;
+    oct_dwb_plan bplan;
     p->col_bytes = 0;
+    if (dw_blocked_pays(&p->geom, p->M, p->Mg, &bplan)) {
+        p->tile = p->P;
+        /* 64 more: the kernels' aligned vectors need a 64-byte aligned slice, the workspace may not be */
+        p->slice_bytes = oct_dwb_scratch_bytes(&bplan) + 64;
+        return 0;
+    }
     if (oct_dw_plan_init(&p->geom, &plan)) {
         p->tile = p->P;
         p->slice_bytes = oct_dw_scratch_bytes(&plan);
@@ -52,12 +66,31 @@ int qconv_plan_depthwise(qconv_params *p, octet_error *err) {
 int qconv_pack_depthwise(qconv_params *p, const uint8_t *w, octet_error *err) {
     const uint8_t flip = p->w_u8 ? 0x80 : 0;
     const size_t count = (size_t)(p->M * p->kvol); /* both checked to fit an int by the planner */
-    dw_pack *pk = malloc(sizeof *pk + count);
+    oct_dwb_plan bplan;
+    const int blocked = dw_blocked_pays(&p->geom, p->M, p->Mg, &bplan);
+    const size_t blocks = (size_t)(p->M + OCT_DWB_LANES - 1) / OCT_DWB_LANES;
+    /* [struct][int8 weights][blocked float weights at a 64-byte offset] */
+    const size_t wb_at = (sizeof(dw_pack) + count + 63) / 64 * 64;
+    const size_t wb_count = blocked ? blocks * (size_t)p->kvol * OCT_DWB_LANES : 0;
+    if (wb_count > (SIZE_MAX - wb_at) / sizeof(float) - 64)
+        return oct_fail(err, OCTET_ERR_NOMEM, "depthwise weight buffer size overflows");
+    dw_pack *pk = aligned_alloc(64, (wb_at + wb_count * sizeof(float) + 63) / 64 * 64);
     if (!pk) return oct_fail(err, OCTET_ERR_NOMEM, "out of memory packing weights");
     pk->fast = oct_dw_plan_init(&p->geom, &pk->plan);
+    pk->blocked = blocked;
+    pk->bplan = bplan;
     pk->want_sums = 0;
     pk->sums_offset = 0;
+    pk->wb = blocked ? (float *)(void *)((char *)pk + wb_at) : NULL;
     for (size_t i = 0; i < count; i++) pk->w[i] = (int8_t)(w[i] ^ flip);
+    /* channels-innermost per block, lanes past M zero */
+    for (size_t b = 0; b < (blocked ? blocks : 0); b++)
+        for (int64_t t = 0; t < p->kvol; t++)
+            for (size_t l = 0; l < OCT_DWB_LANES; l++) {
+                const size_t m = b * OCT_DWB_LANES + l;
+                pk->wb[(b * (size_t)p->kvol + (size_t)t) * OCT_DWB_LANES + l] =
+                    m < (size_t)p->M ? (float)pk->w[m * (size_t)p->kvol + (size_t)t] : 0.f;
+            }
     p->dw_w = pk;
     return 0;
 }
@@ -93,9 +126,51 @@ static void run_ref(int t, const oct_run_ctx *ctx, const qconv_params *p, const 
     }
 }
 
+/* The blocked kernels: items are (image, block of channels, run of output rows). */
+static void run_blocked(int t, const oct_run_ctx *ctx, const qconv_params *p, const qconv_run_args *a,
+                        const dw_pack *pk) {
+    const oct_dwb_kernels *bk = oct_dwb_kernels_selected();
+    const oct_dw_kernels *k = oct_dw_kernels_selected();
+    const oct_dwb_plan *pl = &pk->bplan;
+    const int64_t blocks = (p->M + OCT_DWB_LANES - 1) / OCT_DWB_LANES;
+    int64_t *sums = p->qlinear ? sums_of(ctx, pk) : NULL;
+    /* a channel's sum needs all its rows in one item */
+    const int64_t rows = sums ? pl->oh : oct_dwb_rows_per_item(pl, p->N * blocks, t);
+    const int64_t chunks = (pl->oh + rows - 1) / rows, items = p->N * blocks * chunks;
+    char *slices = (char *)ctx->workspace + p->head_bytes;
+#pragma omp parallel num_threads(t) if (t > 1 && items > 1)
+    {
+        void *scratch = dw_align64(slices + (size_t)omp_get_thread_num() * p->slice_bytes);
+        _Alignas(64) float wf[OCT_DW_MAX_TAPS * OCT_DWB_LANES];
+#pragma omp for schedule(static)
+        for (int64_t it = 0; it < items; it++) {
+            const int64_t chunk = it % chunks, bb = it / chunks, b = bb / blocks, m0 = bb % blocks * OCT_DWB_LANES;
+            const int nch = p->M - m0 < OCT_DWB_LANES ? (int)(p->M - m0) : OCT_DWB_LANES;
+            const int64_t r0 = chunk * rows, r1 = r0 + rows < pl->oh ? r0 + rows : pl->oh;
+            /* the weights minus this run's zero points: integers in [-255, 255] */
+            float zp[OCT_DWB_LANES];
+            for (int l = 0; l < OCT_DWB_LANES; l++) zp[l] = l < nch ? (float)a->w_zp[m0 + l] : 0.f;
+            const float *wb = pk->wb + m0 * p->kvol;
+            for (int64_t i = 0; i < p->kvol; i++)
+                for (int l = 0; l < OCT_DWB_LANES; l++)
+                    wf[i * OCT_DWB_LANES + l] = wb[i * OCT_DWB_LANES + l] - zp[l];
+            int64_t *s = sums ? sums + b * p->M + m0 : NULL;
+            if (s) memset(s, 0, (size_t)nch * sizeof *s);
+            const int64_t yoff = (b * p->M + m0) * p->P;
+            void *y = p->qlinear ? (void *)((uint8_t *)a->y + yoff) : (void *)((int32_t *)a->y + yoff);
+            oct_dwb_conv_q8(bk, k, pl, a->x + (b * p->C + m0) * p->in_vol, p->in_vol, a->x_xor, a->x_zp, nch, wf,
+                            p->qlinear ? &a->rq : NULL, m0, y, p->P, r0, r1, s, scratch);
+        }
+    }
+}
+
 void qconv_run_depthwise(const oct_run_ctx *ctx, const qconv_params *p, const qconv_run_args *a) {
     const int t = nn_run_threads(ctx, p->threads);
     const dw_pack *pk = p->dw_w;
+    if (pk->blocked) {
+        run_blocked(t, ctx, p, a, pk);
+        return;
+    }
     if (!pk->fast) {
         run_ref(t, ctx, p, a, pk->w);
         return;

@@ -1,0 +1,29 @@
+/* Which depthwise path a node runs (Conv and QLinearConv / ConvInteger alike): the channel-blocked
+   one of kernels/ref/dwconv_blocked.h, or the per-channel band one of dwconv_kernels.h. */
+#ifndef OCT_DW_PATH_H
+#define OCT_DW_PATH_H
+
+#include <stdint.h>
+
+#include "ref/dwconv_blocked.h"
+
+/* 1 when the blocked path covers geometry g with m output channels and channel multiplier mg
+   (pl filled) and is the faster one with the kernels of the selected ISA level. Measured on the
+   zoo's depthwise shapes (fp32 and int8, one thread, both paths alternating in one process): with
+   AVX-512, blocked wins 1.0-1.7x on 28x28 to 112x112 planes and 1.6-3.4x on 7x7 to 19x19 ones
+   (960 channels of 7x7, int8: 66 -> 24 us); without register transposes only on small planes
+   (oct_dwb_kernels.max_plane). It loses where lanes go unused: 8 channels 0.74x, 24 channels of
+   150x150 (two blocks, 3/4 full) 0.89x, 40 of 150x150 (5/6 full) even. Hence: blocks at least
+   4/5 full. */
+static inline int dw_blocked_pays(const oct_conv_geom *g, int64_t m, int64_t mg, oct_dwb_plan *pl) {
+    if (mg != 1 || m < OCT_DWB_LANES || !oct_dwb_plan_init(g, pl)) return 0;
+    const int64_t max_plane = oct_dwb_kernels_selected()->max_plane;
+    if (max_plane && pl->ih * pl->iw > max_plane) return 0;
+    const int64_t lanes = (m + OCT_DWB_LANES - 1) / OCT_DWB_LANES * OCT_DWB_LANES;
+    return 5 * m >= 4 * lanes;
+}
+
+/* The first 64-byte boundary at or after p: where a blocked slice's scratch starts. */
+static inline void *dw_align64(void *p) { return (void *)(((uintptr_t)p + 63) & ~(uintptr_t)63); }
+
+#endif
