@@ -134,6 +134,8 @@ static const se_case FUSED_CASES[] = {
     {2, 5, 23, 19, 5, 2, 2, 1, ACT_RELU, 0, 0, 0}, /* stride 2, batch 2, no bias */
     {1, 3, 112, 40, 3, 1, 1, 1, ACT_NONE, 1, 0, 0}, /* several bands per channel */
     {1, 6, 7, 7, 3, 1, 2, 2, ACT_SILU, 1, 0, 0},   /* dilation: the ref loop */
+    {1, 40, 9, 11, 3, 1, 1, 1, ACT_SILU, 1, 0, 0}, /* >= 16 channels: the channel-blocked kernels */
+    {2, 48, 14, 14, 5, 2, 2, 1, ACT_RELU, 0, 0, 0}, /* blocked, stride 2, batch 2 */
 };
 enum { N_FUSED = sizeof FUSED_CASES / sizeof FUSED_CASES[0] };
 
@@ -150,12 +152,12 @@ START_TEST(squeeze_fuses_and_matches_reference) {
     const se_case *c = &FUSED_CASES[_i];
     const int64_t nx = c->n * c->c * c->h * c->w, P = out_dim(c, c->h) * out_dim(c, c->w), ny = c->n * c->c * P;
     float *x = malloc(sizeof(float) * (size_t)nx), *w = malloc(sizeof(float) * (size_t)(c->c * c->k * c->k));
-    float b[16];
-    double *y = malloc(sizeof(double) * (size_t)ny), *z = malloc(sizeof(double) * (size_t)ny), s[32];
-    ck_assert(x && w && y && z && c->c <= 16);
+    float b[64];
+    double *y = malloc(sizeof(double) * (size_t)ny), *z = malloc(sizeof(double) * (size_t)ny), s[128];
+    ck_assert(x && w && y && z && c->c <= 64 && c->n * c->c <= 128);
     for (int64_t i = 0; i < nx; i++) x[i] = frand(-1.f, 2.f);
     for (int64_t i = 0; i < c->c * c->k * c->k; i++) w[i] = frand(-0.5f, 0.6f);
-    for (int i = 0; i < 16; i++) b[i] = frand(-0.3f, 0.3f);
+    for (int i = 0; i < 64; i++) b[i] = frand(-0.3f, 0.3f);
     se_reference(c, x, w, b, y, s, z);
     oct_graph *g = se_graph(c, w, b);
     for (int isa = 0; isa < OCT_ISA_COUNT; isa++) {
@@ -345,6 +347,8 @@ static const q_case Q_CASES[] = {
     {6, 14, 14, 3, 1, 1, 1, 0}, /* uint8, band kernels */
     {5, 23, 19, 5, 2, 2, 1, 1}, /* int8, stride 2 */
     {4, 9, 9, 3, 1, 2, 2, 0},   /* dilation: the ref loop */
+    {40, 9, 11, 3, 1, 1, 1, 1}, /* int8, >= 16 channels: the channel-blocked kernels */
+    {45, 14, 14, 5, 2, 2, 1, 0}, /* uint8, blocked with a partial block, stride 2 */
 };
 enum { N_Q = sizeof Q_CASES / sizeof Q_CASES[0] };
 
@@ -352,10 +356,10 @@ START_TEST(int8_squeeze_fuses_bit_exact) {
     const q_case *c = &Q_CASES[_i];
     const int64_t nx = c->c * c->h * c->w;
     uint8_t *x = malloc((size_t)nx);
-    int8_t w[8 * 25];
-    int32_t bias[8];
-    float wscale[8];
-    ck_assert(x && c->c <= 8 && c->k * c->k <= 25);
+    int8_t w[64 * 25];
+    int32_t bias[64];
+    float wscale[64];
+    ck_assert(x && c->c <= 64 && c->k * c->k <= 25);
     for (int64_t i = 0; i < nx; i++) x[i] = (uint8_t)(frand(0.f, 256.f));
     for (int i = 0; i < c->c * c->k * c->k; i++) w[i] = (int8_t)frand(-127.f, 127.f);
     for (int i = 0; i < c->c; i++) {
