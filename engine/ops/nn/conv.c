@@ -169,6 +169,9 @@ static int conv_infer_params(oct_graph *g, oct_node *n, octet_error *err) {
     } else if (pointwise) {
         p->mode = CONV_POINTWISE;
         if (pixels_as_a_fits(g, n, p)) return plan_pixels_as_a(g, n, p, err);
+        /* an expansion feeding a depthwise conv: output channels split as the depthwise conv splits
+           them, so that each core reads its channels from its own cache (see qconv.c) */
+        p->split_channels = p->threads > 1 && p->N * p->group == 1 && nn_feeds_channel_split(g, n->out[0]);
     } else if (conv_winograd_fits(g, n, p)) {
         p->mode = CONV_WINOGRAD;
         return conv_plan_winograd(g, n, p, err);
@@ -242,7 +245,7 @@ static void run_pointwise(const oct_run_ctx *ctx, const oct_node *n, const conv_
             const nn_gemm gm = {.arch = arch, .m = (int)p->Mg, .n = (int)p->P, .k = (int)p->Cg,
                                 .a = p->packed_w ? NULL : w + gi * p->Mg * p->Cg, .ap = packed_group(p, gi), .lda = (int)p->Cg,
                                 .b = x + (b * p->C + gi * p->Cg) * p->in_vol, .ldb = (int)p->in_vol,
-                                .y = y + yoff, .ldy = (int)p->P, .e = &e};
+                                .y = y + yoff, .ldy = (int)p->P, .e = &e, .split_rows = p->split_channels};
             nn_gemm_run(t, &gm);
         }
 }

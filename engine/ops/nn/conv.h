@@ -13,6 +13,7 @@ typedef struct {
     int64_t tile;   /* output pixels per im2col tile */
     int64_t mblock; /* output channels per work item (im2col mode) */
     int threads;    /* threads the workspace was sized for */
+    int split_channels; /* pointwise: each thread owns a block of output channels (nn_feeds_channel_split) */
     size_t slice_bytes;
     float *packed_w; /* weights packed at plan time by the GEMM strategies, or NULL */
     void *dw_w;      /* weights prepared by the depthwise strategy, or NULL */

@@ -1,5 +1,6 @@
 /* Helpers shared by the nn ops; see nn_common.h. */
 #include "nn_common.h"
+#include "steal_range.h"
 
 #include <limits.h>
 #include <stdlib.h>
@@ -140,6 +141,35 @@ const float *nn_residual(const oct_run_ctx *ctx, const oct_node *n) {
     return n->epi.residual >= 0 ? (const float *)ctx->tensors[n->epi.residual].data : NULL;
 }
 
+static int feeds_channel_split(const oct_graph *g, int v, int depth) {
+    static const char *const keep_layout[] = {"QLinearLut", "Relu", "Clip", "Sigmoid", "HardSwish",
+                                              "QuantizeLinear", "DequantizeLinear"};
+    int consumers = 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const oct_node *c = &g->nodes[i];
+        if (c->dead || c->n_in < 1 || c->in[0] != v) continue;
+        for (int k = 1; k < c->n_in; k++)
+            if (c->in[k] == v) return 0; /* read as a second operand: any layout */
+        consumers++;
+        const int wslot = strcmp(c->op_type, "QLinearConv") == 0 ? 3 : strcmp(c->op_type, "Conv") == 0 ? 1 : -1;
+        if (wslot >= 0) {
+            if (c->n_in <= wslot || c->in[wslot] < 0) return 0;
+            const oct_value *w = &g->values[c->in[wslot]];
+            if (oct_attr_int(c, "group", 1) < 2 || w->rank < 3 || w->dims[1] != 1) return 0;
+            continue;
+        }
+        int elementwise = 0;
+        for (size_t k = 0; k < sizeof keep_layout / sizeof *keep_layout; k++)
+            elementwise |= strcmp(c->op_type, keep_layout[k]) == 0;
+        if (!elementwise || depth >= 3 || c->n_out != 1 || !feeds_channel_split(g, c->out[0], depth + 1)) return 0;
+    }
+    return consumers > 0;
+}
+
+int nn_feeds_channel_split(const oct_graph *g, int v) {
+    return feeds_channel_split(g, v, 0);
+}
+
 int nn_plan_threads(void) {
     int t = omp_get_max_threads();
     return t < 1 ? 1 : t;
@@ -192,13 +222,17 @@ void nn_gemm_run(int threads, const nn_gemm *g) {
     const int64_t want = 2 * (int64_t)threads, mstrips = (m + mr - 1) / mr;
     int64_t nstrips = (n + nr / 2) / nr, cs = 1, rs = 1;
     if (nstrips < 1) nstrips = 1;
-    if (threads > 1) {
+    if (threads > 1 && g->split_rows) {
+        rs = threads < mstrips ? threads : mstrips;
+    } else if (threads > 1) {
         cs = nstrips < want ? nstrips : want;
         if (cs < want) rs = (want + cs - 1) / cs < mstrips ? (want + cs - 1) / cs : mstrips;
     }
     if (cs * rs < 2) threads = 1;
-#pragma omp parallel for num_threads(threads) schedule(dynamic, 1) if (threads > 1)
-    for (int64_t t = 0; t < cs * rs; t++) {
+    nn_steal work;
+    nn_steal_init(&work, cs * rs, threads); /* at most about 4 * threads tiles */
+#pragma omp parallel num_threads(threads) if (threads > 1)
+    for (int64_t t; (t = nn_steal_next(&work, omp_get_thread_num())) >= 0;) {
         const int64_t r = t / cs, c = t % cs;
         const int64_t i0 = r * mstrips / rs * mr, i1 = r + 1 == rs ? m : (r + 1) * mstrips / rs * mr;
         const int64_t j0 = c * nstrips / cs * nr, j1 = c + 1 == cs ? n : (c + 1) * nstrips / cs * nr;

@@ -35,6 +35,13 @@ int nn_check_epilogue(oct_graph *g, const oct_node *n, octet_error *err);
 oct_act nn_node_act(const oct_node *n);
 const float *nn_residual(const oct_run_ctx *ctx, const oct_node *n);
 
+/* Whether value v is read only by depthwise convolutions, directly or through elementwise ops
+   that keep its layout (a fused activation's table, Relu/Clip, QDQ pairs). Those consumers split
+   their work by channels, in contiguous halves on 2 threads (elementwise ops split the flat tensor:
+   for one image, the same halves), so a producer that splits its output channels the same way
+   hands each core the channels it reads next from its own cache. */
+int nn_feeds_channel_split(const oct_graph *g, int v);
+
 /* Threads planned for workspace sizing, and the threads a run may use given that plan. */
 int nn_plan_threads(void);
 int nn_run_threads(const oct_run_ctx *ctx, int planned);
@@ -61,10 +68,12 @@ typedef struct {
     float *y;
     int ldy;
     const oct_epilogue_args *e; /* NULL: none */
+    int split_rows; /* 1: the threads split y's rows only (each gets a block of rows, all columns) */
 } nn_gemm;
 
 /* Runs g split over `threads` threads in tiles aligned to the arch's micro-tile, so that the packed
-   strips of each tile start where the tile does. */
+   strips of each tile start where the tile does. Each thread runs a contiguous range of the tiles
+   (steal_range.h): a band of columns (pixels, for a conv) in the same place from layer to layer. */
 void nn_gemm_run(int threads, const nn_gemm *g);
 
 /* Weights packed once at plan time for the arch selected then. Runs keep using that arch with

@@ -15,6 +15,7 @@
 #include <omp.h>
 #include <stdlib.h>
 
+#include "../nn/steal_range.h"
 #include "qconv.h"
 
 /* Bytes of unfolded input (panels) a thread works on: they stay in L2 while every block of
@@ -165,7 +166,8 @@ static int qconv_plan_gemm(qconv_params *p, int64_t outer, int64_t want, octet_e
     if (budget < l->nr) budget = l->nr;
     const int64_t min_cols = 2 * TILE_ALIGN, most = (p->P + min_cols - 1) / min_cols;
     int64_t ntiles = (p->P + budget - 1) / budget;
-    if (outer * ntiles < want) ntiles = (want + outer - 1) / outer;
+    /* split_channels: the channel blocks make the threads' work; pixel tiles only bound the panels */
+    if (outer * ntiles < want && !p->split_channels) ntiles = (want + outer - 1) / outer;
     /* a count the threads share evenly: 7 equal tiles on 2 threads leave one thread running the
        last alone, 8 slightly smaller ones do not */
     if (outer == 1) ntiles = (ntiles + p->threads - 1) / p->threads * p->threads;
@@ -177,12 +179,20 @@ static int qconv_plan_gemm(qconv_params *p, int64_t outer, int64_t want, octet_e
     p->ntiles = ntiles;
     p->mblock = p->Mg;
     const int64_t items = outer * ntiles;
-    if (items < want && p->Mg > 32) {
+    if (p->split_channels) {
+        /* one block per thread, of whole 16-channel groups (the depthwise consumers' blocks) */
+        const int64_t groups16 = (p->Mg + 15) / 16;
+        p->mblock = (groups16 + p->threads - 1) / p->threads * 16;
+    } else if (items < want && p->Mg > 32) {
         /* blocks of whole micro-tile rows (8 divides every set's mr) */
         const int64_t split = (want + items - 1) / items;
         const int64_t mb = ((p->Mg + split - 1) / split + 7) / 8 * 8;
         p->mblock = mb < 32 ? 32 : mb;
     }
+    const int64_t nmb = (p->Mg + p->mblock - 1) / p->mblock;
+    if (items > NN_STEAL_MAX_ITEMS / nmb)
+        return oct_fail(err, OCTET_ERR_UNSUPPORTED, "%lld work items (images x groups x tiles) are too many",
+                        (long long)items);
     p->col_bytes = oct_qpanel_bytes(l, p->K, tile);
     p->sums_bytes = quant_align64((size_t)tile * sizeof(int32_t));
     const size_t scratch = oct_ref_qpanel_im2col_scratch(&p->geom, p->Cg);
@@ -193,8 +203,14 @@ static int qconv_plan_gemm(qconv_params *p, int64_t outer, int64_t want, octet_e
 }
 
 /* Tiles and the workspace: [multipliers M][weight zero points M][one slice per thread]. */
-static int qconv_plan_work(oct_node *n, qconv_params *p, octet_error *err) {
+static int qconv_plan_work(oct_graph *g, oct_node *n, qconv_params *p, octet_error *err) {
     p->threads = nn_plan_threads();
+    /* A 1x1-style expansion feeding a depthwise conv (MobileNet/EfficientNet blocks): each thread
+       computes a block of output channels for every pixel, and the depthwise conv then reads its
+       channels from the same core. A pixel split would hand it half of them from the other core,
+       which on this 2-CCD machine made the 2-thread run no faster than 1 thread. */
+    p->split_channels = p->mode == QCONV_GEMM && p->threads > 1 && p->N * p->group == 1 &&
+                        p->Mg >= 16 * (int64_t)p->threads && nn_feeds_channel_split(g, n->out[0]);
     p->mult_bytes = quant_align64((size_t)p->M * sizeof(float));
     p->head_bytes = 2 * p->mult_bytes; /* the zero points are int32, as wide as the floats */
     const int64_t outer = p->N * p->group > 0 ? p->N * p->group : 1;
@@ -235,7 +251,7 @@ static int qconv_infer_common(oct_graph *g, oct_node *n, int qlinear, octet_erro
     if (qconv_direct_fits(g, n, p)) p->mode = QCONV_DIRECT;
     p->ks = quant_kernels();
     p->unfold = oct_qpanel_kernels_selected();
-    if (qconv_plan_work(n, p, err)) return -1;
+    if (qconv_plan_work(g, n, p, err)) return -1;
     return qconv_pack(g, n, p, err);
 }
 
@@ -256,17 +272,24 @@ static void run_gemm(const oct_run_ctx *ctx, const qconv_params *p, const qconv_
     int any_wzp = 0;
     for (int64_t m = 0; m < p->M; m++) any_wzp |= a->w_zp[m] != 0;
     const size_t esize = p->qlinear ? 1 : sizeof(int32_t);
+    /* Each thread runs a contiguous range of the items (stealing at the end, see steal_range.h):
+       tile-major, so a thread's pixels are one band of the image, as in the layers before and after;
+       with split_channels channel-block-major, one block per thread. */
+    nn_steal work;
+    nn_steal_init(&work, items, t); /* the plan checked the item count */
+    /* alone, a thread runs tile-major: each tile is unfolded once for all its channel blocks */
+    const int split = p->split_channels && t > 1;
 #pragma omp parallel num_threads(t) if (t > 1 && items > 1)
     {
-        char *slice = slices + (size_t)omp_get_thread_num() * p->slice_bytes;
+        const int me = omp_get_thread_num();
+        char *slice = slices + (size_t)me * p->slice_bytes;
         void *panel = slice;
         int32_t *colsum = (int32_t *)(slice + p->col_bytes);
         void *scratch = slice + p->col_bytes + p->sums_bytes;
         int64_t have = -1; /* the (image, group, tile) whose panels the slice holds */
-        /* Items run tile-major within an image so that threads share the input rows they unfold. */
-#pragma omp for schedule(dynamic, 1)
-        for (int64_t it = 0; it < items; it++) {
-            const int64_t mbi = it % nmb, bt = it / nmb, tile_i = bt % ntiles, bg = bt / ntiles;
+        for (int64_t it; (it = nn_steal_next(&work, me)) >= 0;) {
+            const int64_t mbi = split ? it / ntiles : it % nmb;
+            const int64_t bt = split ? it % ntiles : it / nmb, tile_i = bt % ntiles, bg = bt / ntiles;
             const int64_t b = bg / p->group, gi = bg % p->group;
             const int64_t p0 = qconv_gemm_tile_start(p->P, ntiles, tile_i);
             const int64_t np = qconv_gemm_tile_start(p->P, ntiles, tile_i + 1) - p0;

@@ -28,6 +28,7 @@ typedef struct {
     int64_t tile;     /* output pixels per work item (GEMM: the most any tile holds) */
     int64_t ntiles;   /* GEMM: pixel tiles per image and group, cut by qconv_gemm_tile_start */
     int64_t mblock;   /* output channels per work item (GEMM) */
+    int split_channels; /* GEMM: each thread owns a block of output channels over all pixels */
     int threads;
     size_t mult_bytes, head_bytes, col_bytes, slice_bytes;
     size_t sums_bytes; /* GEMM: column sums per slice (col_bytes: the tile's panels) */
