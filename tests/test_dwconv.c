@@ -566,10 +566,10 @@ static oct_graph *op_graph(const op_case *e, int64_t c0, int64_t nc, const float
     test_attr_ints_fill(g, conv, "pads", 4, e->k / 2);
     y = g->nodes[conv].out[0];
     if (!e->q8) {
-        const int sg = g->nodes[test_graph_node(g, "", "Sigmoid", 1, &y)].out[0];
-        y = g->nodes[test_graph_node(g, "", "Mul", 2, (int[]){y, sg})].out[0];
-        const int s = g->nodes[test_graph_node(g, "", "GlobalAveragePool", 1, &y)].out[0];
-        g->outputs[g->n_outputs++] = g->nodes[test_graph_node(g, "", "Mul", 2, (int[]){y, s})].out[0];
+        const int sg = test_graph_node_out(g, "", "Sigmoid", 1, &y);
+        y = test_graph_node_out(g, "", "Mul", 2, (int[]){y, sg});
+        const int s = test_graph_node_out(g, "", "GlobalAveragePool", 1, &y);
+        g->outputs[g->n_outputs++] = test_graph_node_out(g, "", "Mul", 2, (int[]){y, s});
         g->outputs[g->n_outputs++] = s;
     } else {
         const float ys = 0.05f, ps = 0.01f;
@@ -580,7 +580,7 @@ static oct_graph *op_graph(const op_case *e, int64_t c0, int64_t nc, const float
                             test_graph_const(g, "pz", OCTET_UINT8, 0, NULL, &pz)};
         g->outputs[g->n_outputs++] = y;
         g->outputs[g->n_outputs++] =
-            g->nodes[test_graph_node(g, "com.microsoft", "QLinearGlobalAveragePool", 5, pin)].out[0];
+            test_graph_node_out(g, "com.microsoft", "QLinearGlobalAveragePool", 5, pin);
     }
     return g;
 }

@@ -64,15 +64,15 @@ static oct_graph *se_graph(const se_case *c, const float *w, const float *b) {
     test_attr_ints_fill(g, conv, "pads", 4, c->pad);
     test_attr_ints_fill(g, conv, "dilations", 2, c->dil);
     int y = g->nodes[conv].out[0];
-    if (c->residual) y = g->nodes[test_graph_node(g, "", "Add", 2, (int[]){y, x})].out[0];
+    if (c->residual) y = test_graph_node_out(g, "", "Add", 2, (int[]){y, x});
     if (c->act == ACT_RELU) {
-        y = g->nodes[test_graph_node(g, "", "Relu", 1, &y)].out[0];
+        y = test_graph_node_out(g, "", "Relu", 1, &y);
     } else if (c->act == ACT_SILU) {
-        const int s = g->nodes[test_graph_node(g, "", "Sigmoid", 1, &y)].out[0];
-        y = g->nodes[test_graph_node(g, "", "Mul", 2, (int[]){y, s})].out[0];
+        const int s = test_graph_node_out(g, "", "Sigmoid", 1, &y);
+        y = test_graph_node_out(g, "", "Mul", 2, (int[]){y, s});
     }
-    const int s = g->nodes[test_graph_node(g, "", "GlobalAveragePool", 1, &y)].out[0];
-    const int z = g->nodes[test_graph_node(g, "", "Mul", 2, (int[]){y, s})].out[0];
+    const int s = test_graph_node_out(g, "", "GlobalAveragePool", 1, &y);
+    const int z = test_graph_node_out(g, "", "Mul", 2, (int[]){y, s});
     g->outputs = malloc(2 * sizeof(int));
     g->outputs[g->n_outputs++] = z;
     g->outputs[g->n_outputs++] = s;

@@ -94,6 +94,11 @@ int test_graph_node(oct_graph *g, const char *domain, const char *type, int n_in
     return k;
 }
 
+int test_graph_node_out(oct_graph *g, const char *domain, const char *type, int n_in, const int *in) {
+    const int k = test_graph_node(g, domain, type, n_in, in);
+    return g->nodes[k].out[0];
+}
+
 static oct_attr *new_attr(oct_graph *g, int k, const char *name, oct_attr_type type) {
     oct_node *n = &g->nodes[k];
     n->attrs = checked(realloc(n->attrs, sizeof(oct_attr) * (size_t)(n->n_attr + 1)));

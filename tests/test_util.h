@@ -33,6 +33,9 @@ int test_graph_f32(oct_graph *g, const char *name, float v);
 /* A node of op (domain, type) reading in[0..n_in), with one fresh output value named
    "<type>_<node>_out"; returns the node index. */
 int test_graph_node(oct_graph *g, const char *domain, const char *type, int n_in, const int *in);
+/* The same node; returns its output value. (Not g->nodes[test_graph_node(...)]: adding a node may
+   move g->nodes, and C leaves the order of those two evaluations open.) */
+int test_graph_node_out(oct_graph *g, const char *domain, const char *type, int n_in, const int *in);
 /* Attributes appended to node k. test_attr_ints_fill gives n copies of v (n = 0: a plain int). */
 void test_attr_float(oct_graph *g, int k, const char *name, float v);
 void test_attr_string(oct_graph *g, int k, const char *name, const char *v);
