@@ -419,7 +419,12 @@ static int dims_of(const shape_t *s, int64_t n, int64_t c, const int64_t *sp, in
     return 2 + s->nsp;
 }
 /* Direct is planned for every stride-1 3-D layer here and for 2-D/1-D ones other than 3x3. */
-static int expect_direct(const shape_t *s) { return s->nsp == 3 || !(s->k[1] == 3 && s->k[2] == 3); }
+/* What the fp32 planner gives the direct strategy: 3-D layers but 1x1x1 ones (a GEMM), and the 2-D
+   ones Winograd does not take. */
+static int expect_direct(const shape_t *s) {
+    const int pointwise = s->k[0] * s->k[1] * s->k[2] == 1;
+    return s->nsp == 3 ? !pointwise : !(s->k[1] == 3 && s->k[2] == 3);
+}
 
 enum { OP_N = 2 };
 
