@@ -257,15 +257,21 @@ static void check_q8_case(const dw_case *c, const q8_opts *o, const oct_isa *isa
     free(x), free(yref), free(y), free(w), free(acc), free(yi);
 }
 
+/* The options of int8 variant `variant`: input domain, zero points, per-row scales, output type,
+   narrow clamp, int32 output and large biases, each switched by its own residue. */
+static q8_opts q8_opts_of(int variant) {
+    return (q8_opts){.x_xor = (variant & 1) ? 0x80 : 0,
+                     .x_zp = irand(0, 255),
+                     .w_zp = variant % 3 == 0 ? 0 : irand(-128, 127),
+                     .per_row = (variant >> 1) & 1,
+                     .out_s8 = (variant >> 2) & 1,
+                     .narrow = variant % 5 == 0,
+                     .int32_out = variant % 7 == 3,
+                     .big_bias = variant % 11 == 4};
+}
+
 static void q8_variant(const dw_case *c, int variant, const oct_isa *isas, int nisa) {
-    const q8_opts o = {.x_xor = (variant & 1) ? 0x80 : 0,
-                       .x_zp = irand(0, 255),
-                       .w_zp = variant % 3 == 0 ? 0 : irand(-128, 127),
-                       .per_row = (variant >> 1) & 1,
-                       .out_s8 = (variant >> 2) & 1,
-                       .narrow = variant % 5 == 0,
-                       .int32_out = variant % 7 == 3,
-                       .big_bias = variant % 11 == 4};
+    const q8_opts o = q8_opts_of(variant);
     check_q8_case(c, &o, isas, nisa);
 }
 
@@ -484,14 +490,7 @@ static void check_blocked_q8(const dw_case *c, const q8_opts *o, int nch, int va
 }
 
 static void blocked_q8_variant(const dw_case *c, int variant, const oct_isa *isas, int nisa) {
-    const q8_opts o = {.x_xor = (variant & 1) ? 0x80 : 0,
-                       .x_zp = irand(0, 255),
-                       .w_zp = variant % 3 == 0 ? 0 : irand(-128, 127),
-                       .per_row = (variant >> 1) & 1,
-                       .out_s8 = (variant >> 2) & 1,
-                       .narrow = variant % 5 == 0,
-                       .int32_out = variant % 7 == 3,
-                       .big_bias = variant % 11 == 4};
+    const q8_opts o = q8_opts_of(variant);
     check_blocked_q8(c, &o, 1 + (variant * 5) % OCT_DWB_LANES, variant, isas, nisa);
 }
 
