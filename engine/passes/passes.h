@@ -12,6 +12,9 @@
 int oct_pass_fuse(oct_graph *g, octet_error *err);
 /* After oct_pass_fuse: depthwise Conv -> GlobalAveragePool (an SE squeeze) as one fused node (fuse_se.c). */
 int oct_pass_fuse_se(oct_graph *g, octet_error *err);
+/* After oct_pass_fuse_se: int8 QLinearConv -> activation table (QLinearLut, QLinearSigmoid, ...) as
+   one QLinearConv applying the table to the bytes it stores (fuse_qlut.c). */
+int oct_pass_fuse_qlut(oct_graph *g, octet_error *err);
 /* Splits the fp32 fused SE nodes of a planned graph back into Conv and GlobalAveragePool, for a
    graph that is observed tensor by tensor and written out as ONNX (the calibration network). */
 int oct_pass_unfuse_se(oct_graph *g, octet_error *err);

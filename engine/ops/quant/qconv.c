@@ -11,11 +11,15 @@
      packs input rows as they are), then the fused
      GEMM multiplies every block of output channels of the work item over it and writes the
      requantized bytes (QLinearConv) or the int32 sums (ConvInteger) from its registers.
-   QLinearConv honours a fused Relu/Clip epilogue by narrowing the requantization clamp. */
+   QLinearConv honours a fused Relu/Clip epilogue by narrowing the requantization clamp, and a
+   fused activation table (engine/passes/fuse_qlut.c: attribute octet_output_table = 1, the
+   constant uint8 [256] table at input 9) by mapping each work item's bytes through it. */
 #include <omp.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "../nn/steal_range.h"
+#include "misc_kernels.h"
 #include "qconv.h"
 
 /* Bytes of unfolded input (panels) a thread works on: they stay in L2 while every block of
@@ -228,9 +232,39 @@ static int qconv_plan_work(oct_graph *g, oct_node *n, qconv_params *p, octet_err
     return 0;
 }
 
+enum { TABLE_SLOT = 9 };
+
+/* The fused activation table, when the node has one: a constant uint8 [256] at TABLE_SLOT. */
+static int qconv_read_table(oct_graph *g, const oct_node *n, qconv_params *p, octet_error *err) {
+    if (!p->qlinear || !oct_attr_int(n, "octet_output_table", 0)) return 0;
+    if (!oct_node_has_input(n, TABLE_SLOT))
+        return oct_fail(err, OCTET_ERR_FORMAT, "octet_output_table = 1 but no table at input %d", TABLE_SLOT);
+    const oct_value *t = oct_const_input(g, n, TABLE_SLOT, err);
+    if (!t) return -1;
+    if (t->dtype != OCTET_UINT8 || t->rank != 1 || t->dims[0] != 256)
+        return oct_fail(err, OCTET_ERR_SHAPE, "output table '%s' must be uint8 [256]", t->name);
+    memcpy(p->table, t->data, 256);
+    p->has_table = 1;
+    return 0;
+}
+
+void qconv_apply_table(const qconv_params *p, const qconv_run_args *a, int64_t b, int64_t ch, int64_t nch,
+                       int64_t p0, int64_t np) {
+    if (!a->table) return;
+    const oct_misc_kernel_set *k = oct_misc_kernels();
+    uint8_t *y = (uint8_t *)a->y + (b * p->M + ch) * p->P + p0;
+    if (np == p->P) { /* whole planes: one run (7x7 planes would make calls of 49 bytes) */
+        k->qlut(y, nch * np, a->table, y);
+        return;
+    }
+    for (int64_t c = 0; c < nch; c++, y += p->P) k->qlut(y, np, a->table, y);
+}
+
 static int qconv_infer_common(oct_graph *g, oct_node *n, int qlinear, octet_error *err) {
     nn_reset_params(n);
-    if (qlinear ? oct_check_inputs(n, 8, 9, err) : oct_check_inputs(n, 2, 4, err)) return -1;
+    const int table = qlinear && oct_attr_int(n, "octet_output_table", 0);
+    if (qlinear ? oct_check_inputs(n, 8, table ? TABLE_SLOT + 1 : 9, err) : oct_check_inputs(n, 2, 4, err))
+        return -1;
     if (n->n_out != 1)
         return oct_fail(err, OCTET_ERR_FORMAT, "%s has %d outputs, expects 1", n->op_type, n->n_out);
     qconv_params *p = calloc(1, sizeof *p);
@@ -238,7 +272,8 @@ static int qconv_infer_common(oct_graph *g, oct_node *n, int qlinear, octet_erro
     n->params = p;
     p->qlinear = qlinear;
     p->in = qlinear ? QLINEAR_SLOTS : INTEGER_SLOTS;
-    if (qconv_check_types(g, n, p, err) || qconv_geometry(g, n, p, err) || qconv_check_channels(g, n, p, err))
+    if (qconv_check_types(g, n, p, err) || qconv_geometry(g, n, p, err) || qconv_check_channels(g, n, p, err) ||
+        qconv_read_table(g, n, p, err))
         return -1;
     /* QLinearConv applies a fused Relu/Clip through its requantization clamp */
     if (quant_check_epilogue(n, err)) return -1;
@@ -306,6 +341,7 @@ static void run_gemm(const oct_run_ctx *ctx, const qconv_params *p, const qconv_
                                      .y = (char *)a->y + ((b * p->M + ch) * p->P + p0) * esize,
                                      .y_rs = p->P, .y_cs = 1};
             ks->qgemm_panel(&p->packed, (int)ch, (int)mc, (int)np, panel, &o);
+            qconv_apply_table(p, a, b, ch, mc, p0, np);
         }
     }
 }
@@ -337,9 +373,12 @@ static int qconv_run(const oct_run_ctx *ctx, const oct_node *n, octet_error *err
                              .zp = quant_zp_at(yz, 0), .qmin = quant_min(yt), .qmax = quant_max(yt),
                              .out_s8 = p->out_s8};
         quant_act_clamp(n, sy, a.rq.zp, &a.rq.qmin, &a.rq.qmax);
+        a.table = p->has_table ? p->table : NULL;
     }
-    if (p->mode == QCONV_DEPTHWISE) qconv_run_depthwise(ctx, p, &a);
-    else if (p->mode == QCONV_DIRECT) qconv_run_direct(ctx, p, &a);
+    if (p->mode == QCONV_DEPTHWISE) {
+        qconv_run_depthwise(ctx, p, &a);
+        for (int64_t b = 0; b < p->N; b++) qconv_apply_table(p, &a, b, 0, p->M, 0, p->P);
+    } else if (p->mode == QCONV_DIRECT) qconv_run_direct(ctx, p, &a);
     else run_gemm(ctx, p, &a);
     return 0;
 }

@@ -38,6 +38,8 @@ typedef struct {
     oct_qweights packed;
     void *dw_w; /* the depthwise strategy's plan and int8-domain weights (qconv_depthwise.c) */
     void *direct; /* the direct strategy's plan and packed weights (qconv_direct.c), or NULL */
+    int has_table;      /* a fused activation table maps every stored byte (fuse_qlut.c) */
+    uint8_t table[256];
 } qconv_params;
 
 /* Run-time values shared by the strategies. */
@@ -48,7 +50,14 @@ typedef struct {
     int32_t x_zp;         /* in the uint8 domain */
     const int32_t *w_zp;  /* per channel, int8 domain */
     oct_requant rq;
+    const uint8_t *table; /* the fused activation table, or NULL */
 } qconv_run_args;
+
+/* Maps the stored bytes of image b, output channels [ch, ch + nch), pixels [p0, p0 + np) of each
+   plane through a->table (nothing without one): each strategy calls it on a work item's output
+   as soon as the item is written, while the bytes are still in L1/L2. */
+void qconv_apply_table(const qconv_params *p, const qconv_run_args *a, int64_t b, int64_t ch, int64_t nch,
+                       int64_t p0, int64_t np);
 
 /* The depthwise strategy. Planning sets p->tile and p->slice_bytes (per thread); packing prepares
    p->dw_w from the constant weights w (uint8 or int8 bytes as stored, p->w_u8 says which). */

@@ -144,10 +144,13 @@ void qconv_run_direct(const oct_run_ctx *ctx, const qconv_params *p, const qconv
             const oct_dconv_s8 args = {.s = &d->shape, .w = d->w + gi * d->w_bytes, .wsum = d->wsum + gi * p->Mg,
                                        .x_zp = a->x_zp, .rq = p->qlinear ? &a->rq : NULL, .rq_row0 = gi * p->Mg,
                                        .y = (char *)a->y + (size_t)((b * p->M + gi * p->Mg) * p->P) * out_size};
-            for (int64_t od = d0; od < d0 + nd; od++)
+            const int64_t OW = p->geom.out[2]; /* geometries are 3-D, leading dims 1 */
+            for (int64_t od = d0; od < d0 + nd; od++) {
                 for (int64_t oh = h0; oh < h0 + nh; oh += ROWS_PER_PASS)
                     for (int64_t mb = 0; mb < mblocks; mb++)
                         d->ks->s8(&args, slab, &sl, mb, od, oh, h0 + nh - oh < ROWS_PER_PASS ? h0 + nh - oh : ROWS_PER_PASS);
+                qconv_apply_table(p, a, b, gi * p->Mg, p->Mg, (od * OH + h0) * OW, nh * OW);
+            }
         }
     }
 }

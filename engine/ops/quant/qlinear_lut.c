@@ -149,8 +149,7 @@ static int gated_table(int s8, qops_qparams x, qops_qparams gq, qops_qparams y, 
     return 0;
 }
 
-static int qlut_infer(oct_graph *g, oct_node *n, octet_error *err) {
-    nn_reset_params(n);
+int qops_lut_table(oct_graph *g, const oct_node *n, uint8_t table[256], octet_error *err) {
     const int lut = strcmp(n->op_type, "QLinearLut") == 0;
     if (qops_check_inputs(n, 4, lut ? 7 : 5, lut && n->n_in > 5 ? 0x2bu : 0xbu, err)) return -1;
     if (quant_require_dtype(g, n, 0, "input X", OCTET_UINT8, OCTET_INT8, err)) return -1;
@@ -162,20 +161,26 @@ static int qlut_infer(oct_graph *g, oct_node *n, octet_error *err) {
     qops_fn f;
     lut_args a;
     if (gated ? gate_function(n, &f, &a, err) : lut_function(n, &f, &a, err)) return -1;
-    oct_set_output(g, n, 0, x->dtype, x->rank, x->dims);
     qops_qparams xq, yq;
     if (qops_const_qparams(g, n, 1, 2, "X", &xq, err) || qops_const_qparams(g, n, 3, 4, "Y", &yq, err)) return -1;
-    qlut_params *p = calloc(1, sizeof *p);
-    if (!p) return oct_fail(err, OCTET_ERR_NOMEM, "out of memory");
-    n->params = p;
     const int s8 = x->dtype == OCTET_INT8;
     if (gated) {
         qops_qparams gq;
         if (qops_const_qparams(g, n, 5, 6, "gate", &gq, err)) return -1;
-        if (gated_table(s8, xq, gq, yq, f, &a, p->table, err)) return -1;
-    } else {
-        qops_build_table(s8, xq, s8, yq, quant_min(x->dtype), quant_max(x->dtype), f, &a, p->table);
+        return gated_table(s8, xq, gq, yq, f, &a, table, err);
     }
+    qops_build_table(s8, xq, s8, yq, quant_min(x->dtype), quant_max(x->dtype), f, &a, table);
+    return 0;
+}
+
+static int qlut_infer(oct_graph *g, oct_node *n, octet_error *err) {
+    nn_reset_params(n);
+    qlut_params *p = calloc(1, sizeof *p);
+    if (!p) return oct_fail(err, OCTET_ERR_NOMEM, "out of memory");
+    n->params = p;
+    if (qops_lut_table(g, n, p->table, err)) return -1;
+    const oct_value *x = oct_in_val(g, n, 0);
+    oct_set_output(g, n, 0, x->dtype, x->rank, x->dims);
     p->threads = nn_plan_threads();
     n->workspace_bytes = 0;
     return 0;

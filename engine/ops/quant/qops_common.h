@@ -38,6 +38,11 @@ typedef double (*qops_fn)(double x, const void *ctx);
 void qops_build_table(int x_s8, qops_qparams x, int y_s8, qops_qparams y, int32_t qmin, int32_t qmax, qops_fn f,
                       const void *ctx, uint8_t table[256]);
 
+/* The 256-byte table of a table-driven activation node (QLinearLut, QLinearSigmoid,
+   QLinearLeakyRelu; qlinear_lut.c): checks the node's inputs and attributes and builds it. Also the
+   output table a QLinearConv applies when such a node is fused into it (engine/passes/fuse_qlut.c). */
+int qops_lut_table(oct_graph *g, const oct_node *n, uint8_t table[256], octet_error *err);
+
 /* The chunk of n elements that thread piece i of `pieces` handles, in multiples of 64. */
 void qops_split(int64_t n, int64_t pieces, int64_t i, int64_t *begin, int64_t *end);
 

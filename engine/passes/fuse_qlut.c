@@ -1,0 +1,147 @@
+/* The int8 activation-table fusion: QLinearConv -> a table-driven activation (octet QLinearLut, the
+   SiLU/HardSwish/... the QDQ lowering builds; com.microsoft QLinearSigmoid, QLinearLeakyRelu) becomes
+   one QLinearConv that maps every requantized byte through the activation's 256-byte table as it
+   stores its output. The separate node cost a pass over the whole tensor (65 of them per
+   EfficientNet-B0 run), and at 2 threads it read bytes the other core had just written.
+
+   The table becomes a constant uint8 [256] value, the conv's input 9 (after the optional bias at
+   8), and the attribute octet_output_table = 1 says the input is there (QLinearConv reads it only
+   then, engine/ops/quant/qconv.c). The bytes are those the two nodes give: the table is the
+   activation node's own (qops_lut_table), applied to the conv's own requantized output.
+
+   Runs after the SE fusion (fuse_se.c), which hosts only convs without a table: a conv whose output
+   feeds the pool directly keeps doing so. A conv output that anything else reads, or that is a
+   graph output, is left alone, as in fuse.c. OCTET_NO_FUSE_QLUT=1 turns the pass off. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../op.h"
+#include "../ops/quant/qops_common.h"
+#include "passes.h"
+
+enum { TABLE_SLOT = 9 };
+
+static bool fuse_qlut_enabled(void) {
+    const char *v = getenv("OCTET_NO_FUSE_QLUT");
+    return !(v && strcmp(v, "1") == 0);
+}
+
+static int in_domain(const oct_node *n, const char *domain) {
+    const char *d = n->domain ? n->domain : "";
+    if (!*domain) return !*d || strcmp(d, "ai.onnx") == 0;
+    return strcmp(d, domain) == 0;
+}
+
+/* A live activation-table node reading value y as its input 0, or NULL. */
+static const char *table_function(const oct_node *a) {
+    if (in_domain(a, "octet") && strcmp(a->op_type, "QLinearLut") == 0)
+        return oct_attr_string(a, "function", "Lut");
+    if (in_domain(a, "com.microsoft") && strcmp(a->op_type, "QLinearSigmoid") == 0) return "Sigmoid";
+    if (in_domain(a, "com.microsoft") && strcmp(a->op_type, "QLinearLeakyRelu") == 0) return "LeakyRelu";
+    return NULL;
+}
+
+/* The only live node reading value v (any slot, residual included), or -1. */
+static int sole_reader(const oct_graph *g, int v) {
+    int who = -1, uses = 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const oct_node *n = &g->nodes[i];
+        if (n->dead) continue;
+        int k = n->epi.residual == v;
+        for (int j = 0; j < n->n_in; j++) k += n->in[j] == v;
+        if (k) who = i;
+        uses += k;
+    }
+    return uses == 1 ? who : -1;
+}
+
+/* A new constant uint8 [256] value holding table. Returns its index. */
+static int add_table_value(oct_graph *g, const oct_node *conv, const uint8_t table[256], octet_error *err) {
+    static const char suffix[] = "/octet_output_table";
+    char *name = malloc(strlen(conv->name) + sizeof suffix);
+    uint8_t *data = malloc(256);
+    if (!name || !data) {
+        free(name), free(data);
+        return oct_fail(err, OCTET_ERR_NOMEM, "out of memory fusing an activation table");
+    }
+    strcpy(name, conv->name);
+    strcat(name, suffix);
+    const int v = oct_graph_add_value(g, name, err);
+    free(name);
+    if (v < 0) {
+        free(data);
+        return -1;
+    }
+    memcpy(data, table, 256);
+    const int64_t dims[1] = {256};
+    oct_value_set_const(&g->values[v], OCTET_UINT8, 1, dims, data);
+    return v;
+}
+
+/* Gives conv ci input TABLE_SLOT = table value tv, the marking attribute and the fused label. */
+static int attach_table(oct_graph *g, int ci, int tv, const char *function, octet_error *err) {
+    oct_node *c = &g->nodes[ci];
+    int *in = realloc(c->in, (TABLE_SLOT + 1) * sizeof *in);
+    if (!in) return oct_fail(err, OCTET_ERR_NOMEM, "out of memory fusing an activation table");
+    c->in = in;
+    for (int k = c->n_in; k < TABLE_SLOT; k++) in[k] = -1; /* no bias */
+    in[TABLE_SLOT] = tv;
+    c->n_in = TABLE_SLOT + 1;
+    oct_attr *attrs = realloc(c->attrs, ((size_t)c->n_attr + 1) * sizeof *attrs);
+    if (!attrs) return oct_fail(err, OCTET_ERR_NOMEM, "out of memory fusing an activation table");
+    c->attrs = attrs;
+    oct_attr *a = &attrs[c->n_attr];
+    memset(a, 0, sizeof *a);
+    if (!(a->name = strdup("octet_output_table")))
+        return oct_fail(err, OCTET_ERR_NOMEM, "out of memory fusing an activation table");
+    a->type = OCT_ATTR_INT;
+    a->i = 1;
+    c->n_attr++;
+    size_t old = c->fused ? strlen(c->fused) : 0;
+    char *label = realloc(c->fused, old + strlen(function) + 2);
+    if (!label) return oct_fail(err, OCTET_ERR_NOMEM, "out of memory fusing an activation table");
+    if (old) label[old++] = '+';
+    strcpy(label + old, function);
+    c->fused = label;
+    return 0;
+}
+
+/* Fuses the table node reading conv ci's output, if any. Returns 1 if fused, 0 if not, -1 on error. */
+static int fuse_one(oct_graph *g, int ci, octet_error *err) {
+    const oct_node *c = &g->nodes[ci];
+    if (c->dead || !in_domain(c, "") || strcmp(c->op_type, "QLinearConv") != 0 || c->n_out != 1 || c->n_in < 8 ||
+        c->n_in > TABLE_SLOT || oct_node_attr(c, "octet_output_table") || c->epi.residual >= 0)
+        return 0;
+    const int y = c->out[0];
+    if (y < 0 || g->values[y].is_output) return 0;
+    /* depthwise convs apply a table in a pass of their own over the output so far: the fusion gains nothing */
+    const oct_value *x = c->in[0] >= 0 ? &g->values[c->in[0]] : NULL;
+    if (!x || x->rank < 3 || oct_attr_int(c, "group", 1) == x->dims[1]) return 0;
+    const int ai = sole_reader(g, y);
+    if (ai < 0) return 0;
+    const oct_node *a = &g->nodes[ai];
+    const char *function = table_function(a);
+    if (!function || a->n_out != 1 || a->in[0] != y || g->values[a->out[0]].dtype != g->values[y].dtype) return 0;
+    /* The table is a plan-time constant only when the activation's scales are; otherwise the node stays. */
+    uint8_t table[256];
+    octet_error ignored = {0};
+    if (qops_lut_table(g, a, table, &ignored)) return 0;
+    const int tv = add_table_value(g, c, table, err);
+    if (tv < 0 || attach_table(g, ci, tv, function, err)) return -1;
+    oct_node *conv = &g->nodes[ci]; /* adding the value may not move nodes, but read it afresh */
+    conv->out[0] = g->nodes[ai].out[0];
+    g->nodes[ai].dead = true;
+    return 1;
+}
+
+int oct_pass_fuse_qlut(oct_graph *g, octet_error *err) {
+    if (!fuse_qlut_enabled()) return 0;
+    int fused = 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const int r = fuse_one(g, i, err);
+        if (r < 0) return -1;
+        fused += r;
+    }
+    if (fused) oct_graph_update_uses(g);
+    return 0;
+}
