@@ -15,6 +15,7 @@
 #include "engine/model.h"
 #include "engine/octet.h"
 #include "kernels/kernels.h"
+#include "test_session.h"
 #include "test_util.h"
 
 static uint32_t rng_state = 777u;
@@ -114,19 +115,10 @@ static oct_graph *pair_graph(const lut_case *c, int conv_out_too) {
 static uint8_t *run_graph(oct_graph *g, const lut_case *c, int no_fuse, int threads, int want_nodes, const uint8_t *x,
                           int64_t *n_out) {
     if (no_fuse) setenv("OCTET_NO_FUSE_QLUT", "1", 1);
-    octet_model m = {.graph = g};
-    octet_error err = {0};
-    const octet_session_options opts = {.threads = threads};
-    octet_session *s = octet_session_create(&m, &opts, &err);
-    unsetenv("OCTET_NO_FUSE_QLUT");
-    ck_assert_msg(s != NULL, "%s", err.msg);
-    octet_plan_stats st;
-    ck_assert_int_eq(octet_session_plan_stats(s, &st), 0);
-    ck_assert_msg(st.nodes == want_nodes, "no_fuse=%d: %d nodes planned, expected %d", no_fuse, st.nodes, want_nodes);
     const octet_tensor in = {c->s8 ? OCTET_INT8 : OCTET_UINT8, 4, {c->n, c->c, c->h, c->w}, (void *)x};
     octet_tensor out[2];
-    ck_assert_msg(octet_session_run(s, 1, NULL, &in, g->n_outputs, NULL, out, &err) == 0, "%s", err.msg);
-    octet_session_free(s);
+    test_plan_run(g, threads, want_nodes, 1, &in, g->n_outputs, out);
+    unsetenv("OCTET_NO_FUSE_QLUT");
     *n_out = test_numel(out[0].rank, out[0].dims);
     uint8_t *bytes = malloc((size_t)*n_out);
     ck_assert(bytes != NULL);
@@ -210,18 +202,13 @@ START_TEST(depthwise_with_table_matches_pair) {
             add_output(tg, table_node(tg, c, in, codes));
             tg->inputs[0] = codes; /* feed only the codes */
             tg->n_inputs = 1;
-            octet_model m = {.graph = tg};
-            octet_error err = {0};
-            octet_session *s = octet_session_create(&m, NULL, &err);
-            ck_assert_msg(s != NULL, "%s", err.msg);
             uint8_t all[256];
             for (int b = 0; b < 256; b++) all[b] = (uint8_t)b;
             const octet_tensor tin = {t, 1, {256}, all};
             octet_tensor tout;
-            ck_assert_msg(octet_session_run(s, 1, NULL, &tin, 1, NULL, &tout, &err) == 0, "%s", err.msg);
+            test_plan_run(tg, 1, 1, 1, &tin, 1, &tout);
             memcpy(table, tout.data, 256);
             octet_tensor_release(&tout);
-            octet_session_free(s);
             oct_graph_free(tg);
         }
         /* the conv alone, with the table as its input 9 */

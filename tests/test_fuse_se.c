@@ -25,6 +25,7 @@
 #include "engine/model.h"
 #include "engine/octet.h"
 #include "kernels/kernels.h"
+#include "test_session.h"
 #include "test_util.h"
 
 static uint32_t rng_state = 5150u;
@@ -115,18 +116,9 @@ static void se_reference(const se_case *c, const float *x, const float *w, const
 static void run_se(oct_graph *g, const se_case *c, int no_fuse, int threads, int want_nodes, const float *x,
                    octet_tensor out[2]) {
     if (no_fuse) setenv("OCTET_NO_FUSE_SE", "1", 1);
-    octet_model m = {.graph = g};
-    octet_error err = {0};
-    const octet_session_options opts = {.threads = threads};
-    octet_session *s = octet_session_create(&m, &opts, &err);
-    unsetenv("OCTET_NO_FUSE_SE");
-    ck_assert_msg(s != NULL, "%s", err.msg);
-    octet_plan_stats st;
-    ck_assert_int_eq(octet_session_plan_stats(s, &st), 0);
-    ck_assert_msg(st.nodes == want_nodes, "no_fuse=%d: %d nodes planned, expected %d", no_fuse, st.nodes, want_nodes);
     const octet_tensor in = {OCTET_FLOAT, 4, {c->n, c->c, c->h, c->w}, (void *)x};
-    ck_assert_msg(octet_session_run(s, 1, NULL, &in, 2, NULL, out, &err) == 0, "%s", err.msg);
-    octet_session_free(s);
+    test_plan_run(g, threads, want_nodes, 1, &in, 2, out);
+    unsetenv("OCTET_NO_FUSE_SE");
 }
 
 static const se_case FUSED_CASES[] = {
@@ -329,18 +321,9 @@ static oct_graph *q_graph(const q_case *c, const int8_t *w, const int32_t *bias,
 
 static void run_q(oct_graph *g, const q_case *c, int no_fuse, int threads, const void *x, octet_tensor out[2]) {
     if (no_fuse) setenv("OCTET_NO_FUSE_SE", "1", 1);
-    octet_model m = {.graph = g};
-    octet_error err = {0};
-    const octet_session_options opts = {.threads = threads};
-    octet_session *s = octet_session_create(&m, &opts, &err);
-    unsetenv("OCTET_NO_FUSE_SE");
-    ck_assert_msg(s != NULL, "%s", err.msg);
-    octet_plan_stats st;
-    ck_assert_int_eq(octet_session_plan_stats(s, &st), 0);
-    ck_assert_msg(st.nodes == (no_fuse ? 2 : 1), "no_fuse=%d: %d nodes planned", no_fuse, st.nodes);
     const octet_tensor in = {c->s8 ? OCTET_INT8 : OCTET_UINT8, 4, {1, c->c, c->h, c->w}, (void *)x};
-    ck_assert_msg(octet_session_run(s, 1, NULL, &in, 2, NULL, out, &err) == 0, "%s", err.msg);
-    octet_session_free(s);
+    test_plan_run(g, threads, no_fuse ? 2 : 1, 1, &in, 2, out);
+    unsetenv("OCTET_NO_FUSE_SE");
 }
 
 static const q_case Q_CASES[] = {
@@ -450,19 +433,13 @@ START_TEST(int8_excite_mul_bit_exact) {
                 if (!oct_isa_supported((oct_isa)isa)) continue;
                 test_use_isa((oct_isa)isa);
                 for (int threads = 1; threads <= 2; threads++) {
-                    octet_model m = {.graph = g};
-                    octet_error err = {0};
-                    const octet_session_options opts = {.threads = threads};
-                    octet_session *s = octet_session_create(&m, &opts, &err);
-                    ck_assert_msg(s != NULL, "%s", err.msg);
                     octet_tensor y;
-                    ck_assert_msg(octet_session_run(s, 2, NULL, ins, 1, NULL, &y, &err) == 0, "%s", err.msg);
+                    test_plan_run(g, threads, -1, 2, ins, 1, &y);
                     for (int64_t i = 0; i < n; i++)
                         ck_assert_msg(((uint8_t *)y.data)[i] == want[i], "shape %d s8 %d %s %d threads [%lld]: %d vs %d",
                                       sh, s8, oct_isa_name((oct_isa)isa), threads, (long long)i, ((uint8_t *)y.data)[i],
                                       want[i]);
                     octet_tensor_release(&y);
-                    octet_session_free(s);
                 }
             }
             test_default_isa();

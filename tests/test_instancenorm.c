@@ -15,6 +15,7 @@
 #include "kernels/kernels.h"
 #include "kernels/norm_kernels.h"
 #include "kernels/ref/qops_kernels.h"
+#include "test_session.h"
 #include "test_util.h"
 
 static uint32_t rng_state = 90210u;
@@ -217,24 +218,15 @@ static void norm_reference(const int64_t dims[5], const float *x, const float *r
 
 /* Runs g at `threads`; checks that the epilogue fused (one node planned); returns the output. */
 static float *run_norm(oct_graph *g, int threads, const int64_t dims[5], const float *x, const float *r) {
-    octet_model m = {.graph = g};
-    octet_error err = {0};
-    const octet_session_options opts = {.threads = threads};
-    octet_session *s = octet_session_create(&m, &opts, &err);
-    ck_assert_msg(s != NULL, "%s", err.msg);
-    octet_plan_stats st;
-    ck_assert_int_eq(octet_session_plan_stats(s, &st), 0);
-    ck_assert_msg(st.nodes == 1, "the epilogue did not fuse: %d nodes planned", st.nodes);
     octet_tensor in[2] = {{OCTET_FLOAT, 5, {dims[0], dims[1], dims[2], dims[3], dims[4]}, (void *)x},
                           {OCTET_FLOAT, 5, {dims[0], dims[1], dims[2], dims[3], dims[4]}, (void *)r}};
     octet_tensor y;
-    ck_assert_msg(octet_session_run(s, r ? 2 : 1, NULL, in, 1, NULL, &y, &err) == 0, "%s", err.msg);
+    test_plan_run(g, threads, 1, r ? 2 : 1, in, 1, &y); /* one node: the epilogue fused */
     const int64_t n = test_numel(5, dims);
     float *out = malloc(sizeof(float) * (size_t)n);
     ck_assert_ptr_nonnull(out);
     memcpy(out, y.data, sizeof(float) * (size_t)n);
     octet_tensor_release(&y);
-    octet_session_free(s);
     return out;
 }
 
@@ -324,20 +316,14 @@ static oct_graph *qnorm_graph(const int64_t dims[5], octet_dtype dt, const float
 }
 
 static uint8_t *run_qnorm(oct_graph *g, int threads, const int64_t dims[5], octet_dtype dt, const uint8_t *x) {
-    octet_model m = {.graph = g};
-    octet_error err = {0};
-    const octet_session_options opts = {.threads = threads};
-    octet_session *s = octet_session_create(&m, &opts, &err);
-    ck_assert_msg(s != NULL, "%s", err.msg);
     octet_tensor in = {dt, 5, {dims[0], dims[1], dims[2], dims[3], dims[4]}, (void *)x}, y;
-    ck_assert_msg(octet_session_run(s, 1, NULL, &in, 1, NULL, &y, &err) == 0, "%s", err.msg);
+    test_plan_run(g, threads, -1, 1, &in, 1, &y);
     ck_assert_int_eq(y.dtype, dt);
     const int64_t n = test_numel(5, dims);
     uint8_t *out = malloc((size_t)n);
     ck_assert_ptr_nonnull(out);
     memcpy(out, y.data, (size_t)n);
     octet_tensor_release(&y);
-    octet_session_free(s);
     return out;
 }
 
