@@ -338,7 +338,7 @@ oct_plan *oct_plan_build_releasing(const oct_graph *model, const oct_shape *shap
         if (infer_and_fold(p->g, false, &kept_dq, err)) goto fail;
         oct_graph_update_uses(p->g);
     }
-    if (oct_pass_fuse(p->g, err) || oct_pass_fuse_se(p->g, err) || oct_pass_fuse_qlut(p->g, err)) goto fail;
+    if (oct_pass_fuse(p->g, err) || oct_pass_fuse_qlut(p->g, err) || oct_pass_fuse_se(p->g, err)) goto fail;
     remove_dead_nodes(p->g);
     /* Passes rewrote nodes: infer again so every op's params match its final inputs. */
     if (oct_graph_toposort(p->g, err) || final_infer(model, p, rel, err)) goto fail;

@@ -5,7 +5,8 @@
      fuse (one node planned) and give the bytes of the unfused pair (OCTET_NO_FUSE_QLUT=1, two
      nodes) bit for bit, at every ISA level, 1 and 2 threads;
    - a depthwise QLinearConv carrying a table (the attribute and input 9 written by hand) gives the
-     bytes of the pair too;
+     bytes of the pair too, and with a QLinearGlobalAveragePool after it fuses into the pool (the SE
+     squeeze keeps the table), its two outputs those of the unfused conv and pool;
    - a conv output that is also a graph output, or that two nodes read, does not fuse;
    - a malformed table input gets an error naming it. */
 #include <check.h>
@@ -231,6 +232,31 @@ START_TEST(depthwise_with_table_matches_pair) {
             ck_assert_msg(memcmp(got, want, (size_t)n_want) == 0, "case %zu, %d threads: bytes differ", ci, threads);
             free(got);
         }
+        /* the SE squeeze after it: fused into one pool node, or (OCTET_NO_FUSE_SE) the conv and the pool */
+        const octet_dtype t = c->s8 ? OCTET_INT8 : OCTET_UINT8;
+        const float ps = 0.01f;
+        const uint8_t pz = (uint8_t)(c->s8 ? -9 : 99);
+        const int pin[5] = {g->nodes[k].out[0], in[6], in[7], test_graph_const(g, "ps", OCTET_FLOAT, 0, NULL, &ps),
+                            test_graph_const(g, "pz", t, 0, NULL, &pz)};
+        add_output(g, test_graph_node_out(g, "com.microsoft", "QLinearGlobalAveragePool", 5, pin));
+        const octet_tensor xin = {t, 4, {c->n, c->c, c->h, c->w}, x};
+        octet_tensor sep[2], fused[2];
+        setenv("OCTET_NO_FUSE_SE", "1", 1);
+        test_plan_run(g, 1, 2, 1, &xin, 2, sep);
+        unsetenv("OCTET_NO_FUSE_SE");
+        ck_assert_msg(memcmp(sep[0].data, want, (size_t)n_want) == 0, "case %zu: the unfused conv differs", ci);
+        for (int threads = 1; threads <= 2; threads++) {
+            test_plan_run(g, threads, 1, 1, &xin, 2, fused);
+            for (int o = 0; o < 2; o++) {
+                const int64_t n = test_numel(sep[o].rank, sep[o].dims);
+                ck_assert_int_eq(n, test_numel(fused[o].rank, fused[o].dims));
+                ck_assert_msg(memcmp(sep[o].data, fused[o].data, (size_t)n) == 0,
+                              "case %zu, %d threads: output %d of the fused squeeze differs", ci, threads, o);
+                octet_tensor_release(&fused[o]);
+            }
+        }
+        octet_tensor_release(&sep[0]);
+        octet_tensor_release(&sep[1]);
         free(want);
         free(x);
         oct_graph_free(g);

@@ -9,9 +9,9 @@
    then, engine/ops/quant/qconv.c). The bytes are those the two nodes give: the table is the
    activation node's own (qops_lut_table), applied to the conv's own requantized output.
 
-   Runs after the SE fusion (fuse_se.c), which hosts only convs without a table: a conv whose output
-   feeds the pool directly keeps doing so. A conv output that anything else reads, or that is a
-   graph output, is left alone, as in fuse.c. OCTET_NO_FUSE_QLUT=1 turns the pass off. */
+   Runs before the SE fusion (fuse_se.c), which keeps a conv's table when it hosts the conv in a
+   pool node. A conv output that anything else reads, or that is a graph output, is left alone, as
+   in fuse.c. OCTET_NO_FUSE_QLUT=1 turns the pass off. */
 #include <stdlib.h>
 #include <string.h>
 

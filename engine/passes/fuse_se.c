@@ -136,17 +136,18 @@ static int fuse_quantized(oct_graph *g, int pi, octet_error *err) {
     const int di = g->values[p->in[0]].producer;
     if (di < 0 || di == pi || !is_depthwise_conv(g, &g->nodes[di], "QLinearConv", 3)) return 0;
     const oct_node *d = &g->nodes[di];
-    if (d->out[0] != p->in[0] || d->n_in < 8 || d->epi.residual >= 0) return 0;
-    int in[13];
-    for (int k = 0; k < 8; k++) in[k] = d->in[k];
-    in[8] = d->n_in > 8 ? d->in[8] : -1;
-    in[9] = p->in[1];
-    in[10] = p->in[2];
-    in[11] = p->in[3];
-    in[12] = p->n_in > 4 ? p->in[4] : -1;
+    /* a Conv with an activation table (fuse_qlut.c) has it at input 9; it stays there */
+    const int conv_inputs = oct_attr_int(d, "octet_output_table", 0) ? 10 : 9;
+    if (d->out[0] != p->in[0] || d->n_in < 8 || d->n_in > conv_inputs || d->epi.residual >= 0) return 0;
+    int in[14];
+    for (int k = 0; k < conv_inputs; k++) in[k] = k < d->n_in ? d->in[k] : -1;
+    in[conv_inputs] = p->in[1];
+    in[conv_inputs + 1] = p->in[2];
+    in[conv_inputs + 2] = p->in[3];
+    in[conv_inputs + 3] = p->n_in > 4 ? p->in[4] : -1;
     const extra_attr extra[1] = {{"fused_qlinear_conv", OCT_ATTR_INT, 1, 0.f, NULL}};
     const oct_epilogue epi = d->epi;
-    if (fuse_pair(g, pi, di, in, 13, extra, 1, "QLinearConv", err)) return -1;
+    if (fuse_pair(g, pi, di, in, conv_inputs + 4, extra, 1, "QLinearConv", err)) return -1;
     g->nodes[pi].epi = epi;
     return 1;
 }

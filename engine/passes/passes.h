@@ -10,9 +10,10 @@
 /* Conv+BatchNormalization folded into the weights; Conv/ConvTranspose/Gemm/MatMul followed by an
    activation fused as the node's epilogue; residual Add(+Relu) fused into the producing conv. */
 int oct_pass_fuse(oct_graph *g, octet_error *err);
-/* After oct_pass_fuse: depthwise Conv -> GlobalAveragePool (an SE squeeze) as one fused node (fuse_se.c). */
+/* After oct_pass_fuse and oct_pass_fuse_qlut: depthwise Conv -> GlobalAveragePool (an SE squeeze) as
+   one fused node (fuse_se.c). */
 int oct_pass_fuse_se(oct_graph *g, octet_error *err);
-/* After oct_pass_fuse_se: int8 QLinearConv -> activation table (QLinearLut, QLinearSigmoid, ...) as
+/* Before oct_pass_fuse_se: int8 QLinearConv -> activation table (QLinearLut, QLinearSigmoid, ...) as
    one QLinearConv applying the table to the bytes it stores (fuse_qlut.c). */
 int oct_pass_fuse_qlut(oct_graph *g, octet_error *err);
 /* Splits the fp32 fused SE nodes of a planned graph back into Conv and GlobalAveragePool, for a

@@ -7,7 +7,9 @@
    The SE squeeze of a quantized EfficientNet-style block (engine/passes/fuse_se.c) is a
    QLinearGlobalAveragePool with its depthwise QLinearConv fused in: inputs 0..8 are the
    QLinearConv's (x, x_scale, x_zero_point, w, w_scale, w_zero_point, y_scale, y_zero_point, B;
-   an absent B is -1), 9..12 the pool's X scale and zero point and Y scale and zero point, the
+   an absent B is -1), then its activation table when the Conv has one (input 9, attribute
+   octet_output_table = 1: engine/passes/fuse_qlut.c), then the pool's X scale and zero point and
+   Y scale and zero point, the
    attributes the Conv's plus fused_qlinear_conv = 1, the epilogue the Conv's; outputs the Conv's
    Y (still read by the excite QLinearMul) and the pooled Y. The Conv runs through the QLinearConv
    op on a view of the node; its depthwise strategy leaves the exact channel sums in the
@@ -29,12 +31,13 @@ typedef struct {
     /* the fused form */
     const oct_op *conv;
     void *conv_params;
+    int conv_inputs;   /* the leading inputs that are the Conv's */
     int conv_sums;     /* the conv leaves the channel sums at workspace + sums_offset */
     size_t sums_offset;
 } qpool_params;
 
 #define FUSED_MARK "fused_qlinear_conv"
-enum { FUSED_CONV_INPUTS = 9, FUSED_INPUTS = 13, FUSED_X_SCALE = 9 };
+enum { FUSED_CONV_INPUTS = 9, FUSED_POOL_INPUTS = 4 };
 
 static void qpool_free(void *pp) {
     qpool_params *p = pp;
@@ -49,31 +52,38 @@ static uint8_t pooled_byte(int64_t s, int64_t vol, const oct_qpool *q) {
     return (uint8_t)oct_q8_round(v, q->y_zp, q->qmin, q->qmax);
 }
 
+/* The leading inputs of fused node n that are its Conv's: 9 (B, -1 when absent), 10 with a table. */
+static int fused_conv_inputs(const oct_node *n) {
+    return FUSED_CONV_INPUTS + (oct_attr_int(n, "octet_output_table", 0) != 0);
+}
+
 /* The fused node as the QLinearConv it holds (shares n's arrays; params are the caller's). */
-static oct_node qconv_view(const oct_node *n, void *params) {
+static oct_node qconv_view(const oct_node *n, int conv_inputs, void *params) {
     static char type[] = "QLinearConv", domain[] = "";
     oct_node c = *n;
     c.op_type = type;
     c.domain = domain;
-    c.n_in = n->in[FUSED_CONV_INPUTS - 1] >= 0 ? FUSED_CONV_INPUTS : FUSED_CONV_INPUTS - 1;
+    c.n_in = conv_inputs > FUSED_CONV_INPUTS || n->in[FUSED_CONV_INPUTS - 1] >= 0 ? conv_inputs : FUSED_CONV_INPUTS - 1;
     c.n_out = 1;
     c.params = params;
     return c;
 }
 
 static int fused_infer(oct_graph *g, oct_node *n, qpool_params *p, octet_error *err) {
-    if (n->n_in != FUSED_INPUTS || n->n_out != 2)
+    p->conv_inputs = fused_conv_inputs(n);
+    const int want = p->conv_inputs + FUSED_POOL_INPUTS;
+    if (n->n_in != want || n->n_out != 2)
         return oct_fail(err, OCTET_ERR_FORMAT, "fused QLinearConv+%s has %d inputs and %d outputs, expects %d and 2",
-                        n->op_type, n->n_in, n->n_out, FUSED_INPUTS);
+                        n->op_type, n->n_in, n->n_out, want);
     if (!(p->conv = oct_op_find("", "QLinearConv")))
         return oct_fail(err, OCTET_ERR_INTERNAL, "QLinearConv is not registered");
-    oct_node c = qconv_view(n, NULL);
+    oct_node c = qconv_view(n, p->conv_inputs, NULL);
     const int rc = p->conv->infer(g, &c, err);
     p->conv_params = c.params; /* freed with p, also on failure */
     if (rc) return oct_fail_context(err, "fused QLinearConv");
     const oct_value *y = oct_out_val(g, n, 0);
-    if (qops_check_qparams(g, n, FUSED_X_SCALE, FUSED_X_SCALE + 1, y->dtype, "x", err) ||
-        qops_check_qparams(g, n, FUSED_X_SCALE + 2, FUSED_X_SCALE + 3, y->dtype, "y", err))
+    const int q0 = p->conv_inputs; /* the pool's X scale */
+    if (qops_check_qparams(g, n, q0, q0 + 1, y->dtype, "x", err) || qops_check_qparams(g, n, q0 + 2, q0 + 3, y->dtype, "y", err))
         return -1;
     p->global = 1;
     p->s8 = y->dtype == OCTET_INT8;
@@ -91,7 +101,9 @@ static int fused_infer(oct_graph *g, oct_node *n, qpool_params *p, octet_error *
     /* the sums go past the conv's own workspace, on a line of their own */
     const size_t base = (c.workspace_bytes + 63) / 64 * 64, count = (size_t)(p->N * p->C);
     n->workspace_bytes = c.workspace_bytes;
-    if (base >= c.workspace_bytes && count <= (SIZE_MAX - base) / sizeof(int64_t) &&
+    /* the depthwise kernels sum the bytes they requantize, not those a table maps them to */
+    const int table = ((const qconv_params *)c.params)->has_table;
+    if (!table && base >= c.workspace_bytes && count <= (SIZE_MAX - base) / sizeof(int64_t) &&
         qconv_depthwise_want_sums(c.params, base) == 0) {
         p->conv_sums = 1;
         p->sums_offset = base;
@@ -168,10 +180,10 @@ static int qpool_run(const oct_run_ctx *ctx, const oct_node *n, octet_error *err
     const qpool_params *p = n->params;
     if (!p) return oct_fail(err, OCTET_ERR_INTERNAL, "%s run before infer", n->op_type);
     if (p->conv) {
-        const oct_node c = qconv_view(n, p->conv_params);
+        const oct_node c = qconv_view(n, p->conv_inputs, p->conv_params);
         if (p->conv->run(ctx, &c, err)) return -1;
     }
-    const int q0 = p->conv ? FUSED_X_SCALE : 1; /* the pool's X scale */
+    const int q0 = p->conv ? p->conv_inputs : 1; /* the pool's X scale */
     const qops_qparams xq = qops_run_qparams(ctx, n, q0, q0 + 1), yq = qops_run_qparams(ctx, n, q0 + 2, q0 + 3);
     if (qops_check_scale_value(xq.scale, "x", err) || qops_check_scale_value(yq.scale, "y", err)) return -1;
     const octet_dtype t = p->s8 ? OCTET_INT8 : OCTET_UINT8;
