@@ -249,15 +249,18 @@ static int qconv_read_table(oct_graph *g, const oct_node *n, qconv_params *p, oc
 }
 
 void qconv_apply_table(const qconv_params *p, const qconv_run_args *a, int64_t b, int64_t ch, int64_t nch,
-                       int64_t p0, int64_t np) {
+                       int64_t p0, int64_t np, int64_t *sums) {
     if (!a->table) return;
     const oct_misc_kernel_set *k = oct_misc_kernels();
     uint8_t *y = (uint8_t *)a->y + (b * p->M + ch) * p->P + p0;
-    if (np == p->P) { /* whole planes: one run (7x7 planes would make calls of 49 bytes) */
+    if (np == p->P && !sums) { /* whole planes: one run (7x7 planes would make calls of 49 bytes) */
         k->qlut(y, nch * np, a->table, y);
         return;
     }
-    for (int64_t c = 0; c < nch; c++, y += p->P) k->qlut(y, np, a->table, y);
+    for (int64_t c = 0; c < nch; c++, y += p->P) {
+        k->qlut(y, np, a->table, y);
+        if (sums) sums[c] += k->qsum(y, p->out_s8, np);
+    }
 }
 
 static int qconv_infer_common(oct_graph *g, oct_node *n, int qlinear, octet_error *err) {
@@ -341,7 +344,7 @@ static void run_gemm(const oct_run_ctx *ctx, const qconv_params *p, const qconv_
                                      .y = (char *)a->y + ((b * p->M + ch) * p->P + p0) * esize,
                                      .y_rs = p->P, .y_cs = 1};
             ks->qgemm_panel(&p->packed, (int)ch, (int)mc, (int)np, panel, &o);
-            qconv_apply_table(p, a, b, ch, mc, p0, np);
+            qconv_apply_table(p, a, b, ch, mc, p0, np, NULL);
         }
     }
 }
@@ -377,7 +380,7 @@ static int qconv_run(const oct_run_ctx *ctx, const oct_node *n, octet_error *err
     }
     if (p->mode == QCONV_DEPTHWISE) {
         qconv_run_depthwise(ctx, p, &a);
-        for (int64_t b = 0; b < p->N; b++) qconv_apply_table(p, &a, b, 0, p->M, 0, p->P);
+        for (int64_t b = 0; b < p->N; b++) qconv_apply_table(p, &a, b, 0, p->M, 0, p->P, NULL);
     } else if (p->mode == QCONV_DIRECT) qconv_run_direct(ctx, p, &a);
     else run_gemm(ctx, p, &a);
     return 0;

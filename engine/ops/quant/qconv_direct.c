@@ -149,7 +149,7 @@ void qconv_run_direct(const oct_run_ctx *ctx, const qconv_params *p, const qconv
                 for (int64_t oh = h0; oh < h0 + nh; oh += ROWS_PER_PASS)
                     for (int64_t mb = 0; mb < mblocks; mb++)
                         d->ks->s8(&args, slab, &sl, mb, od, oh, h0 + nh - oh < ROWS_PER_PASS ? h0 + nh - oh : ROWS_PER_PASS);
-                qconv_apply_table(p, a, b, gi * p->Mg, p->Mg, (od * OH + h0) * OW, nh * OW);
+                qconv_apply_table(p, a, b, gi * p->Mg, p->Mg, (od * OH + h0) * OW, nh * OW, NULL);
             }
         }
     }
