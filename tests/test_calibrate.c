@@ -13,6 +13,7 @@
 #include "engine/octet.h"
 #include "engine/passes/passes.h"
 #include "loader/loader.h"
+#include "test_session.h"
 #include "test_util.h"
 
 /* ---- observers ------------------------------------------------------------------------------ */
@@ -314,9 +315,5 @@ int main(void) {
     tcase_add_test(m, model_mse_u8_exclude);
     tcase_add_test(m, exclude_unknown_node_fails);
     suite_add_tcase(s, m);
-    SRunner *r = srunner_create(s);
-    srunner_run_all(r, CK_NORMAL);
-    const int failed = srunner_ntests_failed(r);
-    srunner_free(r);
-    return failed ? 1 : 0;
+    return test_run_suite(s);
 }

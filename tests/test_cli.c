@@ -10,6 +10,7 @@
 
 #include "loader/loader.h"
 #include "loader/npz.h"
+#include "test_session.h"
 #include "test_util.h"
 
 /* The text the zlib streams below were made from (a word salad with stray bytes). */
@@ -756,9 +757,5 @@ int main(void) {
     tcase_add_test(tc, npz_brain_mri_matches_numpy);
     tcase_add_test(tc, npz_skin_rgb_matches_numpy);
     suite_add_tcase(s, tc);
-    SRunner *r = srunner_create(s);
-    srunner_run_all(r, CK_NORMAL);
-    int failed = srunner_ntests_failed(r);
-    srunner_free(r);
-    return failed ? 1 : 0;
+    return test_run_suite(s);
 }

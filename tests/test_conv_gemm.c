@@ -18,6 +18,7 @@
 #include "kernels/kernels.h"
 #include "kernels/ref/nn_kernels.h"
 #include "kernels/sgemm_blocked.h"
+#include "test_session.h"
 #include "test_util.h"
 
 static uint32_t rng = 12345u;
@@ -527,9 +528,5 @@ static Suite *suite(void) {
 }
 
 int main(void) {
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    const int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return test_run_suite(suite());
 }

@@ -22,6 +22,7 @@
 #include "engine/ops/quant/qconv.h"
 #include "kernels/kernels.h"
 #include "kernels/ref/direct_conv.h"
+#include "test_session.h"
 #include "test_util.h"
 
 static uint32_t rng = 4242u;
@@ -618,9 +619,5 @@ Suite *direct_conv_suite(void) {
 }
 
 int main(void) {
-    SRunner *sr = srunner_create(direct_conv_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    const int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return test_run_suite(direct_conv_suite());
 }

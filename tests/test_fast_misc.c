@@ -16,6 +16,7 @@
 #include "kernels/kernels.h"
 #include "kernels/misc_kernels.h"
 #include "kernels/ref/quant_kernels.h"
+#include "test_session.h"
 #include "test_util.h"
 
 static uint32_t rng_state = 4242u;
@@ -396,9 +397,5 @@ int main(void) {
     tcase_add_test(op, gated_lut_equals_lut_then_mul);
     tcase_add_test(op, gated_lut_rejects_other_functions);
     suite_add_tcase(s, op);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    const int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return test_run_suite(s);
 }

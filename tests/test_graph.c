@@ -6,6 +6,7 @@
 
 #include "engine/graph.h"
 #include "engine/plan.h"
+#include "test_session.h"
 
 /* A chain of n nodes v0 -> v1 -> ... -> vn, each value `bytes` floats, plus optional skips. */
 static oct_graph *chain(int n, int64_t elems) {
@@ -170,9 +171,5 @@ int main(void) {
     tcase_add_test(tc, undefined_input_is_named);
     tcase_add_test(tc, clone_borrows_constants);
     suite_add_tcase(s, tc);
-    SRunner *r = srunner_create(s);
-    srunner_run_all(r, CK_NORMAL);
-    int failed = srunner_ntests_failed(r);
-    srunner_free(r);
-    return failed ? 1 : 0;
+    return test_run_suite(s);
 }

@@ -408,9 +408,5 @@ int main(void) {
     tcase_add_test(op, negative_epsilon_is_rejected);
     tcase_add_loop_test(op, qlinear_op_matches_reference, 0, n_shapes * 2);
     suite_add_tcase(s, op);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    const int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return test_run_suite(s);
 }

@@ -7,6 +7,7 @@
 
 #include "kernels/kernels.h"
 #include "kernels/ref/nn_kernels.h"
+#include "test_session.h"
 #include "test_util.h"
 
 static uint32_t rng_state = 12345u;
@@ -142,9 +143,5 @@ int main(void) {
     tcase_add_test(tc, epilogue_order);
     tcase_add_test(tc, mean_var_double);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return test_run_suite(s);
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "kernels/kernels.h"
+#include "test_session.h"
 #include "test_util.h"
 
 static const float GUARD = 1234.5f;
@@ -263,9 +264,5 @@ int main(void) {
     tcase_add_test(tc, sgemm_concurrent_threads);
     tcase_add_test(tc, dispatch_wiring);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return test_run_suite(s);
 }

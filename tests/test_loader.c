@@ -13,6 +13,7 @@
 #include "engine/graph.h"
 #include "engine/model.h"
 #include "loader/loader.h"
+#include "test_session.h"
 #include "test_util.h"
 
 /* ---- building models with protobuf-c (everything malloc'ed, freed by free_unpacked) ---- */
@@ -947,9 +948,5 @@ int main(void) {
     tcase_add_test(tf, npy_hostile_headers);
     tcase_add_test(tf, tensor_pb_files);
     suite_add_tcase(s, tf);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return test_run_suite(s);
 }

@@ -16,6 +16,7 @@
 #include "engine/octet.h"
 #include "loader/loader.h"
 #include "test_npz.h"
+#include "test_session.h"
 #include "test_util.h"
 
 /* The command and its helpers are compiled in, so the test drives quantize_main directly. */
@@ -376,9 +377,5 @@ static Suite *suite(void) {
 }
 
 int main(void) {
-    SRunner *r = srunner_create(suite());
-    srunner_run_all(r, CK_NORMAL);
-    const int failed = srunner_ntests_failed(r);
-    srunner_free(r);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return test_run_suite(suite());
 }

@@ -11,6 +11,7 @@
 #include "engine/graph.h"
 #include "engine/op.h"
 #include "kernels/ref/math_kernels.h"
+#include "test_session.h"
 
 /* ---- a one-node harness --------------------------------------------------------------------- */
 
@@ -1038,9 +1039,5 @@ static Suite *math_suite(void) {
 }
 
 int main(void) {
-    SRunner *r = srunner_create(math_suite());
-    srunner_run_all(r, CK_NORMAL);
-    int failed = srunner_ntests_failed(r);
-    srunner_free(r);
-    return failed ? 1 : 0;
+    return test_run_suite(math_suite());
 }

@@ -10,6 +10,7 @@
 #include "engine/graph.h"
 #include "engine/op.h"
 #include "engine/passes/passes.h"
+#include "test_session.h"
 
 /* ---------------------------------------------------------------- graph building */
 
@@ -1027,9 +1028,5 @@ int main(void) {
     tcase_add_test(tc, fuse_silu_and_clip);
     tcase_add_test(tc, fuse_respects_graph_outputs);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return test_run_suite(s);
 }

@@ -11,6 +11,7 @@
    - bad inputs fail in infer with messages that name the problem. */
 #include <check.h>
 
+#include "test_session.h"
 #include "test_util.h"
 #include <math.h>
 #include <stdlib.h>
@@ -820,9 +821,5 @@ int main(void) {
     tcase_add_test(tc, qmatmul_cases);
     tcase_add_test(tc, bad_inputs_fail_clearly);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    const int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return test_run_suite(s);
 }

@@ -9,6 +9,7 @@
 
 #include "engine/graph.h"
 #include "engine/op.h"
+#include "test_session.h"
 
 /* ---- a one-node harness ---- */
 
@@ -944,9 +945,5 @@ int main(void) {
     tcase_add_test(tc, expand_both_ways);
     tcase_add_test(tc, tile_matches_naive);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return test_run_suite(s);
 }

@@ -10,6 +10,7 @@
 #include "engine/model.h"
 #include "engine/octet.h"
 #include "engine/plan.h"
+#include "test_session.h"
 
 static int add_value(oct_graph *g, const char *name, octet_dtype dt, int rank, const int64_t *dims) {
     int v = oct_graph_add_value(g, name, NULL);
@@ -368,9 +369,5 @@ int main(void) {
     tcase_add_test(tc, run_into_uses_the_callers_buffers);
     tcase_add_test(tc, concat_inputs_are_planned_inside_its_output);
     suite_add_tcase(s, tc);
-    SRunner *r = srunner_create(s);
-    srunner_run_all(r, CK_NORMAL);
-    int failed = srunner_ntests_failed(r);
-    srunner_free(r);
-    return failed ? 1 : 0;
+    return test_run_suite(s);
 }

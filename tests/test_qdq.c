@@ -11,6 +11,7 @@
 
 #include "engine/model.h"
 #include "engine/octet.h"
+#include "test_session.h"
 
 /* ---- graph building ------------------------------------------------------------------------- */
 
@@ -701,9 +702,5 @@ int main(void) {
     tcase_add_test(tc, mismatched_per_channel_scale_is_an_error);
     tcase_add_test(tc, inspect_text_shows_precision);
     suite_add_tcase(s, tc);
-    SRunner *r = srunner_create(s);
-    srunner_run_all(r, CK_NORMAL);
-    const int failed = srunner_ntests_failed(r);
-    srunner_free(r);
-    return failed ? 1 : 0;
+    return test_run_suite(s);
 }

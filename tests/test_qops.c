@@ -15,6 +15,7 @@
    Every case runs for uint8 and int8. */
 #include <check.h>
 
+#include "test_session.h"
 #include "test_util.h"
 #include <math.h>
 #include <stdio.h>
@@ -1080,9 +1081,5 @@ int main(void) {
     tcase_add_test(tc, fused_relu_clip_narrow_the_clamp);
     tcase_add_test(tc, bad_inputs_fail_clearly);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    const int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return test_run_suite(s);
 }

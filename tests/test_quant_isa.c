@@ -18,6 +18,7 @@
 #include "kernels/quant_isa.h"
 #include "loader/loader.h"
 #include "onnx.pb-c.h"
+#include "test_session.h"
 #include "test_util.h"
 
 /* ---------------------------------------------------------------- random data */
@@ -532,9 +533,5 @@ static Suite *suite(void) {
 }
 
 int main(void) {
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    const int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return test_run_suite(suite());
 }

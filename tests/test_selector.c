@@ -10,6 +10,7 @@
 
 #include "engine/model.h"
 #include "engine/octet.h"
+#include "test_session.h"
 #include "test_util.h"
 
 static char path_buf[8][1024];
@@ -640,9 +641,5 @@ static Suite *selector_suite(void) {
 }
 
 int main(void) {
-    SRunner *sr = srunner_create(selector_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return test_run_suite(selector_suite());
 }

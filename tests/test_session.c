@@ -1,6 +1,7 @@
 #include "test_session.h"
 
 #include <check.h>
+#include <stdlib.h>
 
 #include "engine/model.h"
 
@@ -18,4 +19,12 @@ void test_plan_run(oct_graph *g, int threads, int want_nodes, int n_in, const oc
     }
     ck_assert_msg(octet_session_run(s, n_in, NULL, in, n_out, NULL, out, &err) == 0, "%s", err.msg);
     octet_session_free(s);
+}
+
+int test_run_suite(Suite *s) {
+    SRunner *r = srunner_create(s);
+    srunner_run_all(r, CK_NORMAL);
+    const int failed = srunner_ntests_failed(r);
+    srunner_free(r);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

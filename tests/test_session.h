@@ -1,6 +1,8 @@
-/* The session step of the unit tests (Check): plan a hand-built graph, check what fused, run it. */
+/* The Check side of the unit tests: plan and run a hand-built graph, run a suite from main. */
 #ifndef OCT_TEST_SESSION_H
 #define OCT_TEST_SESSION_H
+
+#include <check.h>
 
 #include "engine/graph.h"
 #include "engine/octet.h"
@@ -10,5 +12,8 @@
    the caller releases. Environment switches (OCTET_NO_FUSE_SE, ...) set around the call apply. */
 void test_plan_run(oct_graph *g, int threads, int want_nodes, int n_in, const octet_tensor *in, int n_out,
                    octet_tensor *out);
+
+/* Runs every test of s (Check's default fork mode and output) and returns main's exit status. */
+int test_run_suite(Suite *s);
 
 #endif

@@ -14,6 +14,7 @@
 #include "engine/ops/nn/steal_range.h"
 #include "engine/ops/quant/qconv.h"
 #include "engine/plan.h"
+#include "test_session.h"
 #include "test_util.h"
 
 START_TEST(each_item_once) {
@@ -175,9 +176,5 @@ int main(void) {
     tcase_add_test(tc, own_range_first);
     tcase_add_loop_test(tc, channel_split_same_result, 0, 2);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    const int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return test_run_suite(s);
 }

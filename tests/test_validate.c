@@ -16,6 +16,7 @@
 #include "loader/dataset.h"
 #include "loader/npz.h"
 #include "test_npz.h"
+#include "test_session.h"
 #include "test_util.h"
 
 /* The command and its helpers are compiled in, so the test drives validate_main directly. */
@@ -618,9 +619,5 @@ int main(void) {
     tcase_add_test(tc, validate_segmentation);
     tcase_add_test(tc, validate_brain_tumor_classifier);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return test_run_suite(s);
 }

@@ -14,6 +14,7 @@
 #include "engine/ops/nn/conv.h"
 #include "kernels/kernels.h"
 #include "kernels/ref/winograd.h"
+#include "test_session.h"
 #include "test_util.h"
 
 static const float GUARD = 1234.5f;
@@ -414,9 +415,5 @@ static Suite *suite(void) {
 }
 
 int main(void) {
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    const int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return test_run_suite(suite());
 }

@@ -16,6 +16,7 @@
 #include "engine/model.h"
 #include "engine/plan.h"
 #include "loader/loader.h"
+#include "test_session.h"
 #include "test_util.h"
 
 /* ---- helpers ---- */
@@ -793,9 +794,5 @@ int main(void) {
     tcase_add_test(tc, errors_name_the_culprit);
     tcase_add_test(tc, all_node_tests_round_trip);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return test_run_suite(s);
 }
