@@ -163,6 +163,18 @@ def machine_info():
     return {'cpu': cpu, 'cpus': os.cpu_count(), 'onnxruntime': ort_version}
 
 
+def cross_core_factor(octet_binary):
+    """bench/xfer's cross-core factor (a core reading what the other wrote vs its own), or None."""
+    xfer = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(octet_binary))), 'bench', 'xfer')
+    if not os.access(xfer, os.X_OK):
+        return None
+    try:
+        out = subprocess.run([xfer, '512', '300'], capture_output=True, text=True, timeout=60).stdout
+        return float(out.split('cross-core factor ')[1].split()[0])
+    except (OSError, subprocess.SubprocessError, IndexError, ValueError):
+        return None
+
+
 def build_rows(cfgs, measured):
     rows = []
     for i, c in enumerate(cfgs):
@@ -204,7 +216,10 @@ def write_markdown(path, results):
              '3D U-Nets 2 + 6. Inputs N(0,1). Peak RSS: whole process (ONNX Runtime: node + ORT). Load: file to a '
              'ready session.' % passes_done(results),
              'Load average (1 min) during the run: %s at the start, %s at the end, mean %s over the '
-             'measurements.' % tuple(fmt_load(results.get(k)) for k in ('load_start', 'load_end', 'load_mean')), '',
+             'measurements.' % tuple(fmt_load(results.get(k)) for k in ('load_start', 'load_end', 'load_mean')),
+             'Cross-core factor (bench/xfer: a core reading what the other just wrote, against its own; it moves '
+             '2-thread results): %s at the start, %s at the end.' % tuple(
+                 fmt_load(results.get(k)) for k in ('xfer_start', 'xfer_end')), '',
              '| model | precision | threads | octet ms | ORT ms | ratio ORT/octet | octet RSS MB | ORT RSS MB '
              '| octet load ms | ORT load ms |',
              '|---|---|---|---:|---:|---:|---:|---:|---:|---:|']
@@ -260,7 +275,7 @@ def main():
     results = {'date': datetime.datetime.now().strftime('%Y-%m-%d %H:%M'), 'machine': machine_info(),
                'octet_version': octet_version(a.octet), 'passes': a.passes, 'threads': a.threads,
                'models_dir': os.path.abspath(a.models), 'int8_dir': os.path.abspath(a.int8) if a.int8 else None,
-               'load_start': os.getloadavg()[0]}
+               'load_start': os.getloadavg()[0], 'xfer_start': cross_core_factor(a.octet)}
     t_start = time.time()
     with tempfile.TemporaryDirectory(prefix='octet-bench-') as tmp:
         inputs = {}
@@ -288,6 +303,7 @@ def main():
             results['passes_done'] = p + 1
             results['load_end'] = os.getloadavg()[0]
             results['load_mean'] = float(np.mean(loads))
+            results['xfer_end'] = cross_core_factor(a.octet)
             results['seconds'] = round(time.time() - t_start, 1)
             results['rows'] = build_rows(cfgs, measured)
             with open(os.path.join(a.out, 'results.json'), 'w') as f:
