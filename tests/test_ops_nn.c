@@ -345,7 +345,8 @@ typedef struct {
     int bias;
 } convt_case;
 
-static void run_convt_case(const convt_case *c, int threads) {
+/* With const_w the weights are a constant (transposed once at plan time), else a graph input. */
+static void run_convt_case(const convt_case *c, int threads, int const_w) {
     const int rank = c->nsp + 2;
     const int64_t Mg = c->M / c->group, Cg = c->C / c->group;
     int64_t xd[5] = {c->N, c->C}, wd[5] = {c->C, Mg}, yd[5] = {c->N, c->M};
@@ -389,7 +390,8 @@ static void run_convt_case(const convt_case *c, int threads) {
                 for (int64_t q = 0; q < ov; q++) ref[(n * c->M + m) * ov + q] += b[m];
 
     oct_graph *g = g_new();
-    int in[3] = {g_input(g, "x", rank, xd), g_input(g, "w", rank, wd), g_input(g, "b", 1, &c->M)};
+    int in[3] = {g_input(g, "x", rank, xd), const_w ? g_const(g, "w", rank, wd, w) : g_input(g, "w", rank, wd),
+                 g_input(g, "b", 1, &c->M)};
     int yv = g_act(g, "y");
     int ni = g_node(g, "ConvTranspose", c->bias ? 3 : 2, in, 1, &yv);
     a_int(g, ni, "group", c->group);
@@ -407,7 +409,7 @@ static void run_convt_case(const convt_case *c, int threads) {
         a_ints(g, ni, "pads", 2 * c->nsp, pads);
     }
     g_output(g, yv);
-    const void *inputs[3] = {x, w, b};
+    const void *inputs[3] = {x, const_w ? (const void *)b : w, b}; /* the graph inputs, in order */
     exec_t e = exec(g, 0, inputs, threads);
     for (int i = 0; i < rank; i++) ck_assert_int_eq(g->values[yv].dims[i], yd[i]);
     expect_close(out_f(&e, 0), ref, ny, 1e-4, "convtranspose");
@@ -440,8 +442,10 @@ static const convt_case convt_cases[] = {
 
 START_TEST(convtranspose_cases_match_scatter) {
     for (size_t i = 0; i < sizeof convt_cases / sizeof convt_cases[0]; i++) {
-        run_convt_case(&convt_cases[i], 1);
-        run_convt_case(&convt_cases[i], 4);
+        run_convt_case(&convt_cases[i], 1, 0);
+        run_convt_case(&convt_cases[i], 4, 0);
+        run_convt_case(&convt_cases[i], 1, 1);
+        run_convt_case(&convt_cases[i], 4, 1);
     }
 }
 END_TEST

@@ -18,8 +18,23 @@ typedef struct {
     int64_t tile, cblock;
     int disjoint;       /* oct_col2im_is_disjoint: write the output once instead of accumulating */
     int threads;
+    float *wt;          /* constant weights, transposed once at plan time (else per run, in the workspace) */
     size_t wt_bytes, slice_bytes;
 } convt_params;
+
+static void convt_free(void *pp) {
+    convt_params *p = pp;
+    if (!p) return;
+    free(p->wt);
+    free(p);
+}
+
+/* W is [C, Mg, kvol]: per group a [Cg x Mg*kvol] matrix; the GEMM wants its transpose. */
+static void transpose_weights(const convt_params *p, const float *w, float *wt) {
+    const int64_t wg = p->Cg * p->Mg * p->kvol;
+    for (int64_t gi = 0; gi < p->group; gi++)
+        oct_ref_transpose_f32(w + gi * wg, p->Cg, p->Mg * p->kvol, p->Mg * p->kvol, wt + gi * wg);
+}
 
 enum { COL_BUDGET_FLOATS = 1 << 18, TILE_PIXELS = 256 };
 
@@ -164,10 +179,17 @@ static int convt_infer(oct_graph *g, oct_node *n, octet_error *err) {
         if (per < cb) cb = per;
     }
     p->cblock = cb;
-    p->wt_bytes = nn_float_bytes(oct_value_numel(w));
+    const size_t w_bytes = nn_float_bytes(oct_value_numel(w));
     p->slice_bytes = nn_float_bytes(cb * p->kvol * p->tile);
-    if (!p->wt_bytes || !p->slice_bytes || p->slice_bytes > (SIZE_MAX - p->wt_bytes) / (size_t)p->threads)
+    if (!w_bytes || !p->slice_bytes || p->slice_bytes > (SIZE_MAX - w_bytes) / (size_t)p->threads)
         return oct_fail(err, OCTET_ERR_NOMEM, "ConvTranspose workspace size overflows");
+    if (w->kind == OCT_VAL_CONST && w->data && !g->shapes_only) {
+        if (!(p->wt = malloc(w_bytes))) return oct_fail(err, OCTET_ERR_NOMEM, "out of memory transposing weights");
+        transpose_weights(p, w->data, p->wt);
+        n->run_unread_inputs |= 1u << 1; /* the plan may release the weights as stored */
+    } else {
+        p->wt_bytes = w_bytes; /* run-time weights: transposed per run */
+    }
     n->workspace_bytes = p->wt_bytes + p->slice_bytes * (size_t)p->threads;
     return 0;
 }
@@ -175,17 +197,18 @@ static int convt_infer(oct_graph *g, oct_node *n, octet_error *err) {
 static int convt_run(const oct_run_ctx *ctx, const oct_node *n, octet_error *err) {
     const convt_params *p = n->params;
     if (!p) return oct_fail(err, OCTET_ERR_INTERNAL, "ConvTranspose run before infer");
-    const float *x = oct_in(ctx, n, 0)->data, *w = oct_in(ctx, n, 1)->data;
+    const float *x = oct_in(ctx, n, 0)->data;
     const float *bias = oct_node_has_input(n, 2) ? oct_in(ctx, n, 2)->data : NULL;
     float *y = oct_out(ctx, n, 0)->data;
     const float *res = nn_residual(ctx, n);
     if (p->N == 0) return 0;
     const int t = nn_run_threads(ctx, p->threads);
-    /* W is [C, Mg, kvol]: per group a [Cg x Mg*kvol] matrix; the GEMM wants its transpose. */
-    float *wt = ctx->workspace;
+    const float *wt = p->wt;
+    if (!wt) {
+        transpose_weights(p, oct_in(ctx, n, 1)->data, ctx->workspace);
+        wt = ctx->workspace;
+    }
     const int64_t wg = p->Cg * p->Mg * p->kvol;
-    for (int64_t gi = 0; gi < p->group; gi++)
-        oct_ref_transpose_f32(w + gi * wg, p->Cg, p->Mg * p->kvol, p->Mg * p->kvol, wt + gi * wg);
     const int64_t ncb = (p->Mg + p->cblock - 1) / p->cblock;
     const int64_t items = p->N * p->group * ncb;
     const oct_act act = nn_node_act(n);
@@ -224,4 +247,4 @@ static int convt_run(const oct_run_ctx *ctx, const oct_node *n, octet_error *err
     return 0;
 }
 
-const oct_op oct_op_conv_transpose = {"", "ConvTranspose", 0, convt_infer, convt_run, NULL};
+const oct_op oct_op_conv_transpose = {"", "ConvTranspose", 0, convt_infer, convt_run, convt_free};
