@@ -316,12 +316,13 @@ static inline void oct_qt_tile_store(const oct_qt_tile *t, const void *stage, in
     }
 }
 
-/* One micro-tile of oct_qt_gemm_panel: weight block rb over the panel of columns [c0, c0 + nr). */
-static inline void oct_qt_panel_tile(const oct_qtiling *t, const oct_qweights *w, int r0, int nr, int nc,
-                                     const void *panel, int64_t pstride, int groups, const oct_qgemm_out *o,
-                                     int any_wzp, int64_t rb, int c0, oct_qt_tile *tile) {
+/* The write-back half of a micro-tile of oct_qt_gemm_panel: weight block rb, panel columns
+   [c0, c0 + nr), whose raw sums acc (rows OCT_QT_NR_MAX apart) some kernel has computed; applies the
+   zero points and the requantization of o and stores the rows of [r0, r0 + nr) the block holds. */
+static inline void oct_qt_panel_tile_store(const oct_qtiling *t, const oct_qweights *w, int r0, int nr, int nc,
+                                           const oct_qgemm_out *o, int any_wzp, int64_t rb, int c0,
+                                           const int32_t *acc, oct_qt_tile *tile) {
     const int mr = t->mr, esize = o->rq ? 1 : 4;
-    _Alignas(64) int32_t acc[OCT_QT_MR_MAX * OCT_QT_NR_MAX];
     _Alignas(64) int32_t zx[OCT_QT_NR_MAX], cs[OCT_QT_NR_MAX];
     oct_qt_rows rows;
     tile->rows = &rows;
@@ -343,9 +344,19 @@ static inline void oct_qt_panel_tile(const oct_qtiling *t, const oct_qweights *w
         tile->cs = cs;
     }
     tile->y = (char *)o->y + ((rb * mr + tile->lo - r0) * o->y_rs + c0 * o->y_cs) * esize;
+    t->writeback(acc, nv, tile);
+}
+
+/* One micro-tile of oct_qt_gemm_panel: weight block rb over the panel of columns [c0, c0 + nr). */
+static inline void oct_qt_panel_tile(const oct_qtiling *t, const oct_qweights *w, int r0, int nr, int nc,
+                                     const void *panel, int64_t pstride, int groups, const oct_qgemm_out *o,
+                                     int any_wzp, int64_t rb, int c0, oct_qt_tile *tile) {
+    _Alignas(64) int32_t acc[OCT_QT_MR_MAX * OCT_QT_NR_MAX];
+    const int cols = nc - c0 < t->nr ? nc - c0 : t->nr;
+    const int nv = (cols + t->lanes - 1) / t->lanes;
     t->ukernel(groups, (const char *)w->data + rb * w->ld, (const char *)panel + (c0 / t->nr) * pstride, nv, acc,
                OCT_QT_NR_MAX, 0);
-    t->writeback(acc, nv, tile);
+    oct_qt_panel_tile_store(t, w, r0, nr, nc, o, any_wzp, rb, c0, acc, tile);
 }
 
 /* A panel this small stays in L1 while every weight block (from L2) runs over it. */

@@ -24,6 +24,9 @@ typedef struct oct_sgemm_arch {
     void (*tile)(int rows, int cols, int kc, const float *ap, const float *b, size_t bs, float *c,
                  size_t ldc, int load, const oct_epilogue_args *e);
     int reads_b_in_place; /* tile() honours cols on its B loads, so B need not be packed */
+    /* Optional (NULL: a scalar copy): dst[j * ldd + i] = src[i * lds + j] for i, j < 8, the block
+       copy of oct_sgemm_store_transposed. */
+    void (*transpose8x8)(const float *src, size_t lds, float *dst, size_t ldd);
 } oct_sgemm_arch;
 
 /* One GEMM for oct_sgemm_run: c[m x n] = epilogue(a[m x k] * b[k x n] (+ c if accumulate)).

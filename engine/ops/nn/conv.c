@@ -11,8 +11,10 @@
    A-panel layout, and apply bias, residual and activation in the GEMM tiles' write-back. */
 #include <omp.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "conv.h"
+#include "im2col_isa.h"
 
 /* Bytes of im2col buffer a thread may use: stays in L2 together with the GEMM's panels. */
 enum { COL_BUDGET_FLOATS = 1 << 18 };
@@ -77,9 +79,14 @@ static int plan_pixels_as_a(oct_graph *g, oct_node *n, conv_params *p, octet_err
     p->pixels_as_a = 1;
     p->panel_bytes = nn_float_bytes((p->P + mr - 1) / mr * mr * p->K);
     p->slice_bytes = nn_float_bytes(p->P * widest * nr);
-    if (!p->panel_bytes || !p->slice_bytes || p->slice_bytes > (SIZE_MAX - p->panel_bytes) / (size_t)p->threads)
+    /* A pointwise panel is a plain copy of x: each thread makes its own rather than reading the
+       half another core wrote (slow when the cores sit on different CCDs) after a barrier. */
+    p->panel_per_thread = p->mode == CONV_POINTWISE && p->threads > 1;
+    const size_t panels = p->panel_per_thread ? (size_t)p->threads : 1;
+    if (!p->panel_bytes || !p->slice_bytes || p->panel_bytes > SIZE_MAX / 2 / panels ||
+        p->slice_bytes > (SIZE_MAX / 2 - p->panel_bytes * panels) / (size_t)p->threads)
         return oct_fail(err, OCTET_ERR_NOMEM, "Conv workspace size overflows");
-    n->workspace_bytes = p->panel_bytes + p->slice_bytes * (size_t)p->threads;
+    n->workspace_bytes = p->panel_bytes * panels + p->slice_bytes * (size_t)p->threads;
     if (g->shapes_only) return 0;
     nn_packed pk;
     if (nn_pack_bt(&pk, arch, (int)p->group, (int)p->K, (int)p->Mg, oct_in_val(g, n, 1)->data, err)) return -1;
@@ -275,7 +282,7 @@ static void run_im2col(const oct_run_ctx *ctx, const oct_node *n, const conv_par
             const int64_t np = (p1e < p->P ? p1e : p->P) - p0;
             const int64_t m0 = mbi * p->mblock, mc = p->Mg - m0 < p->mblock ? p->Mg - m0 : p->mblock;
             if (have != it / nmb) {
-                oct_ref_im2col_f32_panel(&p->geom, x + (b * p->C + gi * p->Cg) * p->in_vol, p->Cg, p0, np, arch->nr, col);
+                oct_im2col_f32_panel(&p->geom, x + (b * p->C + gi * p->Cg) * p->in_vol, p->Cg, p0, np, arch->nr, col);
                 have = it / nmb;
             }
             const int64_t ch = gi * p->Mg + m0;
@@ -291,33 +298,64 @@ static void run_im2col(const oct_run_ctx *ctx, const oct_node *n, const conv_par
     }
 }
 
+/* The pointwise layers' panel (strips of mr pixels, each holding every channel: the A layout), for
+   pixels [p0, p1) of x, channels `channels` planes of P pixels apart. A 1x1 window needs no
+   unfolding, only this transposing copy: mr contiguous floats per channel and strip, zero past P. */
+static void pointwise_panel(const float *x, int64_t channels, int64_t P, int64_t mr, int64_t p0, int64_t p1,
+                            float *panel) {
+    for (int64_t s0 = p0; s0 < p1; s0 += mr) {
+        const int64_t w = P - s0 < mr ? P - s0 : mr;
+        float *dst = panel + s0 * channels;
+        const float *src = x + s0;
+        if (w == 8 && mr == 8) {
+            for (int64_t c = 0; c < channels; c++) memcpy(dst + c * 8, src + c * P, 8 * sizeof(float));
+            continue;
+        }
+        for (int64_t c = 0; c < channels; c++) {
+            for (int64_t i = 0; i < w; i++) dst[c * mr + i] = src[c * P + i];
+            for (int64_t i = w; i < mr; i++) dst[c * mr + i] = 0.f;
+        }
+    }
+}
+
 /* Y^T = col^T W^T per image and group (see pixels_as_a_fits): the threads unfold the pixels into
-   the shared panel, then each takes whole slabs of output channels, its product block stored
-   transposed into y with the epilogue. */
+   the shared panel (pointwise layers: each copies its own), then each takes whole slabs of output
+   channels, its product block stored transposed into y with the epilogue. */
 static void run_pixels_as_a(const oct_run_ctx *ctx, const oct_node *n, const conv_params *p, const float *x,
                             const float *bias, const float *res, float *y) {
     const int t = nn_run_threads(ctx, p->threads);
     const oct_sgemm_arch *arch = p->packed_arch;
     const int64_t mr = arch->mr, nr = arch->nr, pstrips = (p->P + mr - 1) / mr, wstrips = (p->Mg + nr - 1) / nr;
     const oct_act act = nn_node_act(n);
-    float *panel = ctx->workspace;
+    const size_t panels = p->panel_per_thread ? (size_t)p->threads : 1;
 #pragma omp parallel num_threads(t) if (t > 1)
     {
-        float *ct = (float *)((char *)ctx->workspace + p->panel_bytes + (size_t)omp_get_thread_num() * p->slice_bytes);
+        const int me = omp_get_thread_num();
+        float *ct = (float *)((char *)ctx->workspace + p->panel_bytes * panels + (size_t)me * p->slice_bytes);
+        float *panel = (float *)((char *)ctx->workspace + (p->panel_per_thread ? (size_t)me * p->panel_bytes : 0));
         const int64_t parts = omp_get_num_threads();
         for (int64_t bg = 0; bg < p->N * p->group; bg++) {
             const int64_t b = bg / p->group, gi = bg % p->group;
             const float *xg = x + (b * p->C + gi * p->Cg) * p->in_vol;
-            /* The implicit barriers: the panel is whole before any slab reads it, and read by all
-               slabs before the next image or group overwrites it. */
+            int own_panel = 0; /* panel_per_thread: this thread's panel holds image b, group gi */
+            if (!p->panel_per_thread) {
+                /* The implicit barriers: the panel is whole before any slab reads it, and read by
+                   all slabs before the next image or group overwrites it. */
 #pragma omp for schedule(static)
-            for (int64_t part = 0; part < parts; part++) {
-                const int64_t s0 = part * pstrips / parts, s1 = (part + 1) * pstrips / parts;
-                const int64_t p0 = s0 * mr, p1 = s1 * mr < p->P ? s1 * mr : p->P;
-                if (p1 > p0) oct_ref_im2col_f32_panel(&p->geom, xg, p->Cg, p0, p1 - p0, mr, panel + p0 * p->K);
+                for (int64_t part = 0; part < parts; part++) {
+                    const int64_t s0 = part * pstrips / parts, s1 = (part + 1) * pstrips / parts;
+                    const int64_t p0 = s0 * mr, p1 = s1 * mr < p->P ? s1 * mr : p->P;
+                    if (p1 <= p0) continue;
+                    if (p->mode == CONV_POINTWISE) pointwise_panel(xg, p->Cg, p->P, mr, p0, p1, panel);
+                    else oct_im2col_f32_panel(&p->geom, xg, p->Cg, p0, p1 - p0, mr, panel + p0 * p->K);
+                }
             }
 #pragma omp for schedule(static)
             for (int64_t s = 0; s < p->slabs; s++) {
+                if (p->panel_per_thread && !own_panel) {
+                    pointwise_panel(xg, p->Cg, p->P, mr, 0, p->P, panel);
+                    own_panel = 1;
+                }
                 const int64_t n0 = s * wstrips / p->slabs * nr, n1e = (s + 1) * wstrips / p->slabs * nr;
                 const int64_t n1 = n1e < p->Mg ? n1e : p->Mg;
                 const oct_sgemm_call q = {.m = (int)p->P, .n = (int)(n1 - n0), .k = (int)p->K, .ap = panel,

@@ -26,6 +26,7 @@ typedef struct {
     int pixels_as_a;
     int64_t slabs;      /* output-channel slabs per group, the threads' work items */
     size_t panel_bytes; /* the shared panel at the start of the workspace; slice_bytes per thread follow */
+    int panel_per_thread; /* pointwise: each thread copies its own panel (then panel_bytes per thread) */
     int64_t ntiles;     /* im2col mode: pixel tiles per image, whole strips each (tile: the widest) */
 } conv_params;
 

@@ -18,8 +18,9 @@ enum { MR = 8, NR = 48, NV = NR / 16 };
 /* The first `cols` of 16 lanes. */
 static inline __mmask16 lanes(int cols) { return cols >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << cols) - 1u); }
 
-/* 8 rows x 8 columns of a into ap[p * 8 + i]: the classic unpack/shuffle/permute transpose. */
-static inline void transpose8x8(const float *a, size_t lda, float *ap) {
+/* 8 rows x 8 columns of a into rows of ap (ldp floats apart): the classic unpack/shuffle/permute
+   transpose. */
+static inline void transpose8x8_to(const float *a, size_t lda, float *ap, size_t ldp) {
     __m256 r0 = _mm256_loadu_ps(a), r1 = _mm256_loadu_ps(a + lda), r2 = _mm256_loadu_ps(a + 2 * lda),
            r3 = _mm256_loadu_ps(a + 3 * lda), r4 = _mm256_loadu_ps(a + 4 * lda),
            r5 = _mm256_loadu_ps(a + 5 * lda), r6 = _mm256_loadu_ps(a + 6 * lda),
@@ -36,14 +37,20 @@ static inline void transpose8x8(const float *a, size_t lda, float *ap) {
     __m256 s5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2));
     __m256 s6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0));
     __m256 s7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
-    _mm256_storeu_ps(ap + 0, _mm256_permute2f128_ps(s0, s4, 0x20));
-    _mm256_storeu_ps(ap + 8, _mm256_permute2f128_ps(s1, s5, 0x20));
-    _mm256_storeu_ps(ap + 16, _mm256_permute2f128_ps(s2, s6, 0x20));
-    _mm256_storeu_ps(ap + 24, _mm256_permute2f128_ps(s3, s7, 0x20));
-    _mm256_storeu_ps(ap + 32, _mm256_permute2f128_ps(s0, s4, 0x31));
-    _mm256_storeu_ps(ap + 40, _mm256_permute2f128_ps(s1, s5, 0x31));
-    _mm256_storeu_ps(ap + 48, _mm256_permute2f128_ps(s2, s6, 0x31));
-    _mm256_storeu_ps(ap + 56, _mm256_permute2f128_ps(s3, s7, 0x31));
+    _mm256_storeu_ps(ap + 0 * ldp, _mm256_permute2f128_ps(s0, s4, 0x20));
+    _mm256_storeu_ps(ap + 1 * ldp, _mm256_permute2f128_ps(s1, s5, 0x20));
+    _mm256_storeu_ps(ap + 2 * ldp, _mm256_permute2f128_ps(s2, s6, 0x20));
+    _mm256_storeu_ps(ap + 3 * ldp, _mm256_permute2f128_ps(s3, s7, 0x20));
+    _mm256_storeu_ps(ap + 4 * ldp, _mm256_permute2f128_ps(s0, s4, 0x31));
+    _mm256_storeu_ps(ap + 5 * ldp, _mm256_permute2f128_ps(s1, s5, 0x31));
+    _mm256_storeu_ps(ap + 6 * ldp, _mm256_permute2f128_ps(s2, s6, 0x31));
+    _mm256_storeu_ps(ap + 7 * ldp, _mm256_permute2f128_ps(s3, s7, 0x31));
+}
+
+static inline void transpose8x8(const float *a, size_t lda, float *ap) { transpose8x8_to(a, lda, ap, 8); }
+
+static void transpose_block(const float *src, size_t lds, float *dst, size_t ldd) {
+    transpose8x8_to(src, lds, dst, ldd);
 }
 
 static void pack_a(int rows, int kc, const float *a, int lda, float *ap) {
@@ -147,7 +154,7 @@ static void tile(int rows, int cols, int kc, const float *ap, const float *b, si
    (480 KB) fits the 1 MB L2 of current AVX-512 cores with room for the A strip and C. */
 const oct_sgemm_arch oct_avx512_sgemm_arch = {
     .name = "avx512", .mr = MR, .nr = NR, .kc = 256, .mc = 512, .nc = 480,
-    .pack_a = pack_a, .pack_b = pack_b, .tile = tile, .reads_b_in_place = 1,
+    .pack_a = pack_a, .pack_b = pack_b, .tile = tile, .reads_b_in_place = 1, .transpose8x8 = transpose_block,
 };
 
 void oct_avx512_sgemm(int m, int n, int k, const float *a, int lda, const float *b, int ldb, float *c,
