@@ -40,3 +40,19 @@ const oct_dwb_kernels *oct_dwb_kernels_for(oct_isa isa) {
 const oct_dwb_kernels *oct_dwb_kernels_selected(void) {
     return oct_dwb_kernels_for(oct_kernels()->isa);
 }
+
+/* The row path needs VPDPBUSD on 512 bits and VPERMB; without them it does not run at all (the
+   callers take the blocked or band path). */
+const oct_dwr_kernels *oct_dwr_kernels_for(oct_isa isa) {
+#if defined(__x86_64__)
+    if (isa == OCT_ISA_VNNI && oct_isa_supported(OCT_ISA_AVX512) && __builtin_cpu_supports("avx512vnni") &&
+        __builtin_cpu_supports("avx512vbmi"))
+        return &oct_vbmi_dwr_kernels;
+#endif
+    (void)isa;
+    return NULL;
+}
+
+const oct_dwr_kernels *oct_dwr_kernels_selected(void) {
+    return oct_dwr_kernels_for(oct_kernels()->isa);
+}

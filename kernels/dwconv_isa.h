@@ -5,6 +5,7 @@
 
 #include "ref/dwconv_blocked.h"
 #include "ref/dwconv_kernels.h"
+#include "ref/dwconv_rows.h"
 
 #if defined(__x86_64__)
 extern const oct_dw_kernels oct_avx2_dw_kernels;   /* AVX2 + FMA, 8 lanes */
@@ -12,6 +13,8 @@ extern const oct_dw_kernels oct_avx512_dw_kernels; /* AVX-512 F/BW/DQ/VL, 16 lan
 /* the channel-blocked primitives (ref/dwconv_blocked.h): vec/dwconv_blocked_vec.c per level */
 extern const oct_dwb_kernels oct_avx2_dwb_kernels;
 extern const oct_dwb_kernels oct_avx512_dwb_kernels;
+/* the int8 row loop (ref/dwconv_rows.h): AVX-512 VNNI + VBMI */
+extern const oct_dwr_kernels oct_vbmi_dwr_kernels;
 #endif
 #if defined(__aarch64__)
 extern const oct_dw_kernels oct_neon_dw_kernels; /* ARMv8.0 NEON, 4 lanes */

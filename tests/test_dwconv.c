@@ -7,7 +7,9 @@
      (x ^ 0x80), any zero points, per-tensor and per-channel multipliers, uint8/int8 output, clamps
      narrowed by a fused Relu/Clip, bias near the int32 wrap, and the int32 output of ConvInteger;
    - the extremes of the exactness argument (|x - zx| = |w - zw| = 255 over 64 taps);
-   - nothing written past a row's end, and the plan refusing what the ref loops must keep. */
+   - nothing written past a row's end, and the plan refusing what the ref loops must keep;
+   - the same for the channel-blocked kernels (dwconv_blocked.h) and, int8 only, the row kernels
+     (dwconv_rows.h: ref twin and every level that has them), and the ops through sessions. */
 #include <check.h>
 #include <math.h>
 #include <stdlib.h>
@@ -18,6 +20,8 @@
 #include "kernels/kernels.h"
 #include "kernels/ref/dwconv_blocked.h"
 #include "kernels/ref/dwconv_kernels.h"
+#include "kernels/ref/dwconv_rows.h"
+#include "test_session.h"
 #include "test_util.h"
 
 static const float GUARD = 1234.5f;
@@ -517,6 +521,111 @@ START_TEST(blocked_q8_extremes) {
 }
 END_TEST
 
+/* ---- the int8 row path (ref/dwconv_rows.h) ------------------------------------------------ */
+
+/* One channel through the ref twin and the row kernels of every level that has them, the rows
+   split in two calls at `mid` (inside a band or not), against oct_ref_qconv_depthwise +
+   oct_ref_requant: bit for bit, nothing written past the plane, the exact sum. Weights whose
+   difference from w_zp leaves int8 must be refused instead. */
+static void check_rows_q8(const dw_case *c, const q8_opts *o, int variant, const oct_isa *isas, int nisa) {
+    oct_conv_geom g;
+    if (!geom_of(c, &g)) return;
+    oct_dwr_plan pl;
+    if (!oct_dwr_plan_init(&g, &pl)) {
+        ck_assert_msg(c->sw > 4 || c->kh * ((c->kw + 3) / 4) > OCT_DWR_MAX_GROUPS,
+                      "row plan refused %lldx%lld k%lldx%lld",
+                      (long long)c->ih, (long long)c->iw, (long long)c->kh, (long long)c->kw);
+        return;
+    }
+    enum { ROW = 5 };
+    const int64_t in = c->ih * c->iw, P = g.out[1] * g.out[2], K = c->kh * c->kw;
+    uint8_t *x = malloc((size_t)in), *yref = malloc((size_t)P), *y = malloc((size_t)(P + 16));
+    int8_t *w = malloc((size_t)K);
+    int32_t *acc = malloc(sizeof(int32_t) * (size_t)P), wg[OCT_DWR_MAX_GROUPS], wsum;
+    for (int64_t i = 0; i < in; i++) x[i] = o->extremes ? (uint8_t)(255 ^ o->x_xor) : (uint8_t)irand(0, 255);
+    /* weights within int8 of the zero point (the row path's domain) */
+    for (int64_t i = 0; i < K; i++)
+        w[i] = o->extremes ? (int8_t)(o->w_zp - 128) : (int8_t)irand(o->w_zp < 0 ? -128 : o->w_zp - 128,
+                                                                   o->w_zp < 0 ? o->w_zp + 127 : 127);
+    ck_assert(oct_dwr_pack_weights(&pl, w, o->w_zp, wg, &wsum));
+    oct_ref_qconv_depthwise(&g, x, o->x_xor, o->x_zp, w, o->w_zp, 0, P, acc);
+    float scale[8];
+    int32_t bias[8];
+    double amax = 1;
+    for (int64_t i = 0; i < P; i++) amax = fabs((double)acc[i]) > amax ? fabs((double)acc[i]) : amax;
+    for (int i = 0; i < 8; i++) {
+        scale[i] = (float)(irand(60, 200) / amax);
+        bias[i] = o->big_bias ? INT32_MAX - irand(0, 1000) : irand(-(int32_t)amax / 4 - 1, (int32_t)amax / 4 + 1);
+    }
+    const int32_t qmin = o->out_s8 ? -128 : 0, qmax = o->out_s8 ? 127 : 255;
+    const int32_t zp = o->out_s8 ? irand(-20, 20) : irand(90, 160);
+    const oct_requant rq = {.scale = scale, .scale_per_row = 1, .bias = bias, .zp = zp,
+                            .qmin = o->narrow ? zp : qmin, .qmax = o->narrow ? qmax - 20 : qmax, .out_s8 = o->out_s8};
+    oct_ref_requant(acc, P, ROW, 1, (int)P, &rq, yref, P, 1);
+    int64_t exact = 0;
+    for (int64_t i = 0; i < P; i++) exact += o->out_s8 ? (int64_t)(int8_t)yref[i] : (int64_t)yref[i];
+    const float lo = (float)(rq.qmin - zp), hi = (float)(rq.qmax - zp);
+    void *scratch = aligned_alloc(64, oct_dwr_scratch_bytes(&pl));
+    ck_assert_ptr_nonnull(scratch);
+    const int64_t mid = variant % 3 == 0 ? 0 : variant % 3 == 1 ? pl.oh / 2 : pl.band;
+    /* the ref twin, then the level sets (NULL where a level has none) */
+    for (int li = -1; li < nisa; li++) {
+        const oct_dwr_kernels *rk = li < 0 ? &oct_ref_dwr_kernels : oct_dwr_kernels_for(isas[li]);
+        if (!rk) continue;
+        memset(scratch, 0xff, oct_dwr_scratch_bytes(&pl)); /* garbage, as the arena holds */
+        memset(y, 0xa5, (size_t)(P + 16));
+        const int want_sum = (li + variant) % 2 == 0;
+        int64_t sum = 0;
+        const int64_t cut = mid < pl.oh ? mid : pl.oh;
+        oct_dwr_conv_q8(rk, &pl, x, o->x_xor, o->x_zp, wg, wsum, bias[ROW], scale[ROW], lo, hi, zp, y, 0, cut,
+                        want_sum ? &sum : NULL, scratch);
+        oct_dwr_conv_q8(rk, &pl, x, o->x_xor, o->x_zp, wg, wsum, bias[ROW], scale[ROW], lo, hi, zp, y, cut, pl.oh,
+                        want_sum ? &sum : NULL, scratch);
+        for (int64_t i = 0; i < P; i++)
+            ck_assert_msg(y[i] == yref[i],
+                          "%s rows: %lldx%lld k%lldx%lld s%lldx%lld p%lld,%lld xor %d zx %d zw %d s8 %d [%lld]: "
+                          "%d vs ref %d",
+                          rk->name, (long long)c->ih, (long long)c->iw, (long long)c->kh, (long long)c->kw,
+                          (long long)c->sh, (long long)c->sw, (long long)c->ph, (long long)c->pw, o->x_xor, o->x_zp,
+                          o->w_zp, o->out_s8, (long long)i, y[i], yref[i]);
+        for (int64_t i = P; i < P + 16; i++) ck_assert_msg(y[i] == 0xa5, "%s rows wrote past the output", rk->name);
+        ck_assert_msg(sum == (want_sum ? exact : 0), "%s rows: sum %lld vs %lld", rk->name, (long long)sum,
+                      (long long)exact);
+    }
+    /* a weight 129 away from its zero point does not fit */
+    w[K - 1] = o->w_zp >= 0 ? (int8_t)(o->w_zp - 129 >= -128 ? o->w_zp - 129 : -128) : (int8_t)(o->w_zp + 129);
+    if ((int32_t)w[K - 1] - o->w_zp < -128 || (int32_t)w[K - 1] - o->w_zp > 127)
+        ck_assert(!oct_dwr_pack_weights(&pl, w, o->w_zp, wg, &wsum));
+    free(scratch);
+    free(x), free(yref), free(y), free(w), free(acc);
+}
+
+static void rows_q8_variant(const dw_case *c, int variant, const oct_isa *isas, int nisa) {
+    q8_opts o = q8_opts_of(variant);
+    o.int32_out = 0; /* QLinearConv only */
+    check_rows_q8(c, &o, variant, isas, nisa);
+}
+
+START_TEST(rows_q8_against_ref_loop) { for_cases(rows_q8_variant); }
+END_TEST
+
+/* The largest sums: every input 255 (or 127 flipped) against weights 128 below the zero point,
+   and the widest kernels the groups take. */
+START_TEST(rows_q8_extremes) {
+    oct_isa isas[OCT_ISA_COUNT];
+    const int nisa = levels(isas);
+    const dw_case cases[] = {{9, 9, 3, 3, 1, 1, 1, 1, 1, 1}, {40, 37, 5, 5, 2, 2, 2, 2, 2, 2},
+                             {10, 70, 8, 8, 1, 1, 0, 0, 0, 0}, {6, 90, 2, 16, 1, 4, 1, 7, 0, 3}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        for (int xr = 0; xr <= 1; xr++)
+            for (int out = 0; out <= 1; out++) {
+                const q8_opts o = {.x_xor = xr ? 0x80 : 0, .x_zp = 0, .w_zp = 127, .per_row = 1, .out_s8 = out,
+                                   .extremes = 1};
+                check_rows_q8(&cases[i], &o, (int)i + xr + out, isas, nisa);
+            }
+}
+END_TEST
+
 /* ---- the ops on the blocked path ---------------------------------------------------------- */
 
 /* Depthwise Conv -> SiLU -> GlobalAveragePool -> Mul(y, s) (fp32, the SE squeeze fused into the
@@ -528,6 +637,7 @@ enum { OP_SLICE = 8 };
 typedef struct {
     int64_t n, c, h, w, k, s;
     int q8;
+    int wz; /* int8: the weights' zero point */
 } op_case;
 
 static oct_graph *op_graph(const op_case *e, int64_t c0, int64_t nc, const float *wf, const float *bf, const int8_t *wq,
@@ -547,7 +657,7 @@ static oct_graph *op_graph(const op_case *e, int64_t c0, int64_t nc, const float
     } else {
         const float xs = 0.02f, ys = 0.05f;
         const uint8_t xz = 121, yz = 130;
-        const int8_t wz = 0;
+        const int8_t wz = (int8_t)e->wz;
         const int in[9] = {test_graph_input(g, "x", OCTET_UINT8, 4, xd),
                            test_graph_const(g, "xs", OCTET_FLOAT, 0, NULL, &xs),
                            test_graph_const(g, "xz", OCTET_UINT8, 0, NULL, &xz),
@@ -587,17 +697,8 @@ static oct_graph *op_graph(const op_case *e, int64_t c0, int64_t nc, const float
 /* Runs g on x (the squeeze fused: the conv, and the excite Mul for fp32); out[0] the conv side,
    out[1] the pool. */
 static void op_run(oct_graph *g, const op_case *e, int64_t nc, int threads, const void *x, octet_tensor out[2]) {
-    octet_model m = {.graph = g};
-    octet_error err = {0};
-    const octet_session_options opts = {.threads = threads};
-    octet_session *s = octet_session_create(&m, &opts, &err);
-    ck_assert_msg(s != NULL, "%s", err.msg);
-    octet_plan_stats st;
-    ck_assert_int_eq(octet_session_plan_stats(s, &st), 0);
-    ck_assert_msg(st.nodes == (e->q8 ? 1 : 2), "%d nodes planned: the squeeze did not fuse", st.nodes);
     const octet_tensor in = {e->q8 ? OCTET_UINT8 : OCTET_FLOAT, 4, {e->n, nc, e->h, e->w}, (void *)x};
-    ck_assert_msg(octet_session_run(s, 1, NULL, &in, 2, NULL, out, &err) == 0, "%s", err.msg);
-    octet_session_free(s);
+    test_plan_run(g, threads, e->q8 ? 1 : 2, 1, &in, 2, out); /* 1 or 2 nodes: the squeeze fused */
 }
 
 static int op_close(const op_case *e, float got, float want) {
@@ -613,10 +714,14 @@ static void check_op_case(const op_case *e) {
     int32_t *bq = malloc(sizeof(int32_t) * (size_t)e->c);
     for (int64_t i = 0; i < e->n * e->c * hw; i++) xf[i] = 2.f * frand(), xq[i] = (uint8_t)irand(0, 255);
     for (int64_t i = 0; i < e->c * kv; i++) wf[i] = frand(), wq[i] = (int8_t)irand(-127, 127);
+    /* with a zero point, the first 16 channels' weights stay within int8 of it and the others
+       not: the int8 row path runs the first block and hands the others to the blocked kernels */
+    for (int64_t i = 0; i < (e->wz ? 16 * kv : 0); i++) wq[i] = (int8_t)irand(e->wz - 128, 127);
     for (int64_t i = 0; i < e->c; i++)
         bf[i] = frand(), bq[i] = irand(-2000, 2000), wscale[i] = 0.002f + 0.008f * (frand() + 1.f) / 2.f;
     const void *x = e->q8 ? (const void *)xq : (const void *)xf;
-    /* the reference, slice by slice at the default level, one thread */
+    /* the reference, slice by slice at the ref level (no row path: a slice may be wide enough), one thread */
+    select_level(OCT_ISA_REF);
     octet_tensor want[2] = {{0}};
     int64_t P = 0;
     float *ref_y = NULL, *ref_s = malloc(sizeof(float) * (size_t)(e->n * e->c));
@@ -673,11 +778,16 @@ static void check_op_case(const op_case *e) {
 
 START_TEST(ops_on_blocked_path) {
     /* 40 channels: blocks of 16, 16 and 8; batch 2 for fp32; planes split over threads or not */
-    const op_case cases[] = {{2, 40, 11, 9, 3, 1, 0},
-                             {1, 40, 13, 13, 5, 2, 0},
-                             {1, 40, 11, 9, 3, 1, 1},
-                             {1, 48, 14, 14, 5, 2, 1},
-                             {1, 16, 30, 7, 3, 1, 1}};
+    const op_case cases[] = {{2, 40, 11, 9, 3, 1, 0, 0},
+                             {1, 40, 13, 13, 5, 2, 0, 0},
+                             {1, 40, 11, 9, 3, 1, 1, 0},
+                             {1, 48, 14, 14, 5, 2, 1, 0},
+                             {1, 16, 30, 7, 3, 1, 1, 0},
+                             /* wide enough for the int8 row path */
+                             {1, 40, 56, 56, 3, 1, 1, 0},
+                             {1, 20, 60, 61, 5, 2, 1, 0},
+                             {1, 3, 30, 29, 3, 2, 1, 0},
+                             {1, 40, 33, 60, 3, 2, 1, 100}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) check_op_case(&cases[i]);
 }
 END_TEST
@@ -740,6 +850,8 @@ static Suite *dwconv_suite(void) {
     tcase_add_test(tc, blocked_f32_every_epilogue);
     tcase_add_test(tc, blocked_q8_against_ref_loop);
     tcase_add_test(tc, blocked_q8_extremes);
+    tcase_add_test(tc, rows_q8_against_ref_loop);
+    tcase_add_test(tc, rows_q8_extremes);
     tcase_add_test(tc, ops_on_blocked_path);
     tcase_add_test(tc, plan_scope);
     suite_add_tcase(s, tc);
@@ -747,9 +859,5 @@ static Suite *dwconv_suite(void) {
 }
 
 int main(void) {
-    SRunner *sr = srunner_create(dwconv_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    const int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return test_run_suite(dwconv_suite());
 }

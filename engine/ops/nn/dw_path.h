@@ -1,11 +1,21 @@
 /* Which depthwise path a node runs (Conv and QLinearConv / ConvInteger alike): the channel-blocked
-   one of kernels/ref/dwconv_blocked.h, or the per-channel band one of dwconv_kernels.h. */
+   one of kernels/ref/dwconv_blocked.h, or the per-channel band one of dwconv_kernels.h; for
+   QLinearConv on wide planes also the int8 row path of dwconv_rows.h. */
 #ifndef OCT_DW_PATH_H
 #define OCT_DW_PATH_H
 
 #include <stdint.h>
 
 #include "ref/dwconv_blocked.h"
+#include "ref/dwconv_rows.h"
+
+/* Input columns from which the int8 row path beats the blocked one: a vector holds 16 output
+   columns, so narrower planes leave lanes idle that the blocked path fills with channels.
+   Measured with AVX-512 VNNI (one thread, both paths alternating in one process): stride 1,
+   1.45-1.5x at 28 columns (192 and 240 channels, 3x3 and 5x5), 1.5-2.7x at 38 to 150, even at 19
+   and 14 (0.94-1.02x); stride 2, 1.1-1.25x from 28 input columns (14 and 19 output columns),
+   1.5-2.6x from 56, but 0.6x from 14 (7 output columns). */
+enum { DW_ROWS_MIN_WIDTH = 28 };
 
 /* 1 when the blocked path covers geometry g with m output channels and channel multiplier mg
    (pl filled) and is the faster one with the kernels of the selected ISA level. Measured on the
@@ -21,6 +31,15 @@ static inline int dw_blocked_pays(const oct_conv_geom *g, int64_t m, int64_t mg,
     if (max_plane && pl->ih * pl->iw > max_plane) return 0;
     const int64_t lanes = (m + OCT_DWB_LANES - 1) / OCT_DWB_LANES * OCT_DWB_LANES;
     return 5 * m >= 4 * lanes;
+}
+
+/* 1 when the int8 row path of kernels/ref/dwconv_rows.h covers geometry g with channel multiplier
+   mg (pl filled), the selected ISA level has its kernels and the plane is wide enough for them to
+   win. bpl gets the blocked plan too: the row path falls back on it for channel blocks whose
+   weights do not fit int8 around their zero points. */
+static inline int dw_rows_pays(const oct_conv_geom *g, int64_t mg, oct_dwr_plan *pl, oct_dwb_plan *bpl) {
+    if (mg != 1 || !oct_dwr_kernels_selected() || !oct_dwr_plan_init(g, pl) || !oct_dwb_plan_init(g, bpl)) return 0;
+    return pl->iw >= DW_ROWS_MIN_WIDTH;
 }
 
 /* The first 64-byte boundary at or after p: where a blocked slice's scratch starts. */

@@ -1,4 +1,7 @@
-/* QLinearConv / ConvInteger depthwise strategy (one input channel per group). Channels that fill blocks
+/* QLinearConv / ConvInteger depthwise strategy (one input channel per group). QLinearConv on input
+   planes at least DW_ROWS_MIN_WIDTH wide runs the int8 row kernels of kernels/ref/dwconv_rows.h
+   where the CPU has them (VPDPBUSD on bytes, no float conversion nor transposes; dw_path.h), in
+   work items of 16 channels as the blocked path's. Otherwise, channels that fill blocks
    of 16 (dw_path.h) run the channel-blocked kernels of kernels/ref/dwconv_blocked.h (blocks of 16
    channels, work items of a block and a run of output rows); other 2-D windows without dilation
    run the per-channel band kernels of kernels/ref/dwconv_kernels.h (exact integer sums in a float
@@ -21,8 +24,10 @@ enum { DW_TILE = 4096 };
 typedef struct {
     int fast;         /* plan is valid: the band kernels run */
     oct_dw_plan plan;
-    int blocked;      /* bplan is valid and pays: the blocked kernels run */
+    int blocked;      /* bplan is valid and pays, or backs the row path up: the blocked kernels run */
     oct_dwb_plan bplan;
+    int rows;         /* rplan is valid and pays: the row kernels run (with blocked set) */
+    oct_dwr_plan rplan;
     int want_sums;    /* write channel sums at workspace + sums_offset */
     size_t sums_offset;
     float *wb;        /* blocked: [blocks][kvol][OCT_DWB_LANES] weights as floats, in this allocation */
@@ -44,7 +49,15 @@ static int64_t *sums_of(const oct_run_ctx *ctx, const dw_pack *pk) {
 int qconv_plan_depthwise(qconv_params *p, octet_error *err) {
     oct_dw_plan plan;
     oct_dwb_plan bplan;
+    oct_dwr_plan rplan;
     p->col_bytes = 0;
+    if (dw_rows_pays(&p->geom, p->Mg, &rplan, &bplan)) {
+        p->tile = p->P;
+        /* either kernels' (the blocked ones back the row ones up), 64 as below */
+        const size_t r = oct_dwr_scratch_bytes(&rplan), b = oct_dwb_scratch_bytes(&bplan);
+        p->slice_bytes = (r > b ? r : b) + 64;
+        return 0;
+    }
     if (dw_blocked_pays(&p->geom, p->M, p->Mg, &bplan)) {
         p->tile = p->P;
         /* 64 more: the kernels' aligned vectors need a 64-byte aligned slice, the workspace may not be */
@@ -67,7 +80,9 @@ int qconv_pack_depthwise(qconv_params *p, const uint8_t *w, octet_error *err) {
     const uint8_t flip = p->w_u8 ? 0x80 : 0;
     const size_t count = (size_t)(p->M * p->kvol); /* both checked to fit an int by the planner */
     oct_dwb_plan bplan;
-    const int blocked = dw_blocked_pays(&p->geom, p->M, p->Mg, &bplan);
+    oct_dwr_plan rplan;
+    const int rows = dw_rows_pays(&p->geom, p->Mg, &rplan, &bplan);
+    const int blocked = rows || dw_blocked_pays(&p->geom, p->M, p->Mg, &bplan);
     const size_t blocks = (size_t)(p->M + OCT_DWB_LANES - 1) / OCT_DWB_LANES;
     /* [struct][int8 weights][blocked float weights at a 64-byte offset] */
     const size_t wb_at = (sizeof(dw_pack) + count + 63) / 64 * 64;
@@ -79,6 +94,8 @@ int qconv_pack_depthwise(qconv_params *p, const uint8_t *w, octet_error *err) {
     pk->fast = oct_dw_plan_init(&p->geom, &pk->plan);
     pk->blocked = blocked;
     pk->bplan = bplan;
+    pk->rows = rows;
+    pk->rplan = rplan;
     pk->want_sums = 0;
     pk->sums_offset = 0;
     pk->wb = blocked ? (float *)(void *)((char *)pk + wb_at) : NULL;
@@ -126,6 +143,16 @@ static void run_ref(int t, const oct_run_ctx *ctx, const qconv_params *p, const 
     }
 }
 
+/* The blocked weights of channels [m0, m0 + nch) minus this run's zero points: integers in [-255, 255]. */
+static void block_weights(const qconv_params *p, const qconv_run_args *a, const dw_pack *pk, int64_t m0, int nch,
+                          float *wf) {
+    float zp[OCT_DWB_LANES];
+    for (int l = 0; l < OCT_DWB_LANES; l++) zp[l] = l < nch ? (float)a->w_zp[m0 + l] : 0.f;
+    const float *wb = pk->wb + m0 * p->kvol;
+    for (int64_t i = 0; i < p->kvol; i++)
+        for (int l = 0; l < OCT_DWB_LANES; l++) wf[i * OCT_DWB_LANES + l] = wb[i * OCT_DWB_LANES + l] - zp[l];
+}
+
 /* The blocked kernels: items are (image, block of channels, run of output rows). */
 static void run_blocked(int t, const oct_run_ctx *ctx, const qconv_params *p, const qconv_run_args *a,
                         const dw_pack *pk) {
@@ -147,13 +174,7 @@ static void run_blocked(int t, const oct_run_ctx *ctx, const qconv_params *p, co
             const int64_t chunk = it % chunks, bb = it / chunks, b = bb / blocks, m0 = bb % blocks * OCT_DWB_LANES;
             const int nch = p->M - m0 < OCT_DWB_LANES ? (int)(p->M - m0) : OCT_DWB_LANES;
             const int64_t r0 = chunk * rows, r1 = r0 + rows < pl->oh ? r0 + rows : pl->oh;
-            /* the weights minus this run's zero points: integers in [-255, 255] */
-            float zp[OCT_DWB_LANES];
-            for (int l = 0; l < OCT_DWB_LANES; l++) zp[l] = l < nch ? (float)a->w_zp[m0 + l] : 0.f;
-            const float *wb = pk->wb + m0 * p->kvol;
-            for (int64_t i = 0; i < p->kvol; i++)
-                for (int l = 0; l < OCT_DWB_LANES; l++)
-                    wf[i * OCT_DWB_LANES + l] = wb[i * OCT_DWB_LANES + l] - zp[l];
+            block_weights(p, a, pk, m0, nch, wf);
             int64_t *s = sums ? sums + b * p->M + m0 : NULL;
             if (s) memset(s, 0, (size_t)nch * sizeof *s);
             const int64_t yoff = (b * p->M + m0) * p->P;
@@ -164,9 +185,72 @@ static void run_blocked(int t, const oct_run_ctx *ctx, const qconv_params *p, co
     }
 }
 
+/* Output rows per work item of the row path when the blocks alone cannot keep `threads` busy:
+   about four items per thread. */
+static int64_t rows_per_item(int64_t oh, int64_t blocks, int threads) {
+    if (threads <= 1 || blocks >= 4 * (int64_t)threads) return oh;
+    int64_t per_block = (4 * (int64_t)threads + blocks - 1) / blocks;
+    if (per_block > oh) per_block = oh;
+    return (oh + per_block - 1) / per_block;
+}
+
+/* The row kernels (QLinearConv only): items are (image, block of 16 channels, run of output rows),
+   as the blocked path's, so that with 2 threads each reads the channels its producer wrote (the
+   expansion conv splits channels in blocks of 16: nn_feeds_channel_split). A block with weights
+   outside int8 (zero points far from the weights) runs the blocked kernels instead. */
+static void run_rows(int t, const oct_run_ctx *ctx, const qconv_params *p, const qconv_run_args *a,
+                     const dw_pack *pk, const oct_dwr_kernels *rk) {
+    const oct_dwr_plan *pl = &pk->rplan;
+    const int64_t blocks = (p->M + OCT_DWB_LANES - 1) / OCT_DWB_LANES;
+    int64_t *sums = sums_of(ctx, pk);
+    /* a channel's sum needs all its rows in one item */
+    const int64_t rows = sums ? pl->oh : rows_per_item(pl->oh, p->N * blocks, t);
+    const int64_t chunks = (pl->oh + rows - 1) / rows, items = p->N * blocks * chunks;
+    const float lo = (float)(a->rq.qmin - a->rq.zp), hi = (float)(a->rq.qmax - a->rq.zp);
+    const int zp_fits = a->x_zp >= 0 && a->x_zp <= 255;
+    char *slices = (char *)ctx->workspace + p->head_bytes;
+#pragma omp parallel num_threads(t) if (t > 1 && items > 1)
+    {
+        void *scratch = dw_align64(slices + (size_t)omp_get_thread_num() * p->slice_bytes);
+        _Alignas(64) float wf[OCT_DW_MAX_TAPS * OCT_DWB_LANES];
+        int32_t wg[OCT_DWB_LANES][OCT_DWR_MAX_GROUPS], wsum[OCT_DWB_LANES];
+#pragma omp for schedule(static)
+        for (int64_t it = 0; it < items; it++) {
+            const int64_t chunk = it % chunks, bb = it / chunks, b = bb / blocks, m0 = bb % blocks * OCT_DWB_LANES;
+            const int nch = p->M - m0 < OCT_DWB_LANES ? (int)(p->M - m0) : OCT_DWB_LANES;
+            const int64_t r0 = chunk * rows, r1 = r0 + rows < pl->oh ? r0 + rows : pl->oh;
+            int64_t *s = sums ? sums + b * p->M + m0 : NULL;
+            if (s) memset(s, 0, (size_t)nch * sizeof *s);
+            const uint8_t *x = a->x + (b * p->C + m0) * p->in_vol;
+            uint8_t *y = (uint8_t *)a->y + (b * p->M + m0) * p->P;
+            int fits = zp_fits;
+            for (int l = 0; l < nch && fits; l++)
+                fits = oct_dwr_pack_weights(pl, pk->w + (m0 + l) * p->kvol, a->w_zp[m0 + l], wg[l], &wsum[l]);
+            if (fits) {
+                for (int l = 0; l < nch; l++) {
+                    const int64_t m = m0 + l;
+                    oct_dwr_conv_q8(rk, pl, x + l * p->in_vol, a->x_xor, a->x_zp, wg[l], wsum[l],
+                                    a->rq.bias ? a->rq.bias[m] : 0, a->rq.scale[a->rq.scale_per_row ? m : 0], lo, hi,
+                                    a->rq.zp, y + l * p->P, r0, r1, s ? &s[l] : NULL, scratch);
+                }
+            } else {
+                block_weights(p, a, pk, m0, nch, wf);
+                oct_dwb_conv_q8(oct_dwb_kernels_selected(), oct_dw_kernels_selected(), &pk->bplan, x, p->in_vol,
+                                a->x_xor, a->x_zp, nch, wf, &a->rq, m0, y, p->P, r0, r1, s, scratch);
+            }
+            /* the item has written channels [m0, m0 + nch) of image b, pixels [r0 * ow, r1 * ow) */
+        }
+    }
+}
+
 void qconv_run_depthwise(const oct_run_ctx *ctx, const qconv_params *p, const qconv_run_args *a) {
     const int t = nn_run_threads(ctx, p->threads);
     const dw_pack *pk = p->dw_w;
+    const oct_dwr_kernels *rk = pk->rows && p->qlinear ? oct_dwr_kernels_selected() : NULL;
+    if (rk) {
+        run_rows(t, ctx, p, a, pk, rk);
+        return;
+    }
     if (pk->blocked) {
         run_blocked(t, ctx, p, a, pk);
         return;
