@@ -114,9 +114,6 @@ static int fuse_one(oct_graph *g, int ci, octet_error *err) {
         return 0;
     const int y = c->out[0];
     if (y < 0 || g->values[y].is_output) return 0;
-    /* depthwise convs apply a table in a pass of their own over the output so far: the fusion gains nothing */
-    const oct_value *x = c->in[0] >= 0 ? &g->values[c->in[0]] : NULL;
-    if (!x || x->rank < 3 || oct_attr_int(c, "group", 1) == x->dims[1]) return 0;
     const int ai = sole_reader(g, y);
     if (ai < 0) return 0;
     const oct_node *a = &g->nodes[ai];

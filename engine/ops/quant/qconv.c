@@ -378,10 +378,8 @@ static int qconv_run(const oct_run_ctx *ctx, const oct_node *n, octet_error *err
         quant_act_clamp(n, sy, a.rq.zp, &a.rq.qmin, &a.rq.qmax);
         a.table = p->has_table ? p->table : NULL;
     }
-    if (p->mode == QCONV_DEPTHWISE) {
-        qconv_run_depthwise(ctx, p, &a);
-        for (int64_t b = 0; b < p->N; b++) qconv_apply_table(p, &a, b, 0, p->M, 0, p->P, NULL);
-    } else if (p->mode == QCONV_DIRECT) qconv_run_direct(ctx, p, &a);
+    if (p->mode == QCONV_DEPTHWISE) qconv_run_depthwise(ctx, p, &a);
+    else if (p->mode == QCONV_DIRECT) qconv_run_direct(ctx, p, &a);
     else run_gemm(ctx, p, &a);
     return 0;
 }

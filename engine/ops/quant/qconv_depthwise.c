@@ -9,7 +9,9 @@
    scratch slice per thread. The rest run the direct ref loop over tiles of output pixels, then
    the requantization. All give the same integers bit for bit. On request (qconv_dw_sums.h) the run
    also leaves each channel's sum for a fused QLinearGlobalAveragePool, taken in the band
-   kernels' write-back while the values are in registers. */
+   kernels' write-back while the values are in registers. A fused activation table (fuse_qlut.c)
+   maps each work item's bytes as soon as the item has written them (qconv_apply_table), and the
+   channel sums are then taken of the mapped bytes there instead. */
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,8 +130,10 @@ static void run_ref(int t, const oct_run_ctx *ctx, const qconv_params *p, const 
         int32_t *acc = p->qlinear ? (int32_t *)(slices + (size_t)omp_get_thread_num() * p->slice_bytes)
                                   : (int32_t *)a->y + yoff;
         oct_ref_qconv_depthwise(&p->geom, x, a->x_xor, a->x_zp, wq + m * p->kvol, a->w_zp[m], p0, np, acc);
-        if (p->qlinear)
+        if (p->qlinear) {
             oct_ref_requant(acc, np, (int)m, 1, (int)np, &a->rq, (uint8_t *)a->y + yoff, p->P, 1);
+            qconv_apply_table(p, a, b, m, 1, p0, np, NULL);
+        }
     }
     int64_t *sums = sums_of(ctx, p->dw_w);
     if (!sums) return;
@@ -177,10 +181,12 @@ static void run_blocked(int t, const oct_run_ctx *ctx, const qconv_params *p, co
             block_weights(p, a, pk, m0, nch, wf);
             int64_t *s = sums ? sums + b * p->M + m0 : NULL;
             if (s) memset(s, 0, (size_t)nch * sizeof *s);
+            int64_t *ks = a->table ? NULL : s; /* with a table, the sums are the mapped bytes' */
             const int64_t yoff = (b * p->M + m0) * p->P;
             void *y = p->qlinear ? (void *)((uint8_t *)a->y + yoff) : (void *)((int32_t *)a->y + yoff);
             oct_dwb_conv_q8(bk, k, pl, a->x + (b * p->C + m0) * p->in_vol, p->in_vol, a->x_xor, a->x_zp, nch, wf,
-                            p->qlinear ? &a->rq : NULL, m0, y, p->P, r0, r1, s, scratch);
+                            p->qlinear ? &a->rq : NULL, m0, y, p->P, r0, r1, ks, scratch);
+            qconv_apply_table(p, a, b, m0, nch, r0 * pl->ow, (r1 - r0) * pl->ow, s);
         }
     }
 }
@@ -221,6 +227,7 @@ static void run_rows(int t, const oct_run_ctx *ctx, const qconv_params *p, const
             const int64_t r0 = chunk * rows, r1 = r0 + rows < pl->oh ? r0 + rows : pl->oh;
             int64_t *s = sums ? sums + b * p->M + m0 : NULL;
             if (s) memset(s, 0, (size_t)nch * sizeof *s);
+            int64_t *ks = a->table ? NULL : s; /* with a table, the sums are the mapped bytes' */
             const uint8_t *x = a->x + (b * p->C + m0) * p->in_vol;
             uint8_t *y = (uint8_t *)a->y + (b * p->M + m0) * p->P;
             int fits = zp_fits;
@@ -231,14 +238,14 @@ static void run_rows(int t, const oct_run_ctx *ctx, const qconv_params *p, const
                     const int64_t m = m0 + l;
                     oct_dwr_conv_q8(rk, pl, x + l * p->in_vol, a->x_xor, a->x_zp, wg[l], wsum[l],
                                     a->rq.bias ? a->rq.bias[m] : 0, a->rq.scale[a->rq.scale_per_row ? m : 0], lo, hi,
-                                    a->rq.zp, y + l * p->P, r0, r1, s ? &s[l] : NULL, scratch);
+                                    a->rq.zp, y + l * p->P, r0, r1, ks ? &ks[l] : NULL, scratch);
                 }
             } else {
                 block_weights(p, a, pk, m0, nch, wf);
                 oct_dwb_conv_q8(oct_dwb_kernels_selected(), oct_dw_kernels_selected(), &pk->bplan, x, p->in_vol,
-                                a->x_xor, a->x_zp, nch, wf, &a->rq, m0, y, p->P, r0, r1, s, scratch);
+                                a->x_xor, a->x_zp, nch, wf, &a->rq, m0, y, p->P, r0, r1, ks, scratch);
             }
-            /* the item has written channels [m0, m0 + nch) of image b, pixels [r0 * ow, r1 * ow) */
+            qconv_apply_table(p, a, b, m0, nch, r0 * pl->ow, (r1 - r0) * pl->ow, s);
         }
     }
 }
@@ -275,8 +282,12 @@ void qconv_run_depthwise(const oct_run_ctx *ctx, const qconv_params *p, const qc
             void *y = p->qlinear ? (void *)((uint8_t *)a->y + bm * p->P) : (void *)((int32_t *)a->y + bm * p->P);
             const int64_t s = oct_dw_conv_q8(k, &pk->plan, a->x + (b * p->C + c) * p->in_vol, a->x_xor, a->x_zp,
                                              pk->w + m * p->kvol, a->w_zp[m], p->qlinear ? &a->rq : NULL, m, y,
-                                             sums != NULL, scratch);
+                                             sums != NULL && !a->table, scratch);
             if (sums) sums[bm] = s;
+            if (a->table) {
+                if (sums) sums[bm] = 0;
+                qconv_apply_table(p, a, b, m, 1, 0, p->P, sums ? &sums[bm] : NULL);
+            }
         }
     }
 }

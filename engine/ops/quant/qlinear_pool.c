@@ -101,9 +101,7 @@ static int fused_infer(oct_graph *g, oct_node *n, qpool_params *p, octet_error *
     /* the sums go past the conv's own workspace, on a line of their own */
     const size_t base = (c.workspace_bytes + 63) / 64 * 64, count = (size_t)(p->N * p->C);
     n->workspace_bytes = c.workspace_bytes;
-    /* the depthwise kernels sum the bytes they requantize, not those a table maps them to */
-    const int table = ((const qconv_params *)c.params)->has_table;
-    if (!table && base >= c.workspace_bytes && count <= (SIZE_MAX - base) / sizeof(int64_t) &&
+    if (base >= c.workspace_bytes && count <= (SIZE_MAX - base) / sizeof(int64_t) &&
         qconv_depthwise_want_sums(c.params, base) == 0) {
         p->conv_sums = 1;
         p->sums_offset = base;
