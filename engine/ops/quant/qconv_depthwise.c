@@ -147,6 +147,12 @@ static void run_ref(int t, const oct_run_ctx *ctx, const qconv_params *p, const 
     }
 }
 
+/* Adds an item's part of its channels' sums: with a fused SE squeeze, a channel's rows still run
+   in several items (whole channels per item left one thread with 5 blocks of 16 and the other 4). */
+static void add_sums(int64_t *sums, const int64_t *part, int nch) {
+    for (int l = 0; l < nch; l++) __atomic_fetch_add(&sums[l], part[l], __ATOMIC_RELAXED);
+}
+
 /* The blocked weights of channels [m0, m0 + nch) minus this run's zero points: integers in [-255, 255]. */
 static void block_weights(const qconv_params *p, const qconv_run_args *a, const dw_pack *pk, int64_t m0, int nch,
                           float *wf) {
@@ -165,8 +171,9 @@ static void run_blocked(int t, const oct_run_ctx *ctx, const qconv_params *p, co
     const oct_dwb_plan *pl = &pk->bplan;
     const int64_t blocks = (p->M + OCT_DWB_LANES - 1) / OCT_DWB_LANES;
     int64_t *sums = p->qlinear ? sums_of(ctx, pk) : NULL;
-    /* a channel's sum needs all its rows in one item */
-    const int64_t rows = sums ? pl->oh : oct_dwb_rows_per_item(pl, p->N * blocks, t);
+    /* a channel's rows may run in several items: each adds its part of the sums (see add_sums) */
+    const int64_t rows = oct_dwb_rows_per_item(pl, p->N * blocks, t);
+    if (sums) memset(sums, 0, (size_t)(p->N * p->M) * sizeof *sums);
     const int64_t chunks = (pl->oh + rows - 1) / rows, items = p->N * blocks * chunks;
     char *slices = (char *)ctx->workspace + p->head_bytes;
 #pragma omp parallel num_threads(t) if (t > 1 && items > 1)
@@ -179,14 +186,15 @@ static void run_blocked(int t, const oct_run_ctx *ctx, const qconv_params *p, co
             const int nch = p->M - m0 < OCT_DWB_LANES ? (int)(p->M - m0) : OCT_DWB_LANES;
             const int64_t r0 = chunk * rows, r1 = r0 + rows < pl->oh ? r0 + rows : pl->oh;
             block_weights(p, a, pk, m0, nch, wf);
-            int64_t *s = sums ? sums + b * p->M + m0 : NULL;
-            if (s) memset(s, 0, (size_t)nch * sizeof *s);
+            int64_t part[OCT_DWB_LANES] = {0};
+            int64_t *s = sums ? part : NULL;
             int64_t *ks = a->table ? NULL : s; /* with a table, the sums are the mapped bytes' */
             const int64_t yoff = (b * p->M + m0) * p->P;
             void *y = p->qlinear ? (void *)((uint8_t *)a->y + yoff) : (void *)((int32_t *)a->y + yoff);
             oct_dwb_conv_q8(bk, k, pl, a->x + (b * p->C + m0) * p->in_vol, p->in_vol, a->x_xor, a->x_zp, nch, wf,
                             p->qlinear ? &a->rq : NULL, m0, y, p->P, r0, r1, ks, scratch);
             qconv_apply_table(p, a, b, m0, nch, r0 * pl->ow, (r1 - r0) * pl->ow, s);
+            if (sums) add_sums(sums + b * p->M + m0, part, nch);
         }
     }
 }
@@ -209,8 +217,9 @@ static void run_rows(int t, const oct_run_ctx *ctx, const qconv_params *p, const
     const oct_dwr_plan *pl = &pk->rplan;
     const int64_t blocks = (p->M + OCT_DWB_LANES - 1) / OCT_DWB_LANES;
     int64_t *sums = sums_of(ctx, pk);
-    /* a channel's sum needs all its rows in one item */
-    const int64_t rows = sums ? pl->oh : rows_per_item(pl->oh, p->N * blocks, t);
+    /* a channel's rows may run in several items: each adds its part of the sums (see add_sums) */
+    const int64_t rows = rows_per_item(pl->oh, p->N * blocks, t);
+    if (sums) memset(sums, 0, (size_t)(p->N * p->M) * sizeof *sums);
     const int64_t chunks = (pl->oh + rows - 1) / rows, items = p->N * blocks * chunks;
     const float lo = (float)(a->rq.qmin - a->rq.zp), hi = (float)(a->rq.qmax - a->rq.zp);
     const int zp_fits = a->x_zp >= 0 && a->x_zp <= 255;
@@ -225,8 +234,8 @@ static void run_rows(int t, const oct_run_ctx *ctx, const qconv_params *p, const
             const int64_t chunk = it % chunks, bb = it / chunks, b = bb / blocks, m0 = bb % blocks * OCT_DWB_LANES;
             const int nch = p->M - m0 < OCT_DWB_LANES ? (int)(p->M - m0) : OCT_DWB_LANES;
             const int64_t r0 = chunk * rows, r1 = r0 + rows < pl->oh ? r0 + rows : pl->oh;
-            int64_t *s = sums ? sums + b * p->M + m0 : NULL;
-            if (s) memset(s, 0, (size_t)nch * sizeof *s);
+            int64_t part[OCT_DWB_LANES] = {0};
+            int64_t *s = sums ? part : NULL;
             int64_t *ks = a->table ? NULL : s; /* with a table, the sums are the mapped bytes' */
             const uint8_t *x = a->x + (b * p->C + m0) * p->in_vol;
             uint8_t *y = (uint8_t *)a->y + (b * p->M + m0) * p->P;
@@ -246,6 +255,7 @@ static void run_rows(int t, const oct_run_ctx *ctx, const qconv_params *p, const
                                 a->x_xor, a->x_zp, nch, wf, &a->rq, m0, y, p->P, r0, r1, ks, scratch);
             }
             qconv_apply_table(p, a, b, m0, nch, r0 * pl->ow, (r1 - r0) * pl->ow, s);
+            if (sums) add_sums(sums + b * p->M + m0, part, nch);
         }
     }
 }
