@@ -200,6 +200,18 @@ typedef struct {
     int per_row, out_s8, narrow, int32_out, big_bias, extremes;
 } q8_opts;
 
+/* Per-row multipliers and biases for 8 rows that keep acc[0..P) in the output range (o->big_bias:
+   biases near INT32_MAX, to wrap), and the output zero point. */
+static int32_t random_requant(const q8_opts *o, const int32_t *acc, int64_t P, float scale[8], int32_t bias[8]) {
+    double amax = 1;
+    for (int64_t i = 0; i < P; i++) amax = fabs((double)acc[i]) > amax ? fabs((double)acc[i]) : amax;
+    for (int i = 0; i < 8; i++) {
+        scale[i] = (float)(irand(60, 200) / amax);
+        bias[i] = o->big_bias ? INT32_MAX - irand(0, 1000) : irand(-(int32_t)amax / 4 - 1, (int32_t)amax / 4 + 1);
+    }
+    return o->out_s8 ? irand(-20, 20) : irand(90, 160);
+}
+
 static void check_q8_case(const dw_case *c, const q8_opts *o, const oct_isa *isas, int nisa) {
     oct_conv_geom g;
     if (!geom_of(c, &g)) return;
@@ -216,14 +228,8 @@ static void check_q8_case(const dw_case *c, const q8_opts *o, const oct_isa *isa
     enum { ROW = 3 };
     float scale[8];
     int32_t bias[8];
-    double amax = 1;
-    for (int64_t i = 0; i < P; i++) amax = fabs((double)acc[i]) > amax ? fabs((double)acc[i]) : amax;
-    for (int i = 0; i < 8; i++) {
-        scale[i] = (float)(irand(60, 200) / amax);
-        bias[i] = o->big_bias ? INT32_MAX - irand(0, 1000) : irand(-(int32_t)amax / 4 - 1, (int32_t)amax / 4 + 1);
-    }
+    const int32_t zp = random_requant(o, acc, P, scale, bias);
     const int32_t qmin = o->out_s8 ? -128 : 0, qmax = o->out_s8 ? 127 : 255;
-    const int32_t zp = o->out_s8 ? irand(-20, 20) : irand(90, 160);
     oct_requant rq = {.scale = o->per_row ? scale : scale + ROW, .scale_per_row = o->per_row, .bias = bias,
                       .zp = zp, .qmin = o->narrow ? zp : qmin, .qmax = o->narrow ? qmax - 20 : qmax,
                       .out_s8 = o->out_s8};
@@ -551,14 +557,8 @@ static void check_rows_q8(const dw_case *c, const q8_opts *o, int variant, const
     oct_ref_qconv_depthwise(&g, x, o->x_xor, o->x_zp, w, o->w_zp, 0, P, acc);
     float scale[8];
     int32_t bias[8];
-    double amax = 1;
-    for (int64_t i = 0; i < P; i++) amax = fabs((double)acc[i]) > amax ? fabs((double)acc[i]) : amax;
-    for (int i = 0; i < 8; i++) {
-        scale[i] = (float)(irand(60, 200) / amax);
-        bias[i] = o->big_bias ? INT32_MAX - irand(0, 1000) : irand(-(int32_t)amax / 4 - 1, (int32_t)amax / 4 + 1);
-    }
+    const int32_t zp = random_requant(o, acc, P, scale, bias);
     const int32_t qmin = o->out_s8 ? -128 : 0, qmax = o->out_s8 ? 127 : 255;
-    const int32_t zp = o->out_s8 ? irand(-20, 20) : irand(90, 160);
     const oct_requant rq = {.scale = scale, .scale_per_row = 1, .bias = bias, .zp = zp,
                             .qmin = o->narrow ? zp : qmin, .qmax = o->narrow ? qmax - 20 : qmax, .out_s8 = o->out_s8};
     oct_ref_requant(acc, P, ROW, 1, (int)P, &rq, yref, P, 1);
