@@ -18,6 +18,7 @@
 #include "../op.h"
 #include "../ops/quant/qops_common.h"
 #include "passes.h"
+#include "qdq_common.h"
 
 enum { TABLE_SLOT = 9 };
 
@@ -41,43 +42,6 @@ static const char *table_function(const oct_node *a) {
     return NULL;
 }
 
-/* The only live node reading value v (any slot, residual included), or -1. */
-static int sole_reader(const oct_graph *g, int v) {
-    int who = -1, uses = 0;
-    for (int i = 0; i < g->n_nodes; i++) {
-        const oct_node *n = &g->nodes[i];
-        if (n->dead) continue;
-        int k = n->epi.residual == v;
-        for (int j = 0; j < n->n_in; j++) k += n->in[j] == v;
-        if (k) who = i;
-        uses += k;
-    }
-    return uses == 1 ? who : -1;
-}
-
-/* A new constant uint8 [256] value holding table. Returns its index. */
-static int add_table_value(oct_graph *g, const oct_node *conv, const uint8_t table[256], octet_error *err) {
-    static const char suffix[] = "/octet_output_table";
-    char *name = malloc(strlen(conv->name) + sizeof suffix);
-    uint8_t *data = malloc(256);
-    if (!name || !data) {
-        free(name), free(data);
-        return oct_fail(err, OCTET_ERR_NOMEM, "out of memory fusing an activation table");
-    }
-    strcpy(name, conv->name);
-    strcat(name, suffix);
-    const int v = oct_graph_add_value(g, name, err);
-    free(name);
-    if (v < 0) {
-        free(data);
-        return -1;
-    }
-    memcpy(data, table, 256);
-    const int64_t dims[1] = {256};
-    oct_value_set_const(&g->values[v], OCTET_UINT8, 1, dims, data);
-    return v;
-}
-
 /* Gives conv ci input TABLE_SLOT = table value tv, the marking attribute and the fused label. */
 static int attach_table(oct_graph *g, int ci, int tv, const char *function, octet_error *err) {
     oct_node *c = &g->nodes[ci];
@@ -87,23 +51,8 @@ static int attach_table(oct_graph *g, int ci, int tv, const char *function, octe
     for (int k = c->n_in; k < TABLE_SLOT; k++) in[k] = -1; /* no bias */
     in[TABLE_SLOT] = tv;
     c->n_in = TABLE_SLOT + 1;
-    oct_attr *attrs = realloc(c->attrs, ((size_t)c->n_attr + 1) * sizeof *attrs);
-    if (!attrs) return oct_fail(err, OCTET_ERR_NOMEM, "out of memory fusing an activation table");
-    c->attrs = attrs;
-    oct_attr *a = &attrs[c->n_attr];
-    memset(a, 0, sizeof *a);
-    if (!(a->name = strdup("octet_output_table")))
-        return oct_fail(err, OCTET_ERR_NOMEM, "out of memory fusing an activation table");
-    a->type = OCT_ATTR_INT;
-    a->i = 1;
-    c->n_attr++;
-    size_t old = c->fused ? strlen(c->fused) : 0;
-    char *label = realloc(c->fused, old + strlen(function) + 2);
-    if (!label) return oct_fail(err, OCTET_ERR_NOMEM, "out of memory fusing an activation table");
-    if (old) label[old++] = '+';
-    strcpy(label + old, function);
-    c->fused = label;
-    return 0;
+    if (qdq_set_attr_int(g, ci, "octet_output_table", 1, err)) return -1;
+    return qdq_note_fused(g, ci, function, err);
 }
 
 /* Fuses the table node reading conv ci's output, if any. Returns 1 if fused, 0 if not, -1 on error. */
@@ -120,16 +69,21 @@ static int fuse_one(oct_graph *g, int ci, octet_error *err) {
        still honours a table on any strategy. */
     const oct_value *x = c->in[0] >= 0 ? &g->values[c->in[0]] : NULL;
     if (!x || x->rank < 3 || oct_attr_int(c, "group", 1) == x->dims[1]) return 0;
-    const int ai = sole_reader(g, y);
-    if (ai < 0) return 0;
+    int ai;
+    if (qdq_consumers(g, y, &ai, 1) != 1) return 0;
     const oct_node *a = &g->nodes[ai];
     const char *function = table_function(a);
     if (!function || a->n_out != 1 || a->in[0] != y || g->values[a->out[0]].dtype != g->values[y].dtype) return 0;
     /* The table is a plan-time constant only when the activation's scales are; otherwise the node stays. */
-    uint8_t table[256];
+    uint8_t *table = malloc(256);
     octet_error ignored = {0};
-    if (qops_lut_table(g, a, table, &ignored)) return 0;
-    const int tv = add_table_value(g, c, table, err);
+    if (!table) return oct_fail(err, OCTET_ERR_NOMEM, "out of memory fusing an activation table");
+    if (qops_lut_table(g, a, table, &ignored)) {
+        free(table);
+        return 0;
+    }
+    const int64_t dims[1] = {256};
+    const int tv = qdq_add_const(g, c->name, "/octet_output_table", OCTET_UINT8, 1, dims, table, err);
     if (tv < 0 || attach_table(g, ci, tv, function, err)) return -1;
     oct_node *conv = &g->nodes[ci]; /* adding the value may not move nodes, but read it afresh */
     conv->out[0] = g->nodes[ai].out[0];

@@ -63,6 +63,7 @@ int qdq_rewrite(oct_graph *g, int ni, const char *domain, const char *type, int 
 int qdq_note_fused(oct_graph *g, int ni, const char *what, octet_error *err);
 /* Sets (adds or replaces) an attribute of node ni. */
 int qdq_set_attr_float(oct_graph *g, int ni, const char *name, float v, octet_error *err);
+int qdq_set_attr_int(oct_graph *g, int ni, const char *name, int64_t v, octet_error *err);
 int qdq_set_attr_string(oct_graph *g, int ni, const char *name, const char *v, octet_error *err);
 /* An int8 op of that name is registered. */
 bool qdq_have_op(const char *domain, const char *type);

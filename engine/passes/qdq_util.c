@@ -288,6 +288,14 @@ int qdq_set_attr_float(oct_graph *g, int ni, const char *name, float v, octet_er
     return 0;
 }
 
+int qdq_set_attr_int(oct_graph *g, int ni, const char *name, int64_t v, octet_error *err) {
+    oct_attr *at = attr_slot(g, ni, name, err);
+    if (!at) return -1;
+    at->type = OCT_ATTR_INT;
+    at->i = v;
+    return 0;
+}
+
 int qdq_set_attr_string(oct_graph *g, int ni, const char *name, const char *v, octet_error *err) {
     oct_attr *at = attr_slot(g, ni, name, err);
     if (!at) return -1;
