@@ -216,7 +216,7 @@ int oct_graph_run_observed(const oct_graph *g, const int *order, int n, const oc
     for (int k = 0; k < n; k++) {
         const oct_node *nd = &g->nodes[order[k]];
         if (nd->dead) continue;
-        oct_run_ctx ctx = {g, t, ws, threads > 0 ? threads : 1};
+        oct_run_ctx ctx = {g, t, ws, threads > 0 ? threads : 1, NULL};
         if (nd->op->run(&ctx, nd, err)) {
             oct_fail_context(err, "node '%s' (%s)", nd->name, nd->op_type);
             goto done;

@@ -21,11 +21,13 @@ typedef struct oct_run_ctx {
     oct_tensor *tensors;  /* one per value, bound for this run (data may be NULL for unused ones) */
     void *workspace;      /* n->workspace_bytes of scratch for the node being run */
     int threads;          /* OpenMP threads the op may use */
+    struct oct_team *team; /* the run's team while the node runs in one (engine/team.h), else NULL */
 } oct_run_ctx;
 
 enum {
     OCT_OP_NO_FOLD = 1u << 0,    /* never constant-fold (e.g. random ops) */
-    OCT_OP_SHAPE_ONLY = 1u << 1  /* the output depends only on input shapes (Shape): fold always */
+    OCT_OP_SHAPE_ONLY = 1u << 1, /* the output depends only on input shapes (Shape): fold always */
+    OCT_OP_TEAM = 1u << 2        /* run splits work only through oct_parallel (engine/team.h) */
 };
 
 typedef struct oct_op {

@@ -119,7 +119,7 @@ static int fold_node(oct_graph *g, oct_node *n, octet_error *err) {
             goto done;
         }
     }
-    oct_run_ctx ctx = {g, t, ws, 1};
+    oct_run_ctx ctx = {g, t, ws, 1, NULL};
     if (n->op->run(&ctx, n, err)) goto done;
     for (int i = 0; i < n->n_out; i++) {
         if (n->out[i] < 0) continue;

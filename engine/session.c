@@ -13,6 +13,7 @@
 #include "op.h"
 #include "plan.h"
 #include "profile.h"
+#include "team.h"
 
 #define MAX_PLANS 8
 
@@ -31,6 +32,7 @@ struct octet_session {
     int threads;
     int batch;
     int pin_threads;
+    int teams; /* run stretches of OCT_OP_TEAM nodes on one team (engine/team.h) */
     pthread_mutex_t lock;
     plan_slot plans[MAX_PLANS];
     int n_plans;
@@ -54,6 +56,13 @@ static void free_arenas(arena *a) {
     }
 }
 
+/* OCTET_NO_TEAM=1 in the environment: every node gets its own OpenMP region (for A/B timing and
+   for tests that compare the two). */
+static int no_team(void) {
+    const char *v = getenv("OCTET_NO_TEAM");
+    return v && v[0] == '1';
+}
+
 octet_session *octet_session_create(const octet_model *model, const octet_session_options *opts,
                                     octet_error *err) {
     if (!model || !model->graph) {
@@ -69,6 +78,7 @@ octet_session *octet_session_create(const octet_model *model, const octet_sessio
     s->threads = opts && opts->threads > 0 ? opts->threads : omp_get_max_threads();
     s->batch = opts && opts->batch > 0 ? opts->batch : 1;
     s->pin_threads = opts && opts->pin_threads;
+    s->teams = !no_team();
     pthread_mutex_init(&s->lock, NULL);
     if (model->graph->n_inputs > 64) {
         oct_fail(err, OCTET_ERR_UNSUPPORTED, "more than 64 graph inputs");
@@ -309,16 +319,47 @@ static int is_given(const octet_tensor *outputs, int n_out, int into, const void
     return 0;
 }
 
-/* node_ms (NULL: no timing) receives each node's wall time, added to what it holds. */
-static int execute(const oct_plan *p, oct_tensor *t, char *mem, int threads, double *node_ms, octet_error *err) {
-    const oct_graph *g = p->g;
-    for (int k = 0; k < p->n_exec; k++) {
-        const oct_node *n = &g->nodes[p->exec[k]];
-        oct_run_ctx ctx = {g, t, n->workspace_bytes ? mem + n->workspace_offset : NULL, threads};
-        double t0 = node_ms ? oct_profile_now_ms() : 0;
-        if (n->op->run(&ctx, n, err))
-            return oct_fail_context(err, "node '%s' (%s)", n->name, n->op_type);
-        if (node_ms) node_ms[k] += oct_profile_now_ms() - t0;
+typedef struct {
+    const oct_plan *p;
+    oct_tensor *t;
+    char *mem;
+    int threads;
+    double *node_ms; /* NULL: no timing */
+    octet_error *err;
+} exec_state;
+
+/* Runs the k-th executed node (team: the stretch's team, or NULL). */
+static int run_node(int k, struct oct_team *team, void *state) {
+    const exec_state *e = state;
+    const oct_graph *g = e->p->g;
+    const oct_node *n = &g->nodes[e->p->exec[k]];
+    oct_run_ctx ctx = {g, e->t, n->workspace_bytes ? e->mem + n->workspace_offset : NULL, e->threads, team};
+    double t0 = e->node_ms ? oct_profile_now_ms() : 0;
+    if (n->op->run(&ctx, n, e->err))
+        return oct_fail_context(e->err, "node '%s' (%s)", n->name, n->op_type);
+    if (e->node_ms) e->node_ms[k] += oct_profile_now_ms() - t0;
+    return 0;
+}
+
+static int team_op(const oct_plan *p, int k) {
+    return (p->g->nodes[p->exec[k]].op->flags & OCT_OP_TEAM) != 0;
+}
+
+/* node_ms (NULL: no timing) receives each node's wall time, added to what it holds. Stretches of
+   two or more consecutive OCT_OP_TEAM nodes run on one team (engine/team.h). */
+static int execute(const oct_plan *p, oct_tensor *t, char *mem, int threads, int teams, double *node_ms,
+                   octet_error *err) {
+    exec_state e = {p, t, mem, threads, node_ms, err};
+    teams = teams && threads > 1;
+    for (int k = 0; k < p->n_exec;) {
+        int end = k;
+        while (teams && end < p->n_exec && team_op(p, end)) end++;
+        if (end - k >= 2) {
+            if (oct_team_execute(k, end, threads, run_node, &e)) return -1;
+            k = end;
+        } else if (run_node(k++, NULL, &e)) {
+            return -1;
+        }
     }
     return 0;
 }
@@ -396,7 +437,7 @@ int oct_session_run_profiled(octet_session *s, int n_in, const char *const *in_n
     }
     if (prof && oct_profile_bind(prof, p, err)) goto done;
     if (s->pin_threads) oct_pin_team(s->threads); /* refused: the run goes on unpinned */
-    if (execute(p, t, a->mem, s->threads, prof ? prof->node_ms : NULL, err)) goto done;
+    if (execute(p, t, a->mem, s->threads, s->teams, prof ? prof->node_ms : NULL, err)) goto done;
     if (prof) prof->runs++;
     /* Activation outputs were allocated for this run: hand them over. Constant or input outputs
        (and an output requested twice) are copied. */

@@ -312,7 +312,7 @@ static float *run_single(oct_graph *g, int ni, const float *const *inputs, int t
     float *y = calloc((size_t)oct_value_numel(yv) + 1, sizeof(float));
     t[n->out[0]].data = y;
     void *ws = malloc(n->workspace_bytes + 64);
-    oct_run_ctx ctx = {g, t, ws, threads};
+    oct_run_ctx ctx = {g, t, ws, threads, NULL};
     ck_assert_msg(n->op->run(&ctx, n, &err) == 0, "run: %s", err.msg);
     free(ws);
     free(t);

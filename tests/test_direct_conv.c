@@ -378,7 +378,7 @@ static void *run_node(oct_graph *g, const void *const *inputs, int threads) {
     t[g->outputs[0]].data = y;
     oct_node *n = &g->nodes[0];
     void *ws = malloc(n->workspace_bytes + 64);
-    oct_run_ctx ctx = {g, t, ws, threads};
+    oct_run_ctx ctx = {g, t, ws, threads, NULL};
     ck_assert_msg(n->op->run(&ctx, n, &err) == 0, "run: %s", err.msg);
     free(ws);
     free(t);

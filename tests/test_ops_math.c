@@ -107,7 +107,7 @@ static int h_run_threads(harness *h, int threads) {
         t->data = calloc((size_t)(cnt ? cnt : 1), octet_dtype_size(t->dtype));
     }
     h->ws = n->workspace_bytes ? malloc(n->workspace_bytes) : NULL;
-    oct_run_ctx ctx = {h->g, h->t, h->ws, threads};
+    oct_run_ctx ctx = {h->g, h->t, h->ws, threads, NULL};
     return n->op->run(&ctx, n, &h->err);
 }
 static int h_run(harness *h) { return h_run_threads(h, 1); }

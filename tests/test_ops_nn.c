@@ -136,7 +136,7 @@ static exec_t exec(oct_graph *g, int fuse, const void *const *inputs, int thread
         oct_node *n = &g->nodes[g->order[k]];
         if (n->dead) continue;
         void *ws = malloc(n->workspace_bytes + 64);
-        oct_run_ctx ctx = {g, e.t, ws, threads};
+        oct_run_ctx ctx = {g, e.t, ws, threads, NULL};
         int rc = n->op->run(&ctx, n, &err);
         free(ws);
         ck_assert_msg(rc == 0, "run %s: %s", n->op_type, err.msg);

@@ -146,7 +146,7 @@ static exec_t exec_rc(oct_graph *g, const void *const *inputs, int threads, int 
     for (int k = 0; k < g->n_nodes && !*rc; k++) {
         oct_node *n = &g->nodes[g->order[k]];
         void *ws = malloc(n->workspace_bytes + 64);
-        oct_run_ctx ctx = {g, e.t, ws, threads};
+        oct_run_ctx ctx = {g, e.t, ws, threads, NULL};
         *rc = n->op->run(&ctx, n, err);
         free(ws);
     }

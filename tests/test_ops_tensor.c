@@ -138,7 +138,7 @@ static int h_run(harness *h) {
         h->t[n->out[i]].data = malloc(bytes + 1);
         memset(h->t[n->out[i]].data, 0xA5, bytes + 1);
     }
-    oct_run_ctx ctx = {h->g, h->t, NULL, h->threads};
+    oct_run_ctx ctx = {h->g, h->t, NULL, h->threads, NULL};
     return n->op->run(&ctx, n, &h->err);
 }
 

@@ -137,7 +137,7 @@ static exec_t exec(oct_graph *g, const void *const *inputs, int threads) {
     for (int k = 0; k < g->n_nodes; k++) {
         oct_node *n = &g->nodes[g->order[k]];
         void *ws = malloc(n->workspace_bytes + 64);
-        oct_run_ctx ctx = {g, e.t, ws, threads};
+        oct_run_ctx ctx = {g, e.t, ws, threads, NULL};
         const int rc = n->op->run(&ctx, n, &err);
         free(ws);
         ck_assert_msg(rc == 0, "run: %s", err.msg);

@@ -279,7 +279,7 @@ static void run(const conv_graph *cg, const float *x, const float *w, const floa
     if (cg->rv >= 0) t[cg->rv].data = (void *)r;
     t[cg->yv].data = y;
     void *ws = malloc(cg->n->workspace_bytes + 1);
-    oct_run_ctx ctx = {cg->g, t, ws, threads};
+    oct_run_ctx ctx = {cg->g, t, ws, threads, NULL};
     octet_error err = {0};
     ck_assert_msg(cg->n->op->run(&ctx, cg->n, &err) == 0, "run: %s", err.msg);
     free(ws);

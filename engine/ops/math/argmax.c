@@ -52,8 +52,8 @@ static int argmax_run(const oct_run_ctx *ctx, const oct_node *n, octet_error *er
     const oct_tensor *x = oct_in(ctx, n, 0);
     argmax_job j = {p, x->dtype, x->data, oct_out(ctx, n, 0)->data};
     int64_t row = p->len * p->inner > 0 ? p->len * p->inner : 1;
-    oct_math_parallel(ctx->threads, p->outer, OCT_MATH_GRAIN / row + 1, argmax_range, &j);
+    oct_math_parallel(ctx, p->outer, OCT_MATH_GRAIN / row + 1, argmax_range, &j);
     return 0;
 }
 
-const oct_op oct_op_argmax = {"", "ArgMax", 0, argmax_infer, argmax_run, NULL};
+const oct_op oct_op_argmax = {"", "ArgMax", OCT_OP_TEAM, argmax_infer, argmax_run, NULL};

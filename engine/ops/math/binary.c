@@ -29,7 +29,7 @@ int oct_math_run_binary(const oct_run_ctx *ctx, const oct_node *n, oct_binary_ki
     const oct_tensor *ins[2] = {a, b};
     if (oct_math_bcast(&bc, y, 2, ins, err) < 0) return -1;
     binary_job j = {kind, a->dtype, b->dtype, &bc, a->data, b->data, y->data};
-    oct_math_parallel(ctx->threads, oct_bcast_numel(&bc), OCT_MATH_GRAIN, binary_range, &j);
+    oct_math_parallel(ctx, oct_bcast_numel(&bc), OCT_MATH_GRAIN, binary_range, &j);
     return 0;
 }
 
@@ -107,9 +107,9 @@ static int arith_run(const oct_run_ctx *ctx, const oct_node *n, octet_error *err
     return oct_math_run_binary(ctx, n, k, err);
 }
 
-const oct_op oct_op_add = {"", "Add", 0, arith_infer, arith_run, NULL};
-const oct_op oct_op_sub = {"", "Sub", 0, arith_infer, arith_run, NULL};
-const oct_op oct_op_mul = {"", "Mul", 0, arith_infer, arith_run, NULL};
-const oct_op oct_op_div = {"", "Div", 0, arith_infer, arith_run, NULL};
-const oct_op oct_op_pow = {"", "Pow", 0, arith_infer, arith_run, NULL};
-const oct_op oct_op_prelu = {"", "PRelu", 0, arith_infer, arith_run, NULL};
+const oct_op oct_op_add = {"", "Add", OCT_OP_TEAM, arith_infer, arith_run, NULL};
+const oct_op oct_op_sub = {"", "Sub", OCT_OP_TEAM, arith_infer, arith_run, NULL};
+const oct_op oct_op_mul = {"", "Mul", OCT_OP_TEAM, arith_infer, arith_run, NULL};
+const oct_op oct_op_div = {"", "Div", OCT_OP_TEAM, arith_infer, arith_run, NULL};
+const oct_op oct_op_pow = {"", "Pow", OCT_OP_TEAM, arith_infer, arith_run, NULL};
+const oct_op oct_op_prelu = {"", "PRelu", OCT_OP_TEAM, arith_infer, arith_run, NULL};

@@ -43,8 +43,8 @@ static int cast_run(const oct_run_ctx *ctx, const oct_node *n, octet_error *err)
     const cast_params *p = n->params;
     const oct_tensor *x = oct_in(ctx, n, 0);
     cast_job j = {x->dtype, p->to, x->data, oct_out(ctx, n, 0)->data};
-    oct_math_parallel(ctx->threads, octet_tensor_numel(x), OCT_MATH_GRAIN, cast_range, &j);
+    oct_math_parallel(ctx, octet_tensor_numel(x), OCT_MATH_GRAIN, cast_range, &j);
     return 0;
 }
 
-const oct_op oct_op_cast = {"", "Cast", 0, cast_infer, cast_run, NULL};
+const oct_op oct_op_cast = {"", "Cast", OCT_OP_TEAM, cast_infer, cast_run, NULL};

@@ -94,8 +94,8 @@ static int clip_run(const oct_run_ctx *ctx, const oct_node *n, octet_error *err)
             else j.imax = read_int(x->dtype, v);
         }
     }
-    oct_math_parallel(ctx->threads, octet_tensor_numel(x), OCT_MATH_GRAIN, clip_range, &j);
+    oct_math_parallel(ctx, octet_tensor_numel(x), OCT_MATH_GRAIN, clip_range, &j);
     return 0;
 }
 
-const oct_op oct_op_clip = {"", "Clip", 0, clip_infer, clip_run, NULL};
+const oct_op oct_op_clip = {"", "Clip", OCT_OP_TEAM, clip_infer, clip_run, NULL};

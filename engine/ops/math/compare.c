@@ -33,6 +33,6 @@ static int compare_run(const oct_run_ctx *ctx, const oct_node *n, octet_error *e
     return oct_math_run_binary(ctx, n, (oct_binary_kind)k, err);
 }
 
-const oct_op oct_op_equal = {"", "Equal", 0, compare_infer, compare_run, NULL};
-const oct_op oct_op_greater = {"", "Greater", 0, compare_infer, compare_run, NULL};
-const oct_op oct_op_less = {"", "Less", 0, compare_infer, compare_run, NULL};
+const oct_op oct_op_equal = {"", "Equal", OCT_OP_TEAM, compare_infer, compare_run, NULL};
+const oct_op oct_op_greater = {"", "Greater", OCT_OP_TEAM, compare_infer, compare_run, NULL};
+const oct_op oct_op_less = {"", "Less", OCT_OP_TEAM, compare_infer, compare_run, NULL};

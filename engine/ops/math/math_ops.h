@@ -8,10 +8,10 @@
 /* Elementwise loops below this many elements per thread are not worth an OpenMP team. */
 #define OCT_MATH_GRAIN 16384
 
-/* Calls fn(arg, begin, end) over [0, n), split across up to `threads` OpenMP threads when every
-   thread gets at least `grain` items; otherwise runs it once on this thread. */
+/* Calls fn(arg, begin, end) over [0, n), split across up to ctx->threads threads (oct_parallel)
+   when every thread gets at least `grain` items; otherwise runs it once on this thread. */
 typedef void (*oct_math_range_fn)(const void *arg, int64_t begin, int64_t end);
-void oct_math_parallel(int threads, int64_t n, int64_t grain, oct_math_range_fn fn, const void *arg);
+void oct_math_parallel(const oct_run_ctx *ctx, int64_t n, int64_t grain, oct_math_range_fn fn, const void *arg);
 
 /* Replaces n->params with a zeroed block of `size` bytes; NULL (err set) when out of memory. */
 void *oct_math_new_params(oct_node *n, size_t size, octet_error *err);

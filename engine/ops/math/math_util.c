@@ -2,16 +2,30 @@
 #include <stdlib.h>
 
 #include "math_ops.h"
+#include "team.h"
 
-void oct_math_parallel(int threads, int64_t n, int64_t grain, oct_math_range_fn fn, const void *arg) {
+typedef struct {
+    oct_math_range_fn fn;
+    const void *arg;
+    int64_t n;
+} range_job;
+
+static void range_part(void *arg, int tid, int nthreads) {
+    const range_job *j = arg;
+    int64_t b, e;
+    oct_static_range(j->n, tid, nthreads, &b, &e);
+    if (e > b) j->fn(j->arg, b, e);
+}
+
+void oct_math_parallel(const oct_run_ctx *ctx, int64_t n, int64_t grain, oct_math_range_fn fn, const void *arg) {
     int64_t chunks = grain > 0 ? n / grain : n;
-    if (chunks > threads) chunks = threads;
+    if (chunks > ctx->threads) chunks = ctx->threads;
     if (chunks <= 1) {
         if (n > 0) fn(arg, 0, n);
         return;
     }
-    #pragma omp parallel for num_threads((int)chunks) schedule(static)
-    for (int64_t c = 0; c < chunks; c++) fn(arg, n * c / chunks, n * (c + 1) / chunks);
+    range_job j = {fn, arg, n};
+    oct_parallel(ctx, (int)chunks, range_part, &j);
 }
 
 void *oct_math_new_params(oct_node *n, size_t size, octet_error *err) {

@@ -119,15 +119,15 @@ static int reduce_run(const oct_run_ctx *ctx, const oct_node *n, octet_error *er
         j.red = first_red < 0 ? 1 : j.dims[first_red];
         j.inner = first_red < 0 ? 1 : oct_math_span(j.dims, first_red + 1, j.rank);
         int64_t row = j.red * j.inner > 0 ? j.red * j.inner : 1;
-        oct_math_parallel(ctx->threads, j.outer, OCT_MATH_GRAIN / row + 1, rows_range, &j);
+        oct_math_parallel(ctx, j.outer, OCT_MATH_GRAIN / row + 1, rows_range, &j);
     } else {
         int64_t out_n = octet_tensor_numel(y);
         int64_t per = out_n > 0 ? octet_tensor_numel(x) / out_n : 1;
-        oct_math_parallel(ctx->threads, out_n, OCT_MATH_GRAIN / (per > 0 ? per : 1) + 1, general_range, &j);
+        oct_math_parallel(ctx, out_n, OCT_MATH_GRAIN / (per > 0 ? per : 1) + 1, general_range, &j);
     }
     return 0;
 }
 
-const oct_op oct_op_reduce_sum = {"", "ReduceSum", 0, reduce_infer, reduce_run, NULL};
-const oct_op oct_op_reduce_mean = {"", "ReduceMean", 0, reduce_infer, reduce_run, NULL};
-const oct_op oct_op_reduce_max = {"", "ReduceMax", 0, reduce_infer, reduce_run, NULL};
+const oct_op oct_op_reduce_sum = {"", "ReduceSum", OCT_OP_TEAM, reduce_infer, reduce_run, NULL};
+const oct_op oct_op_reduce_mean = {"", "ReduceMean", OCT_OP_TEAM, reduce_infer, reduce_run, NULL};
+const oct_op oct_op_reduce_max = {"", "ReduceMax", OCT_OP_TEAM, reduce_infer, reduce_run, NULL};

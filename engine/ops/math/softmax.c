@@ -47,9 +47,9 @@ static int softmax_run(const oct_run_ctx *ctx, const oct_node *n, octet_error *e
     softmax_job j = {p, oct_in(ctx, n, 0)->data, oct_out(ctx, n, 0)->data};
     /* threads split the outer rows; a row is len*inner elements of work */
     int64_t row = p->len * p->inner > 0 ? p->len * p->inner : 1;
-    oct_math_parallel(ctx->threads, p->outer, OCT_MATH_GRAIN / row + 1, softmax_range, &j);
+    oct_math_parallel(ctx, p->outer, OCT_MATH_GRAIN / row + 1, softmax_range, &j);
     return 0;
 }
 
-const oct_op oct_op_softmax = {"", "Softmax", 0, softmax_infer, softmax_run, NULL};
-const oct_op oct_op_log_softmax = {"", "LogSoftmax", 0, softmax_infer, softmax_run, NULL};
+const oct_op oct_op_softmax = {"", "Softmax", OCT_OP_TEAM, softmax_infer, softmax_run, NULL};
+const oct_op oct_op_log_softmax = {"", "LogSoftmax", OCT_OP_TEAM, softmax_infer, softmax_run, NULL};

@@ -60,4 +60,4 @@ static int topk_run(const oct_run_ctx *ctx, const oct_node *n, octet_error *err)
     return 0;
 }
 
-const oct_op oct_op_topk = {"", "TopK", 0, topk_infer, topk_run, NULL};
+const oct_op oct_op_topk = {"", "TopK", OCT_OP_TEAM, topk_infer, topk_run, NULL};

@@ -68,11 +68,11 @@ static int unary_run(const oct_run_ctx *ctx, const oct_node *n, octet_error *err
     (void)err;
     const oct_tensor *x = oct_in(ctx, n, 0);
     unary_job j = {n->params, x->dtype, x->data, oct_out(ctx, n, 0)->data};
-    oct_math_parallel(ctx->threads, octet_tensor_numel(x), OCT_MATH_GRAIN, unary_range, &j);
+    oct_math_parallel(ctx, octet_tensor_numel(x), OCT_MATH_GRAIN, unary_range, &j);
     return 0;
 }
 
-#define UNARY_OP(var, name) const oct_op var = {"", name, 0, unary_infer, unary_run, NULL};
+#define UNARY_OP(var, name) const oct_op var = {"", name, OCT_OP_TEAM, unary_infer, unary_run, NULL};
 UNARY_OP(oct_op_relu, "Relu")
 UNARY_OP(oct_op_leaky_relu, "LeakyRelu")
 UNARY_OP(oct_op_sigmoid, "Sigmoid")

@@ -79,11 +79,11 @@ static int variadic_run(const oct_run_ctx *ctx, const oct_node *n, octet_error *
         if (oct_math_bcast(&bc, y, 1, ins, err) < 0) return oct_fail_context(err, "input %d", i);
     }
     variadic_job j = {k, strcmp(n->op_type, "Mean") == 0, ctx, n, y};
-    oct_math_parallel(ctx->threads, octet_tensor_numel(y), OCT_MATH_GRAIN, variadic_range, &j);
+    oct_math_parallel(ctx, octet_tensor_numel(y), OCT_MATH_GRAIN, variadic_range, &j);
     return 0;
 }
 
-const oct_op oct_op_max = {"", "Max", 0, variadic_infer, variadic_run, NULL};
-const oct_op oct_op_min = {"", "Min", 0, variadic_infer, variadic_run, NULL};
-const oct_op oct_op_sum = {"", "Sum", 0, variadic_infer, variadic_run, NULL};
-const oct_op oct_op_mean = {"", "Mean", 0, variadic_infer, variadic_run, NULL};
+const oct_op oct_op_max = {"", "Max", OCT_OP_TEAM, variadic_infer, variadic_run, NULL};
+const oct_op oct_op_min = {"", "Min", OCT_OP_TEAM, variadic_infer, variadic_run, NULL};
+const oct_op oct_op_sum = {"", "Sum", OCT_OP_TEAM, variadic_infer, variadic_run, NULL};
+const oct_op oct_op_mean = {"", "Mean", OCT_OP_TEAM, variadic_infer, variadic_run, NULL};

@@ -37,8 +37,8 @@ static int where_run(const oct_run_ctx *ctx, const oct_node *n, octet_error *err
     oct_bcast bc;
     if (oct_math_bcast(&bc, out, 3, ins, err) < 0) return -1;
     where_job j = {&bc, octet_dtype_size(out->dtype), ins[0]->data, ins[1]->data, ins[2]->data, out->data};
-    oct_math_parallel(ctx->threads, oct_bcast_numel(&bc), OCT_MATH_GRAIN, where_range, &j);
+    oct_math_parallel(ctx, oct_bcast_numel(&bc), OCT_MATH_GRAIN, where_range, &j);
     return 0;
 }
 
-const oct_op oct_op_where = {"", "Where", 0, where_infer, where_run, NULL};
+const oct_op oct_op_where = {"", "Where", OCT_OP_TEAM, where_infer, where_run, NULL};

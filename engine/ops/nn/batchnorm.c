@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "nn_common.h"
+#include "team.h"
 
 typedef struct {
     int64_t N, C, vol;
@@ -48,6 +49,33 @@ static int bn_infer(oct_graph *g, oct_node *n, octet_error *err) {
     return 0;
 }
 
+typedef struct {
+    const bn_params *p;
+    const float *x;
+    float *y;
+    const float *scale, *bias, *mean, *var;
+    double eps;
+} bn_job;
+
+static void bn_plane(void *arg, int64_t pl, int tid) {
+    (void)tid;
+    const bn_job *j = arg;
+    const bn_params *p = j->p;
+    const int64_t c = pl % p->C;
+    const float *xp = j->x + pl * p->vol;
+    float *yp = j->y + pl * p->vol;
+    if (!p->per_element) {
+        double a = j->scale[c] / sqrt((double)j->var[c] + j->eps);
+        oct_ref_scale_shift(xp, p->vol, (float)a, (float)(j->bias[c] - j->mean[c] * a), yp);
+        return;
+    }
+    for (int64_t i = 0; i < p->vol; i++) {
+        int64_t s = c * p->vol + i;
+        double a = j->scale[s] / sqrt((double)j->var[s] + j->eps);
+        yp[i] = (float)((xp[i] - j->mean[s]) * a + j->bias[s]);
+    }
+}
+
 static int bn_run(const oct_run_ctx *ctx, const oct_node *n, octet_error *err) {
     const bn_params *p = n->params;
     if (!p) return oct_fail(err, OCTET_ERR_INTERNAL, "BatchNormalization run before infer");
@@ -55,25 +83,10 @@ static int bn_run(const oct_run_ctx *ctx, const oct_node *n, octet_error *err) {
     const float *mean = oct_in(ctx, n, 3)->data, *var = oct_in(ctx, n, 4)->data;
     float *y = oct_out(ctx, n, 0)->data;
     const double eps = oct_attr_float(n, "epsilon", 1e-5f);
-    const int t = nn_run_threads(ctx, p->threads);
     const int64_t planes = p->N * p->C;
-#pragma omp parallel for num_threads(t) schedule(static) if (t > 1 && planes * p->vol > 65536)
-    for (int64_t pl = 0; pl < planes; pl++) {
-        const int64_t c = pl % p->C;
-        const float *xp = x + pl * p->vol;
-        float *yp = y + pl * p->vol;
-        if (!p->per_element) {
-            double a = scale[c] / sqrt((double)var[c] + eps);
-            oct_ref_scale_shift(xp, p->vol, (float)a, (float)(bias[c] - mean[c] * a), yp);
-        } else {
-            for (int64_t i = 0; i < p->vol; i++) {
-                int64_t s = c * p->vol + i;
-                double a = scale[s] / sqrt((double)var[s] + eps);
-                yp[i] = (float)((xp[i] - mean[s]) * a + bias[s]);
-            }
-        }
-    }
+    bn_job j = {p, x, y, scale, bias, mean, var, eps};
+    oct_parallel_for(ctx, planes * p->vol > 65536 ? nn_run_threads(ctx, p->threads) : 1, planes, bn_plane, &j);
     return 0;
 }
 
-const oct_op oct_op_batch_normalization = {"", "BatchNormalization", 0, bn_infer, bn_run, NULL};
+const oct_op oct_op_batch_normalization = {"", "BatchNormalization", OCT_OP_TEAM, bn_infer, bn_run, NULL};

@@ -9,12 +9,12 @@
      Y^T = col^T * W_g^T, pixels on the micro-tile's rows and output channels on its vectors.
    The two GEMM strategies use constant weights packed once at plan time into the micro-kernel's
    A-panel layout, and apply bias, residual and activation in the GEMM tiles' write-back. */
-#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "conv.h"
 #include "im2col_isa.h"
+#include "team.h"
 
 /* Bytes of im2col buffer a thread may use: stays in L2 together with the GEMM's panels. */
 enum { COL_BUDGET_FLOATS = 1 << 18 };
@@ -253,49 +253,64 @@ static void run_pointwise(const oct_run_ctx *ctx, const oct_node *n, const conv_
                                 .a = p->packed_w ? NULL : w + gi * p->Mg * p->Cg, .ap = packed_group(p, gi), .lda = (int)p->Cg,
                                 .b = x + (b * p->C + gi * p->Cg) * p->in_vol, .ldb = (int)p->in_vol,
                                 .y = y + yoff, .ldy = (int)p->P, .e = &e, .split_rows = p->split_channels};
-            nn_gemm_run(t, &gm);
+            nn_gemm_run(ctx, t, &gm);
         }
+}
+
+/* What the work items of the im2col and pixels-as-A strategies share. */
+typedef struct {
+    const oct_run_ctx *ctx;
+    const conv_params *p;
+    const float *x, *w, *bias, *res;
+    float *y;
+    oct_act act;
+    int64_t b, gi; /* pixels-as-A: the image and group being run */
+    const float *xg;
+    float *panel;  /* pixels-as-A: the shared panel (one per thread: panel_per_thread) */
+} conv_job;
+
+/* One thread's part of the im2col strategy: a contiguous run of items, tile-major with channel
+   blocks innermost, so that the thread unfolds each of its tiles once for all their channel blocks
+   (the plan makes the item count a multiple of the threads where it can). */
+static void im2col_part(void *arg, int tid, int nthreads) {
+    const conv_job *j = arg;
+    const conv_params *p = j->p;
+    /* The plan's arch even for weights not packed at plan time: the tiles and the workspace follow
+       its strips. */
+    const oct_sgemm_arch *arch = p->packed_arch;
+    const int64_t ntiles = p->ntiles, nr = arch->nr, strips = (p->P + nr - 1) / nr;
+    const int64_t nmb = (p->Mg + p->mblock - 1) / p->mblock;
+    int64_t i0, i1;
+    oct_static_range(p->N * p->group * ntiles * nmb, tid, nthreads, &i0, &i1);
+    float *col = (float *)((char *)j->ctx->workspace + (size_t)tid * p->slice_bytes);
+    int64_t have = -1; /* the tile whose panel col holds: its channel blocks need no new unfold */
+    for (int64_t it = i0; it < i1; it++) {
+        const int64_t mbi = it % nmb, tile_i = (it / nmb) % ntiles, bg = it / (nmb * ntiles);
+        const int64_t b = bg / p->group, gi = bg % p->group;
+        const int64_t p0 = tile_i * strips / ntiles * nr, p1e = (tile_i + 1) * strips / ntiles * nr;
+        const int64_t np = (p1e < p->P ? p1e : p->P) - p0;
+        const int64_t m0 = mbi * p->mblock, mc = p->Mg - m0 < p->mblock ? p->Mg - m0 : p->mblock;
+        if (have != it / nmb) {
+            oct_im2col_f32_panel(&p->geom, j->x + (b * p->C + gi * p->Cg) * p->in_vol, p->Cg, p0, np, arch->nr, col);
+            have = it / nmb;
+        }
+        const int64_t ch = gi * p->Mg + m0;
+        const int64_t yoff = (b * p->M + ch) * p->P + p0;
+        const oct_epilogue_args e = {.alpha = 1.f, .row_bias = j->bias ? j->bias + ch : NULL,
+                                     .res = j->res ? j->res + yoff : NULL, .ldr = p->P, .act = j->act};
+        const float *ap = packed_group(p, gi);
+        const oct_sgemm_call q = {.m = (int)mc, .n = (int)np, .k = (int)p->K, .a = ap ? NULL : j->w + ch * p->K,
+                                  .ap = ap ? ap + m0 * p->K : NULL, .lda = (int)p->K, .bp = col,
+                                  .c = j->y + yoff, .ldc = (int)p->P, .e = &e};
+        oct_sgemm_run(arch, &q);
+    }
 }
 
 static void run_im2col(const oct_run_ctx *ctx, const oct_node *n, const conv_params *p, const float *x,
                        const float *w, const float *bias, const float *res, float *y) {
-    const int t = nn_run_threads(ctx, p->threads);
-    const int64_t ntiles = p->ntiles, nr = p->packed_arch->nr, strips = (p->P + nr - 1) / nr;
-    const int64_t nmb = (p->Mg + p->mblock - 1) / p->mblock;
-    const int64_t items = p->N * p->group * ntiles * nmb;
-    const oct_act act = nn_node_act(n);
-    /* The plan's arch even for weights not packed at plan time: the tiles and the workspace follow its
-       strips. */
-    const oct_sgemm_arch *arch = p->packed_arch;
-#pragma omp parallel num_threads(t) if (t > 1 && items > 1)
-    {
-        float *col = (float *)((char *)ctx->workspace + (size_t)omp_get_thread_num() * p->slice_bytes);
-        int64_t have = -1; /* the tile whose panel col holds: its channel blocks need no new unfold */
-        /* Items run tile-major, channel blocks innermost; contiguous runs of items per thread, so
-           that a thread unfolds each of its tiles once for all their channel blocks (the plan
-           makes the item count a multiple of the threads where it can). */
-#pragma omp for schedule(static)
-        for (int64_t it = 0; it < items; it++) {
-            const int64_t mbi = it % nmb, tile_i = (it / nmb) % ntiles, bg = it / (nmb * ntiles);
-            const int64_t b = bg / p->group, gi = bg % p->group;
-            const int64_t p0 = tile_i * strips / ntiles * nr, p1e = (tile_i + 1) * strips / ntiles * nr;
-            const int64_t np = (p1e < p->P ? p1e : p->P) - p0;
-            const int64_t m0 = mbi * p->mblock, mc = p->Mg - m0 < p->mblock ? p->Mg - m0 : p->mblock;
-            if (have != it / nmb) {
-                oct_im2col_f32_panel(&p->geom, x + (b * p->C + gi * p->Cg) * p->in_vol, p->Cg, p0, np, arch->nr, col);
-                have = it / nmb;
-            }
-            const int64_t ch = gi * p->Mg + m0;
-            const int64_t yoff = (b * p->M + ch) * p->P + p0;
-            const oct_epilogue_args e = {.alpha = 1.f, .row_bias = bias ? bias + ch : NULL,
-                                         .res = res ? res + yoff : NULL, .ldr = p->P, .act = act};
-            const float *ap = packed_group(p, gi);
-            const oct_sgemm_call q = {.m = (int)mc, .n = (int)np, .k = (int)p->K, .a = ap ? NULL : w + ch * p->K,
-                                      .ap = ap ? ap + m0 * p->K : NULL, .lda = (int)p->K, .bp = col,
-                                      .c = y + yoff, .ldc = (int)p->P, .e = &e};
-            oct_sgemm_run(arch, &q);
-        }
-    }
+    const int64_t items = p->N * p->group * p->ntiles * ((p->Mg + p->mblock - 1) / p->mblock);
+    conv_job j = {ctx, p, x, w, bias, res, y, nn_node_act(n), 0, 0, NULL, NULL};
+    oct_parallel(ctx, items > 1 ? nn_run_threads(ctx, p->threads) : 1, im2col_part, &j);
 }
 
 /* The pointwise layers' panel (strips of mr pixels, each holding every channel: the A layout), for
@@ -318,55 +333,61 @@ static void pointwise_panel(const float *x, int64_t channels, int64_t P, int64_t
     }
 }
 
+/* Part tid of the pixels-as-A panel of the job's image and group (a shared panel). */
+static void pixels_panel_part(void *arg, int tid, int nthreads) {
+    const conv_job *j = arg;
+    const conv_params *p = j->p;
+    const int64_t mr = p->packed_arch->mr, pstrips = (p->P + mr - 1) / mr;
+    const int64_t s0 = tid * pstrips / nthreads, s1 = (tid + 1) * pstrips / nthreads;
+    const int64_t p0 = s0 * mr, p1 = s1 * mr < p->P ? s1 * mr : p->P;
+    if (p1 <= p0) return;
+    if (p->mode == CONV_POINTWISE) pointwise_panel(j->xg, p->Cg, p->P, mr, p0, p1, j->panel);
+    else oct_im2col_f32_panel(&p->geom, j->xg, p->Cg, p0, p1 - p0, mr, j->panel + p0 * p->K);
+}
+
+/* Part tid of the slabs of output channels of the job's image and group. */
+static void pixels_slabs_part(void *arg, int tid, int nthreads) {
+    const conv_job *j = arg;
+    const conv_params *p = j->p;
+    const oct_sgemm_arch *arch = p->packed_arch;
+    const int64_t nr = arch->nr, wstrips = (p->Mg + nr - 1) / nr;
+    const size_t panels = p->panel_per_thread ? (size_t)p->threads : 1;
+    float *ct = (float *)((char *)j->ctx->workspace + p->panel_bytes * panels + (size_t)tid * p->slice_bytes);
+    float *panel = j->panel;
+    int64_t s0, s1;
+    oct_static_range(p->slabs, tid, nthreads, &s0, &s1);
+    if (p->panel_per_thread && s1 > s0) { /* pointwise layers: each thread copies its own panel */
+        panel = (float *)((char *)j->ctx->workspace + (size_t)tid * p->panel_bytes);
+        pointwise_panel(j->xg, p->Cg, p->P, arch->mr, 0, p->P, panel);
+    }
+    for (int64_t s = s0; s < s1; s++) {
+        const int64_t n0 = s * wstrips / p->slabs * nr, n1e = (s + 1) * wstrips / p->slabs * nr;
+        const int64_t n1 = n1e < p->Mg ? n1e : p->Mg;
+        const oct_sgemm_call q = {.m = (int)p->P, .n = (int)(n1 - n0), .k = (int)p->K, .ap = panel,
+                                  .bp = packed_group(p, j->gi) + n0 * p->K, .c = ct, .ldc = (int)(n1 - n0)};
+        oct_sgemm_run(arch, &q);
+        const int64_t ch = j->gi * p->Mg + n0, yoff = (j->b * p->M + ch) * p->P;
+        const oct_epilogue_args e = {.alpha = 1.f, .row_bias = j->bias ? j->bias + ch : NULL,
+                                     .res = j->res ? j->res + yoff : NULL, .ldr = p->P, .act = j->act};
+        oct_sgemm_store_transposed(arch, ct, (int)(n1 - n0), (int)p->P, (int)(n1 - n0), j->y + yoff, (int)p->P, &e);
+    }
+}
+
 /* Y^T = col^T W^T per image and group (see pixels_as_a_fits): the threads unfold the pixels into
    the shared panel (pointwise layers: each copies its own), then each takes whole slabs of output
-   channels, its product block stored transposed into y with the epilogue. */
+   channels, its product block stored transposed into y with the epilogue. The panel is whole
+   before any slab reads it, and read by all slabs before the next image or group overwrites it:
+   each is its own oct_parallel call. */
 static void run_pixels_as_a(const oct_run_ctx *ctx, const oct_node *n, const conv_params *p, const float *x,
                             const float *bias, const float *res, float *y) {
     const int t = nn_run_threads(ctx, p->threads);
-    const oct_sgemm_arch *arch = p->packed_arch;
-    const int64_t mr = arch->mr, nr = arch->nr, pstrips = (p->P + mr - 1) / mr, wstrips = (p->Mg + nr - 1) / nr;
-    const oct_act act = nn_node_act(n);
-    const size_t panels = p->panel_per_thread ? (size_t)p->threads : 1;
-#pragma omp parallel num_threads(t) if (t > 1)
-    {
-        const int me = omp_get_thread_num();
-        float *ct = (float *)((char *)ctx->workspace + p->panel_bytes * panels + (size_t)me * p->slice_bytes);
-        float *panel = (float *)((char *)ctx->workspace + (p->panel_per_thread ? (size_t)me * p->panel_bytes : 0));
-        const int64_t parts = omp_get_num_threads();
-        for (int64_t bg = 0; bg < p->N * p->group; bg++) {
-            const int64_t b = bg / p->group, gi = bg % p->group;
-            const float *xg = x + (b * p->C + gi * p->Cg) * p->in_vol;
-            int own_panel = 0; /* panel_per_thread: this thread's panel holds image b, group gi */
-            if (!p->panel_per_thread) {
-                /* The implicit barriers: the panel is whole before any slab reads it, and read by
-                   all slabs before the next image or group overwrites it. */
-#pragma omp for schedule(static)
-                for (int64_t part = 0; part < parts; part++) {
-                    const int64_t s0 = part * pstrips / parts, s1 = (part + 1) * pstrips / parts;
-                    const int64_t p0 = s0 * mr, p1 = s1 * mr < p->P ? s1 * mr : p->P;
-                    if (p1 <= p0) continue;
-                    if (p->mode == CONV_POINTWISE) pointwise_panel(xg, p->Cg, p->P, mr, p0, p1, panel);
-                    else oct_im2col_f32_panel(&p->geom, xg, p->Cg, p0, p1 - p0, mr, panel + p0 * p->K);
-                }
-            }
-#pragma omp for schedule(static)
-            for (int64_t s = 0; s < p->slabs; s++) {
-                if (p->panel_per_thread && !own_panel) {
-                    pointwise_panel(xg, p->Cg, p->P, mr, 0, p->P, panel);
-                    own_panel = 1;
-                }
-                const int64_t n0 = s * wstrips / p->slabs * nr, n1e = (s + 1) * wstrips / p->slabs * nr;
-                const int64_t n1 = n1e < p->Mg ? n1e : p->Mg;
-                const oct_sgemm_call q = {.m = (int)p->P, .n = (int)(n1 - n0), .k = (int)p->K, .ap = panel,
-                                          .bp = packed_group(p, gi) + n0 * p->K, .c = ct, .ldc = (int)(n1 - n0)};
-                oct_sgemm_run(arch, &q);
-                const int64_t ch = gi * p->Mg + n0, yoff = (b * p->M + ch) * p->P;
-                const oct_epilogue_args e = {.alpha = 1.f, .row_bias = bias ? bias + ch : NULL,
-                                             .res = res ? res + yoff : NULL, .ldr = p->P, .act = act};
-                oct_sgemm_store_transposed(arch, ct, (int)(n1 - n0), (int)p->P, (int)(n1 - n0), y + yoff, (int)p->P, &e);
-            }
-        }
+    conv_job j = {ctx, p, x, NULL, bias, res, y, nn_node_act(n), 0, 0, NULL, ctx->workspace};
+    for (int64_t bg = 0; bg < p->N * p->group; bg++) {
+        j.b = bg / p->group;
+        j.gi = bg % p->group;
+        j.xg = x + (j.b * p->C + j.gi * p->Cg) * p->in_vol;
+        if (!p->panel_per_thread) oct_parallel(ctx, t, pixels_panel_part, &j);
+        oct_parallel(ctx, t, pixels_slabs_part, &j);
     }
 }
 
@@ -403,4 +424,4 @@ static void conv_free(void *pp) {
     free(p);
 }
 
-const oct_op oct_op_conv = {"", "Conv", 0, conv_infer, conv_run, conv_free};
+const oct_op oct_op_conv = {"", "Conv", OCT_OP_TEAM, conv_infer, conv_run, conv_free};

@@ -8,12 +8,12 @@
    A node with a second output is a Conv with the SE squeeze fused in (engine/passes/fuse_se.c,
    run through global_pool.c): that output gets each channel's mean, summed while the rows are
    written, so that the pool does not read the tensor again. */
-#include <omp.h>
 #include <stdlib.h>
 
 #include "conv.h"
 #include "dw_path.h"
 #include "ref/dwconv_kernels.h"
+#include "team.h"
 
 /* What planning keeps in p->dw_w (NULL: the ref loop). */
 typedef struct {
@@ -59,78 +59,85 @@ int conv_plan_depthwise(oct_graph *g, oct_node *n, conv_params *p, octet_error *
     return 0;
 }
 
+/* What a depthwise run's work items share. */
+typedef struct {
+    const oct_run_ctx *ctx;
+    const conv_params *p;
+    const dw_f32_plan *kept;
+    const float *x, *w, *bias, *res;
+    const oct_act *act;
+    float *y, *mean; /* mean: [N, M] channel means, or NULL */
+    int64_t blocks, rows, chunks; /* blocked: channel blocks, rows per item, items per block */
+} dw_job;
+
+static void blocked_item(void *arg, int64_t it, int tid) {
+    const dw_job *j = arg;
+    const conv_params *p = j->p;
+    const oct_dwb_plan *pl = &j->kept->bplan;
+    void *scratch = dw_align64((char *)j->ctx->workspace + (size_t)tid * p->slice_bytes);
+    const int64_t chunk = it % j->chunks, bb = it / j->chunks, b = bb / j->blocks, blk = bb % j->blocks;
+    const int64_t m0 = blk * OCT_DWB_LANES;
+    const int nch = p->M - m0 < OCT_DWB_LANES ? (int)(p->M - m0) : OCT_DWB_LANES;
+    const int64_t r0 = chunk * j->rows, r1 = r0 + j->rows < pl->oh ? r0 + j->rows : pl->oh;
+    const int64_t yoff = (b * p->M + m0) * p->P;
+    double sums[OCT_DWB_LANES] = {0};
+    oct_dwb_conv_f32(oct_dwb_kernels_selected(), oct_dw_kernels_selected(), pl, j->x + (b * p->C + m0) * p->in_vol,
+                     p->in_vol, nch, j->kept->wb + blk * p->kvol * OCT_DWB_LANES, j->bias ? j->bias + m0 : NULL,
+                     j->res ? j->res + yoff : NULL, j->act, j->y + yoff, p->P, r0, r1, j->mean ? sums : NULL, scratch);
+    for (int l = 0; j->mean && l < nch; l++) j->mean[b * p->M + m0 + l] = (float)(sums[l] / (double)p->P);
+}
+
 /* The blocked kernels: items are (image, block of channels, run of output rows). */
-static void run_blocked(const oct_run_ctx *ctx, int t, const conv_params *p, const dw_f32_plan *kept,
-                        const float *x, const float *bias, const float *res, const oct_act *act, float *y,
-                        float *mean) {
-    const oct_dwb_kernels *bk = oct_dwb_kernels_selected();
-    const oct_dw_kernels *k = oct_dw_kernels_selected();
-    const oct_dwb_plan *pl = &kept->bplan;
-    const int64_t blocks = (p->M + OCT_DWB_LANES - 1) / OCT_DWB_LANES;
+static void run_blocked(int t, dw_job *j) {
+    const conv_params *p = j->p;
+    const oct_dwb_plan *pl = &j->kept->bplan;
+    j->blocks = (p->M + OCT_DWB_LANES - 1) / OCT_DWB_LANES;
     /* a channel's mean needs all its rows in one item */
-    const int64_t rows = mean ? pl->oh : oct_dwb_rows_per_item(pl, p->N * blocks, t);
-    const int64_t chunks = (pl->oh + rows - 1) / rows, items = p->N * blocks * chunks;
-#pragma omp parallel num_threads(t) if (t > 1 && items > 1)
-    {
-        void *scratch = dw_align64((char *)ctx->workspace + (size_t)omp_get_thread_num() * p->slice_bytes);
-#pragma omp for schedule(static)
-        for (int64_t it = 0; it < items; it++) {
-            const int64_t chunk = it % chunks, bb = it / chunks, b = bb / blocks, blk = bb % blocks;
-            const int64_t m0 = blk * OCT_DWB_LANES;
-            const int nch = p->M - m0 < OCT_DWB_LANES ? (int)(p->M - m0) : OCT_DWB_LANES;
-            const int64_t r0 = chunk * rows, r1 = r0 + rows < pl->oh ? r0 + rows : pl->oh;
-            const int64_t yoff = (b * p->M + m0) * p->P;
-            double sums[OCT_DWB_LANES] = {0};
-            oct_dwb_conv_f32(bk, k, pl, x + (b * p->C + m0) * p->in_vol, p->in_vol, nch,
-                             kept->wb + blk * p->kvol * OCT_DWB_LANES, bias ? bias + m0 : NULL,
-                             res ? res + yoff : NULL, act, y + yoff, p->P, r0, r1, mean ? sums : NULL, scratch);
-            for (int l = 0; mean && l < nch; l++) mean[b * p->M + m0 + l] = (float)(sums[l] / (double)p->P);
-        }
+    j->rows = j->mean ? pl->oh : oct_dwb_rows_per_item(pl, p->N * j->blocks, t);
+    j->chunks = (pl->oh + j->rows - 1) / j->rows;
+    oct_parallel_for(j->ctx, t, p->N * j->blocks * j->chunks, blocked_item, j);
+}
+
+/* One output channel through the ref loop (windows the band kernels do not cover). */
+static void ref_item(void *arg, int64_t it, int tid) {
+    (void)tid;
+    const dw_job *j = arg;
+    const conv_params *p = j->p;
+    const int64_t b = it / p->M, m = it % p->M;
+    const int64_t c = m / p->Mg; /* the input channel of m's group */
+    float *yc = j->y + it * p->P;
+    oct_ref_conv_depthwise(&p->geom, j->x + (b * p->C + c) * p->in_vol, j->w + m * p->kvol, j->bias ? j->bias[m] : 0.f,
+                           j->res ? j->res + it * p->P : NULL, j->act, yc);
+    if (j->mean) {
+        double s = 0.0;
+        for (int64_t i = 0; i < p->P; i++) s += yc[i];
+        j->mean[it] = (float)(s / (double)p->P);
     }
+}
+
+/* One output channel through the per-channel band kernels. */
+static void band_item(void *arg, int64_t it, int tid) {
+    const dw_job *j = arg;
+    const conv_params *p = j->p;
+    void *scratch = (char *)j->ctx->workspace + (size_t)tid * p->slice_bytes;
+    const int64_t b = it / p->M, m = it % p->M;
+    const int64_t c = m / p->Mg;
+    const double s = oct_dw_conv_f32(oct_dw_kernels_selected(), &j->kept->plan, j->x + (b * p->C + c) * p->in_vol,
+                                     j->w + m * p->kvol, j->bias ? j->bias[m] : 0.f,
+                                     j->res ? j->res + it * p->P : NULL, j->act, j->y + it * p->P, j->mean != NULL,
+                                     scratch);
+    if (j->mean) j->mean[it] = (float)(s / (double)p->P);
 }
 
 void conv_run_depthwise(const oct_run_ctx *ctx, const oct_node *n, const conv_params *p, const float *x,
                         const float *w, const float *bias, const float *res, float *y) {
     const int t = nn_run_threads(ctx, p->threads);
     const oct_act act = nn_node_act(n);
-    const int64_t items = p->N * p->M;
-    const dw_f32_plan *kept = p->dw_w;
-    const oct_dw_plan *plan = kept ? &kept->plan : NULL;
-    float *mean = n->n_out > 1 ? oct_out(ctx, n, 1)->data : NULL; /* [N, M] channel means */
-    if (kept && kept->blocked) {
-        run_blocked(ctx, t, p, kept, x, bias, res, &act, y, mean);
-        return;
-    }
-    if (!plan) {
-#pragma omp parallel for num_threads(t) schedule(dynamic, 1) if (t > 1 && items > 1)
-        for (int64_t it = 0; it < items; it++) {
-            const int64_t b = it / p->M, m = it % p->M;
-            const int64_t c = m / p->Mg; /* the input channel of m's group */
-            float *yc = y + it * p->P;
-            oct_ref_conv_depthwise(&p->geom, x + (b * p->C + c) * p->in_vol, w + m * p->kvol,
-                                   bias ? bias[m] : 0.f, res ? res + it * p->P : NULL, &act, yc);
-            if (mean) {
-                double s = 0.0;
-                for (int64_t i = 0; i < p->P; i++) s += yc[i];
-                mean[it] = (float)(s / (double)p->P);
-            }
-        }
-        return;
-    }
-    const oct_dw_kernels *k = oct_dw_kernels_selected();
-#pragma omp parallel num_threads(t) if (t > 1 && items > 1)
-    {
-        void *scratch = (char *)ctx->workspace + (size_t)omp_get_thread_num() * p->slice_bytes;
-/* Channels cost the same: contiguous static halves, no shared counter to bounce between
-           cores for hundreds of tiny planes (960 channels of 7x7). */
-#pragma omp for schedule(static)
-        for (int64_t it = 0; it < items; it++) {
-            const int64_t b = it / p->M, m = it % p->M;
-            const int64_t c = m / p->Mg;
-            const double s = oct_dw_conv_f32(k, plan, x + (b * p->C + c) * p->in_vol, w + m * p->kvol,
-                                             bias ? bias[m] : 0.f, res ? res + it * p->P : NULL, &act,
-                                             y + it * p->P, mean != NULL, scratch);
-            if (mean) mean[it] = (float)(s / (double)p->P);
-        }
-    }
+    dw_job j = {.ctx = ctx, .p = p, .kept = p->dw_w, .x = x, .w = w, .bias = bias, .res = res, .act = &act, .y = y,
+                .mean = n->n_out > 1 ? oct_out(ctx, n, 1)->data : NULL};
+    if (j.kept && j.kept->blocked) run_blocked(t, &j);
+    else if (!j.kept) oct_parallel_steal(ctx, t, p->N * p->M, ref_item, &j);
+    /* Channels cost the same: contiguous static halves, no shared counter to bounce between cores
+       for hundreds of tiny planes (960 channels of 7x7). */
+    else oct_parallel_for(ctx, t, p->N * p->M, band_item, &j);
 }

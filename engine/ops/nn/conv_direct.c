@@ -8,6 +8,7 @@
 
 #include "conv.h"
 #include "ref/direct_conv.h"
+#include "team.h"
 
 /* Output channels per group up to which direct beats im2col + GEMM on 2-D (and 1-D) layers; 3-D
    layers gain at every width measured (U-Net levels up to 128 channels), see conv_direct_fits. */
@@ -75,27 +76,38 @@ void conv_direct_free(void *direct) {
     free(d);
 }
 
+typedef struct {
+    const conv_params *p;
+    const float *x, *bias, *res;
+    float *y;
+    oct_act act;
+    int64_t row_blocks;
+} direct_job;
+
+/* One work item: a block of output rows at one output depth, of one image and group. */
+static void direct_item(void *arg, int64_t it, int tid) {
+    (void)tid;
+    const direct_job *j = arg;
+    const conv_params *p = j->p;
+    const conv_direct_plan *d = p->direct;
+    const int64_t OD = p->geom.out[0], OH = p->geom.out[1];
+    const int64_t mblocks = (p->Mg + OCT_DCONV_MB - 1) / OCT_DCONV_MB;
+    const int64_t rb = it % j->row_blocks, od = (it / j->row_blocks) % OD, bg = it / (j->row_blocks * OD);
+    const int64_t b = bg / p->group, gi = bg % p->group;
+    const int64_t yoff = (b * p->M + gi * p->Mg) * p->P;
+    const oct_dconv_f32 a = {.g = p->geom, .channels = p->Cg, .outs = p->Mg,
+                             .x = j->x + (b * p->C + gi * p->Cg) * p->in_vol, .w = d->w + gi * d->w_floats,
+                             .bias = j->bias ? j->bias + gi * p->Mg : NULL, .res = j->res ? j->res + yoff : NULL,
+                             .act = j->act, .y = j->y + yoff};
+    const int64_t r1 = (rb + 1) * d->rows < OH ? (rb + 1) * d->rows : OH;
+    for (int64_t oh = rb * d->rows; oh < r1; oh += 3)
+        for (int64_t mb = 0; mb < mblocks; mb++) d->ks->f32(&a, mb, od, oh, r1 - oh < 3 ? r1 - oh : 3);
+}
+
 void conv_run_direct(const oct_run_ctx *ctx, const oct_node *n, const conv_params *p, const float *x,
                      const float *bias, const float *res, float *y) {
     const conv_direct_plan *d = p->direct;
-    const int t = nn_run_threads(ctx, p->threads);
-    const int64_t OD = p->geom.out[0], OH = p->geom.out[1];
-    const int64_t row_blocks = (OH + d->rows - 1) / d->rows;
-    const int64_t items = p->N * p->group * OD * row_blocks;
-    const int64_t mblocks = (p->Mg + OCT_DCONV_MB - 1) / OCT_DCONV_MB;
-    const oct_act act = nn_node_act(n);
-    const oct_dconv_f32_fn kernel = d->ks->f32;
-#pragma omp parallel for num_threads(t) schedule(dynamic, 1) if (t > 1 && items > 1)
-    for (int64_t it = 0; it < items; it++) {
-        const int64_t rb = it % row_blocks, od = (it / row_blocks) % OD, bg = it / (row_blocks * OD);
-        const int64_t b = bg / p->group, gi = bg % p->group;
-        const int64_t yoff = (b * p->M + gi * p->Mg) * p->P;
-        const oct_dconv_f32 a = {.g = p->geom, .channels = p->Cg, .outs = p->Mg,
-                                 .x = x + (b * p->C + gi * p->Cg) * p->in_vol, .w = d->w + gi * d->w_floats,
-                                 .bias = bias ? bias + gi * p->Mg : NULL, .res = res ? res + yoff : NULL,
-                                 .act = act, .y = y + yoff};
-        const int64_t r1 = (rb + 1) * d->rows < OH ? (rb + 1) * d->rows : OH;
-        for (int64_t oh = rb * d->rows; oh < r1; oh += 3)
-            for (int64_t mb = 0; mb < mblocks; mb++) kernel(&a, mb, od, oh, r1 - oh < 3 ? r1 - oh : 3);
-    }
+    direct_job j = {p, x, bias, res, y, nn_node_act(n), (p->geom.out[1] + d->rows - 1) / d->rows};
+    oct_parallel_steal(ctx, nn_run_threads(ctx, p->threads), p->N * p->group * p->geom.out[0] * j.row_blocks,
+                       direct_item, &j);
 }

@@ -18,13 +18,14 @@
    Where few tiles share each U the GEMMs stream U from memory, so the plan picks this strategy only
    where it measured faster (conv_winograd_fits). OCTET_WINOGRAD=0 turns it off, =1 forces it on
    every layer it can run. */
-#include <omp.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "conv.h"
 #include "ref/winograd.h"
+#include "steal_range.h"
+#include "team.h"
 
 /* Floats of V + Y one thread works on: their slices of one position (and U's) stay in L2 during
    each GEMM; the whole block only streams through L2 between the three phases. KC bounds the
@@ -187,7 +188,10 @@ int conv_plan_winograd(oct_graph *g, oct_node *n, conv_params *p, octet_error *e
     p->wino = wp;
     if (pack_weights(wp, oct_in_val(g, n, 1)->data, M, C, err)) return -1;
     choose_blocks(wp, p);
-
+    const int64_t items = p->N * ((tiles + wp->block - 1) / wp->block) * ((M + wp->mblock - 1) / wp->mblock);
+    if (items > NN_STEAL_MAX_ITEMS)
+        return oct_fail(err, OCTET_ERR_UNSUPPORTED, "%lld Winograd work items (images x tile blocks x channel blocks) are too many",
+                        (long long)items);
     wp->v_pos = odd_lines(round_up(wp->block, wp->group) * C);
     wp->y_pos = odd_lines(wp->mblock * wp->block);
     const size_t v_bytes = nn_float_bytes(OCT_WINO_POS * wp->v_pos);
@@ -231,46 +235,63 @@ static void gemm_tiles_as_rows(const oct_sgemm_arch *arch, int64_t nr, const flo
     }
 }
 
-void conv_run_winograd(const oct_run_ctx *ctx, const oct_node *n, const conv_params *p, const float *x,
-                       const float *bias, const float *res, float *y) {
+typedef struct {
+    const oct_run_ctx *ctx;
+    const conv_params *p;
+    const float *x, *bias, *res;
+    float *y;
+    oct_act act;
+    nn_steal *work;
+} wino_job;
+
+/* One thread's part: the (image, tile block, channel block) items it claims, channel blocks
+   innermost, so a thread often finds its V already transformed. */
+static void wino_part(void *arg, int tid, int nthreads) {
+    (void)nthreads;
+    const wino_job *j = arg;
+    const conv_params *p = j->p;
     const conv_wino *wp = p->wino;
-    const int t = nn_run_threads(ctx, p->threads);
     const int64_t M = p->M, C = p->C;
     const int64_t nblk = (wp->tiles + wp->block - 1) / wp->block;
     const int64_t nmb = (M + wp->mblock - 1) / wp->mblock;
-    const int64_t items = p->N * nblk * nmb;
-    const oct_act act = nn_node_act(n);
     const oct_wino_kernel_set *ks = oct_wino_kernels();
     const oct_sgemm_arch *arch = wp->arch;
     const int64_t in_plane = p->in_vol, out_plane = p->P;
-#pragma omp parallel num_threads(t) if (t > 1 && items > 1)
-    {
-        float *v = (float *)((char *)ctx->workspace + (size_t)omp_get_thread_num() * p->slice_bytes);
-        float *yb = v + wp->v_floats;
-        int64_t have = -1; /* the tile block whose transform V holds: output-channel blocks share it */
-        /* Output-channel blocks innermost, so a thread often finds its V already transformed. */
-#pragma omp for schedule(dynamic, 1)
-        for (int64_t it = 0; it < items; it++) {
-            const int64_t mbi = it % nmb, tb = it / nmb, blk = tb % nblk, b = tb / nblk;
-            const int64_t t0 = blk * wp->block, nt = min64(wp->tiles - t0, wp->block);
-            const int64_t m0 = mbi * wp->mblock, mc = min64(M - m0, wp->mblock);
-            if (have != tb) {
-                /* Lanes of V's last strip past nt keep stale floats: they only feed accumulators
-                   that are never stored. */
-                ks->input(&wp->geom, x + b * C * in_plane, C, t0, nt, v, wp->v_pos, wp->group, wp->group * C);
-                have = tb;
-            }
-            for (int pos = 0; pos < OCT_WINO_POS; pos++) {
-                const float *u = wp->u + pos * wp->u_pos + m0 * C;
-                if (wp->transposed)
-                    gemm_tiles_as_rows(arch, wp->cols, u, v + pos * wp->v_pos, mc, nt, C, yb + pos * wp->y_pos);
-                else
-                    gemm_tiles_as_columns(arch, wp->cols, u, v + pos * wp->v_pos, mc, nt, C, yb + pos * wp->y_pos);
-            }
-            const int64_t off = (b * M + m0) * out_plane;
-            const oct_wino_output_fn out = wp->transposed ? ks->output_t : ks->output;
-            out(&wp->geom, yb, wp->y_pos, wp->transposed ? mc : nt, mc, t0, nt, bias ? bias + m0 : NULL,
-                res ? res + off : NULL, &act, y + off);
+    float *v = (float *)((char *)j->ctx->workspace + (size_t)tid * p->slice_bytes);
+    float *yb = v + wp->v_floats;
+    int64_t have = -1; /* the tile block whose transform V holds: output-channel blocks share it */
+    for (int64_t it; (it = nn_steal_next(j->work, tid)) >= 0;) {
+        const int64_t mbi = it % nmb, tb = it / nmb, blk = tb % nblk, b = tb / nblk;
+        const int64_t t0 = blk * wp->block, nt = min64(wp->tiles - t0, wp->block);
+        const int64_t m0 = mbi * wp->mblock, mc = min64(M - m0, wp->mblock);
+        if (have != tb) {
+            /* Lanes of V's last strip past nt keep stale floats: they only feed accumulators
+               that are never stored. */
+            ks->input(&wp->geom, j->x + b * C * in_plane, C, t0, nt, v, wp->v_pos, wp->group, wp->group * C);
+            have = tb;
         }
+        for (int pos = 0; pos < OCT_WINO_POS; pos++) {
+            const float *u = wp->u + pos * wp->u_pos + m0 * C;
+            if (wp->transposed)
+                gemm_tiles_as_rows(arch, wp->cols, u, v + pos * wp->v_pos, mc, nt, C, yb + pos * wp->y_pos);
+            else
+                gemm_tiles_as_columns(arch, wp->cols, u, v + pos * wp->v_pos, mc, nt, C, yb + pos * wp->y_pos);
+        }
+        const int64_t off = (b * M + m0) * out_plane;
+        const oct_wino_output_fn out = wp->transposed ? ks->output_t : ks->output;
+        out(&wp->geom, yb, wp->y_pos, wp->transposed ? mc : nt, mc, t0, nt, j->bias ? j->bias + m0 : NULL,
+            j->res ? j->res + off : NULL, &j->act, j->y + off);
     }
+}
+
+void conv_run_winograd(const oct_run_ctx *ctx, const oct_node *n, const conv_params *p, const float *x,
+                       const float *bias, const float *res, float *y) {
+    const conv_wino *wp = p->wino;
+    const int64_t nblk = (wp->tiles + wp->block - 1) / wp->block;
+    const int64_t items = p->N * nblk * ((p->M + wp->mblock - 1) / wp->mblock);
+    const int t = items > 1 ? nn_run_threads(ctx, p->threads) : 1;
+    nn_steal work;
+    nn_steal_init(&work, items, t); /* the plan checked the item count */
+    wino_job j = {ctx, p, x, bias, res, y, nn_node_act(n), &work};
+    oct_parallel(ctx, t, wino_part, &j);
 }

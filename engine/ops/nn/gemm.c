@@ -100,8 +100,8 @@ static int gemm_run(const oct_run_ctx *ctx, const oct_node *n, octet_error *err)
     const nn_gemm gm = {.arch = nn_packed_arch(&p->b_packed), .m = (int)p->M, .n = (int)p->N, .k = (int)p->K,
                         .a = a, .lda = (int)p->K, .b = b, .bp = bp, .ldb = (int)p->N, .y = y, .ldy = (int)p->N,
                         .e = &e};
-    nn_gemm_run(nn_run_threads(ctx, p->threads), &gm);
+    nn_gemm_run(ctx, nn_run_threads(ctx, p->threads), &gm);
     return 0;
 }
 
-const oct_op oct_op_gemm = {"", "Gemm", 0, gemm_infer, gemm_run, gemm_free};
+const oct_op oct_op_gemm = {"", "Gemm", OCT_OP_TEAM, gemm_infer, gemm_run, gemm_free};

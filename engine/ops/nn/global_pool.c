@@ -15,6 +15,7 @@
 #include "conv.h"
 #include "misc_kernels.h"
 #include "nn_common.h"
+#include "team.h"
 
 typedef struct {
     int64_t planes, vol;
@@ -115,6 +116,22 @@ static int gpool_infer(oct_graph *g, oct_node *n, octet_error *err) {
     return 0;
 }
 
+typedef struct {
+    const gpool_params *p;
+    const float *x;
+    float *y;
+    int is_max;
+    const oct_misc_kernel_set *k;
+} gpool_job;
+
+static void gpool_plane(void *arg, int64_t c, int tid) {
+    (void)tid;
+    const gpool_job *j = arg;
+    const float *xc = j->x + c * j->p->vol;
+    /* the sum comes back in double: planes reach 96^3 elements */
+    j->y[c] = j->is_max ? j->k->max_f32(xc, j->p->vol) : (float)(j->k->sum_f32(xc, j->p->vol) / (double)j->p->vol);
+}
+
 static int gpool_run(const oct_run_ctx *ctx, const oct_node *n, int is_max, octet_error *err) {
     const gpool_params *p = n->params;
     if (!p) return oct_fail(err, OCTET_ERR_INTERNAL, "%s run before infer", n->op_type);
@@ -128,19 +145,13 @@ static int gpool_run(const oct_run_ctx *ctx, const oct_node *n, int is_max, octe
         x = y; /* another strategy ran: pool its output */
         y = oct_out(ctx, n, 1)->data;
     }
-    const int t = nn_run_threads(ctx, p->threads);
-    const oct_misc_kernel_set *k = oct_misc_kernels();
-#pragma omp parallel for num_threads(t) schedule(static) if (t > 1 && p->planes * p->vol > 65536)
-    for (int64_t c = 0; c < p->planes; c++) {
-        const float *xc = x + c * p->vol;
-        /* the sum comes back in double: planes reach 96^3 elements */
-        y[c] = is_max ? k->max_f32(xc, p->vol) : (float)(k->sum_f32(xc, p->vol) / (double)p->vol);
-    }
+    gpool_job j = {p, x, y, is_max, oct_misc_kernels()};
+    oct_parallel_for(ctx, p->planes * p->vol > 65536 ? nn_run_threads(ctx, p->threads) : 1, p->planes, gpool_plane, &j);
     return 0;
 }
 
 static int gavg_run(const oct_run_ctx *ctx, const oct_node *n, octet_error *err) { return gpool_run(ctx, n, 0, err); }
 static int gmax_run(const oct_run_ctx *ctx, const oct_node *n, octet_error *err) { return gpool_run(ctx, n, 1, err); }
 
-const oct_op oct_op_global_average_pool = {"", "GlobalAveragePool", 0, gpool_infer, gavg_run, gpool_free};
-const oct_op oct_op_global_max_pool = {"", "GlobalMaxPool", 0, gpool_infer, gmax_run, gpool_free};
+const oct_op oct_op_global_average_pool = {"", "GlobalAveragePool", OCT_OP_TEAM, gpool_infer, gavg_run, gpool_free};
+const oct_op oct_op_global_max_pool = {"", "GlobalMaxPool", OCT_OP_TEAM, gpool_infer, gmax_run, gpool_free};

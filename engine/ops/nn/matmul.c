@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "nn_common.h"
+#include "team.h"
 
 typedef struct {
     int64_t M, N, K;
@@ -76,6 +77,37 @@ static int matmul_infer(oct_graph *g, oct_node *n, octet_error *err) {
     return 0;
 }
 
+typedef struct {
+    const matmul_params *p;
+    const float *a, *b, *bp; /* bp: b packed at plan time, or NULL */
+    float *y;
+    const float *res;
+    oct_act act;
+    const oct_sgemm_arch *arch;
+    const oct_run_ctx *ctx; /* the threads of one product: ctx's, or (NULL) the caller's alone */
+    int threads;
+} matmul_job;
+
+/* Product bi of the batch. */
+static void matmul_product(void *arg, int64_t bi, int tid) {
+    (void)tid;
+    const matmul_job *j = arg;
+    const matmul_params *p = j->p;
+    const int64_t mn = p->M * p->N;
+    int64_t rem = bi, aoff = 0, boff = 0;
+    for (int d = p->batch_rank - 1; d >= 0; d--) {
+        int64_t i = rem % p->batch[d];
+        rem /= p->batch[d];
+        aoff += i * p->a_step[d];
+        boff += i * p->b_step[d];
+    }
+    const oct_epilogue_args e = {.alpha = 1.f, .res = j->res ? j->res + bi * mn : NULL, .ldr = p->N, .act = j->act};
+    const nn_gemm gm = {.arch = j->arch, .m = (int)p->M, .n = (int)p->N, .k = (int)p->K, .a = j->a + aoff,
+                        .lda = (int)p->K, .b = j->bp ? NULL : j->b + boff, .bp = j->bp, .ldb = (int)p->N,
+                        .y = j->y + bi * mn, .ldy = (int)p->N, .e = &e};
+    nn_gemm_run(j->ctx, j->threads, &gm);
+}
+
 static int matmul_run(const oct_run_ctx *ctx, const oct_node *n, octet_error *err) {
     const matmul_params *p = n->params;
     if (!p) return oct_fail(err, OCTET_ERR_INTERNAL, "MatMul run before infer");
@@ -88,24 +120,15 @@ static int matmul_run(const oct_run_ctx *ctx, const oct_node *n, octet_error *er
     if (mn == 0 || p->nbatch == 0) return 0;
     /* Many small products: one thread per batch; few large ones: threads inside each product. */
     const int per_batch = p->nbatch >= t ? 1 : t;
-    const oct_sgemm_arch *arch = nn_packed_arch(&p->b_packed);
-    const float *bp = nn_packed_for(&p->b_packed, 0);
-#pragma omp parallel for num_threads(t) schedule(dynamic, 1) if (per_batch == 1 && t > 1)
-    for (int64_t bi = 0; bi < p->nbatch; bi++) {
-        int64_t rem = bi, aoff = 0, boff = 0;
-        for (int d = p->batch_rank - 1; d >= 0; d--) {
-            int64_t i = rem % p->batch[d];
-            rem /= p->batch[d];
-            aoff += i * p->a_step[d];
-            boff += i * p->b_step[d];
-        }
-        const oct_epilogue_args e = {.alpha = 1.f, .res = res ? res + bi * mn : NULL, .ldr = p->N, .act = act};
-        const nn_gemm gm = {.arch = arch, .m = (int)p->M, .n = (int)p->N, .k = (int)p->K, .a = a + aoff,
-                            .lda = (int)p->K, .b = bp ? NULL : b + boff, .bp = bp, .ldb = (int)p->N, .y = y + bi * mn,
-                            .ldy = (int)p->N, .e = &e};
-        nn_gemm_run(per_batch, &gm);
+    matmul_job j = {p, a, b, nn_packed_for(&p->b_packed, 0), y, res, act, nn_packed_arch(&p->b_packed), ctx, t};
+    if (per_batch == 1 && t > 1) {
+        j.ctx = NULL; /* each product on one thread */
+        j.threads = 1;
+        oct_parallel_steal(ctx, t, p->nbatch, matmul_product, &j);
+    } else {
+        for (int64_t bi = 0; bi < p->nbatch; bi++) matmul_product(&j, bi, 0);
     }
     return 0;
 }
 
-const oct_op oct_op_matmul = {"", "MatMul", 0, matmul_infer, matmul_run, matmul_free};
+const oct_op oct_op_matmul = {"", "MatMul", OCT_OP_TEAM, matmul_infer, matmul_run, matmul_free};

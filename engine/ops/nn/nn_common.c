@@ -1,6 +1,7 @@
 /* Helpers shared by the nn ops; see nn_common.h. */
 #include "nn_common.h"
 #include "steal_range.h"
+#include "team.h"
 
 #include <limits.h>
 #include <stdlib.h>
@@ -200,14 +201,43 @@ int nn_require_float(oct_graph *g, const oct_node *n, int i, const char *what, o
     return 0;
 }
 
-void nn_gemm_tiled(int threads, int m, int n, int k, const float *a, int lda, const float *b,
-                   int ldb, float *y, int ldy, const oct_epilogue_args *e) {
-    const nn_gemm g = {.arch = oct_sgemm_arch_current(), .m = m, .n = n, .k = k, .a = a, .lda = lda,
-                       .b = b, .ldb = ldb, .y = y, .ldy = ldy, .e = e};
-    nn_gemm_run(threads, &g);
+typedef struct {
+    const nn_gemm *g;
+    nn_steal *work;
+    int64_t cs, rs, mstrips, nstrips; /* column and row slabs, and the strips they cut */
+} gemm_tiles;
+
+/* One thread's part of nn_gemm_run: the (row slab, column slab) tiles it claims. */
+static void gemm_tiles_part(void *arg, int me, int nthreads) {
+    (void)nthreads;
+    const gemm_tiles *j = arg;
+    const nn_gemm *g = j->g;
+    const int64_t cs = j->cs, rs = j->rs, mr = g->arch->mr, nr = g->arch->nr, m = g->m, n = g->n;
+    for (int64_t t; (t = nn_steal_next(j->work, me)) >= 0;) {
+        const int64_t r = t / cs, c = t % cs;
+        const int64_t i0 = r * j->mstrips / rs * mr, i1 = r + 1 == rs ? m : (r + 1) * j->mstrips / rs * mr;
+        const int64_t j0 = c * j->nstrips / cs * nr, j1 = c + 1 == cs ? n : (c + 1) * j->nstrips / cs * nr;
+        const int mi = (int)(i1 - i0), nj = (int)(j1 - j0);
+        oct_epilogue_args te;
+        const oct_epilogue_args *tep = NULL;
+        if (g->e) {
+            te = *g->e;
+            if (te.row_bias) te.row_bias += i0;
+            if (te.c) te.c += i0 * te.c_rs + j0 * te.c_cs;
+            if (te.res) te.res += i0 * te.ldr + j0;
+            tep = &te;
+        }
+        const oct_sgemm_call q = {
+            .m = mi, .n = nj, .k = g->k,
+            .a = g->a ? g->a + (size_t)i0 * g->lda : NULL, .ap = g->ap ? g->ap + (size_t)i0 * g->k : NULL,
+            .lda = g->lda,
+            .b = g->b ? g->b + j0 : NULL, .bp = g->bp ? g->bp + (size_t)j0 * g->k : NULL, .ldb = g->ldb,
+            .c = g->y + (size_t)i0 * g->ldy + j0, .ldc = g->ldy, .e = tep};
+        oct_sgemm_run(g->arch, &q);
+    }
 }
 
-void nn_gemm_run(int threads, const nn_gemm *g) {
+void nn_gemm_run(const oct_run_ctx *ctx, int threads, const nn_gemm *g) {
     const int m = g->m, n = g->n, k = g->k, mr = g->arch->mr, nr = g->arch->nr;
     if (m <= 0 || n <= 0) return;
     /* Below ~2M multiply-adds (~15 us on one core) a parallel region's start and join cost more
@@ -231,29 +261,8 @@ void nn_gemm_run(int threads, const nn_gemm *g) {
     if (cs * rs < 2) threads = 1;
     nn_steal work;
     nn_steal_init(&work, cs * rs, threads); /* at most about 4 * threads tiles */
-#pragma omp parallel num_threads(threads) if (threads > 1)
-    for (int64_t t; (t = nn_steal_next(&work, omp_get_thread_num())) >= 0;) {
-        const int64_t r = t / cs, c = t % cs;
-        const int64_t i0 = r * mstrips / rs * mr, i1 = r + 1 == rs ? m : (r + 1) * mstrips / rs * mr;
-        const int64_t j0 = c * nstrips / cs * nr, j1 = c + 1 == cs ? n : (c + 1) * nstrips / cs * nr;
-        const int mi = (int)(i1 - i0), nj = (int)(j1 - j0);
-        oct_epilogue_args te;
-        const oct_epilogue_args *tep = NULL;
-        if (g->e) {
-            te = *g->e;
-            if (te.row_bias) te.row_bias += i0;
-            if (te.c) te.c += i0 * te.c_rs + j0 * te.c_cs;
-            if (te.res) te.res += i0 * te.ldr + j0;
-            tep = &te;
-        }
-        const oct_sgemm_call q = {
-            .m = mi, .n = nj, .k = k,
-            .a = g->a ? g->a + (size_t)i0 * g->lda : NULL, .ap = g->ap ? g->ap + (size_t)i0 * k : NULL,
-            .lda = g->lda,
-            .b = g->b ? g->b + j0 : NULL, .bp = g->bp ? g->bp + (size_t)j0 * k : NULL, .ldb = g->ldb,
-            .c = g->y + (size_t)i0 * g->ldy + j0, .ldc = g->ldy, .e = tep};
-        oct_sgemm_run(g->arch, &q);
-    }
+    gemm_tiles job = {g, &work, cs, rs, mstrips, nstrips};
+    oct_parallel(ctx, threads, gemm_tiles_part, &job);
 }
 
 static int pack_alloc(nn_packed *pk, size_t per_group, int groups, octet_error *err) {

@@ -51,11 +51,6 @@ size_t nn_float_bytes(int64_t n);
 /* Checks that a dimension fits the int sizes of the GEMM kernels. */
 int nn_check_int(int64_t v, const char *what, octet_error *err);
 
-/* y[m x n] = epilogue(a[m x k] * b[k x n]), split into tiles run by `threads` threads; each
-   tile's epilogue runs in the GEMM's write-back. e's row_bias/c/res are indexed from y's origin. */
-void nn_gemm_tiled(int threads, int m, int n, int k, const float *a, int lda, const float *b,
-                   int ldb, float *y, int ldy, const oct_epilogue_args *e);
-
 /* One GEMM whose operands may be packed ahead of time: ap / bp (or NULL) hold the whole of A / B
    packed for `arch` (oct_sgemm_pack_a/_b); a / b (with lda / ldb) are read when not packed. */
 typedef struct {
@@ -73,8 +68,9 @@ typedef struct {
 
 /* Runs g split over `threads` threads in tiles aligned to the arch's micro-tile, so that the packed
    strips of each tile start where the tile does. Each thread runs a contiguous range of the tiles
-   (steal_range.h): a band of columns (pixels, for a conv) in the same place from layer to layer. */
-void nn_gemm_run(int threads, const nn_gemm *g);
+   (steal_range.h): a band of columns (pixels, for a conv) in the same place from layer to layer.
+   The threads are ctx's team when there is one (oct_parallel; ctx may be NULL). */
+void nn_gemm_run(const oct_run_ctx *ctx, int threads, const nn_gemm *g);
 
 /* Weights packed once at plan time for the arch selected then. Runs keep using that arch with
    them (it ran on this CPU at plan time), even if OCTET_ISA changed since: a plan fixes its kernels. */

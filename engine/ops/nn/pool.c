@@ -5,6 +5,7 @@
 
 #include "misc_kernels.h"
 #include "nn_common.h"
+#include "team.h"
 
 typedef struct {
     oct_conv_geom geom;
@@ -82,37 +83,61 @@ static void finish_indices(const pool_params *p, int64_t plane, int64_t *idx) {
     }
 }
 
+typedef struct {
+    const pool_params *p;
+    const void *x;
+    void *y;
+    int64_t *idx; /* MaxPool's indices output, or NULL */
+    const oct_misc_kernel_set *k;
+} pool_job;
+
+/* Plane c through the SIMD max kernels (no indices, unit dilation). */
+static void maxpool_plane_fast(void *arg, int64_t c, int tid) {
+    (void)tid;
+    const pool_job *j = arg;
+    const pool_params *p = j->p;
+    if (p->dtype == OCTET_FLOAT)
+        j->k->maxpool_f32(&p->geom, (const float *)j->x + c * p->in_vol, (float *)j->y + c * p->out_vol);
+    else if (p->dtype == OCTET_UINT8)
+        j->k->maxpool_u8(&p->geom, (const uint8_t *)j->x + c * p->in_vol, (uint8_t *)j->y + c * p->out_vol);
+    else
+        j->k->maxpool_s8(&p->geom, (const int8_t *)j->x + c * p->in_vol, (int8_t *)j->y + c * p->out_vol);
+}
+
+/* Plane c through the ref loops, with the indices when asked for. */
+static void maxpool_plane_ref(void *arg, int64_t c, int tid) {
+    (void)tid;
+    const pool_job *j = arg;
+    const pool_params *p = j->p;
+    int64_t *ic = j->idx ? j->idx + c * p->out_vol : NULL;
+    if (p->dtype == OCTET_FLOAT)
+        oct_ref_maxpool_f32(&p->geom, (const float *)j->x + c * p->in_vol, (float *)j->y + c * p->out_vol, ic);
+    else if (p->dtype == OCTET_UINT8)
+        oct_ref_maxpool_u8(&p->geom, (const uint8_t *)j->x + c * p->in_vol, (uint8_t *)j->y + c * p->out_vol, ic);
+    else
+        oct_ref_maxpool_s8(&p->geom, (const int8_t *)j->x + c * p->in_vol, (int8_t *)j->y + c * p->out_vol, ic);
+    if (ic) finish_indices(p, c, ic);
+}
+
+static void avgpool_plane(void *arg, int64_t c, int tid) {
+    (void)tid;
+    const pool_job *j = arg;
+    const pool_params *p = j->p;
+    const float *x = (const float *)j->x + c * p->in_vol;
+    float *y = (float *)j->y + c * p->out_vol;
+    if (p->unit_dilation) j->k->avgpool_f32(&p->geom, p->pad_end, p->count_include_pad, x, y);
+    else oct_ref_avgpool_f32(&p->geom, p->pad_end, p->count_include_pad, x, y);
+}
+
 static int maxpool_run(const oct_run_ctx *ctx, const oct_node *n, octet_error *err) {
     const pool_params *p = n->params;
     if (!p) return oct_fail(err, OCTET_ERR_INTERNAL, "MaxPool run before infer");
     const void *x = oct_in(ctx, n, 0)->data;
     void *y = oct_out(ctx, n, 0)->data;
     int64_t *idx = n->n_out > 1 && n->out[1] >= 0 ? oct_out(ctx, n, 1)->data : NULL;
-    const int t = nn_run_threads(ctx, p->threads);
-    if (!idx && p->unit_dilation) {
-        const oct_misc_kernel_set *k = oct_misc_kernels();
-#pragma omp parallel for num_threads(t) schedule(static) if (t > 1 && p->planes > 1)
-        for (int64_t c = 0; c < p->planes; c++) {
-            if (p->dtype == OCTET_FLOAT)
-                k->maxpool_f32(&p->geom, (const float *)x + c * p->in_vol, (float *)y + c * p->out_vol);
-            else if (p->dtype == OCTET_UINT8)
-                k->maxpool_u8(&p->geom, (const uint8_t *)x + c * p->in_vol, (uint8_t *)y + c * p->out_vol);
-            else
-                k->maxpool_s8(&p->geom, (const int8_t *)x + c * p->in_vol, (int8_t *)y + c * p->out_vol);
-        }
-        return 0;
-    }
-#pragma omp parallel for num_threads(t) schedule(static) if (t > 1 && p->planes > 1)
-    for (int64_t c = 0; c < p->planes; c++) {
-        int64_t *ic = idx ? idx + c * p->out_vol : NULL;
-        if (p->dtype == OCTET_FLOAT)
-            oct_ref_maxpool_f32(&p->geom, (const float *)x + c * p->in_vol, (float *)y + c * p->out_vol, ic);
-        else if (p->dtype == OCTET_UINT8)
-            oct_ref_maxpool_u8(&p->geom, (const uint8_t *)x + c * p->in_vol, (uint8_t *)y + c * p->out_vol, ic);
-        else
-            oct_ref_maxpool_s8(&p->geom, (const int8_t *)x + c * p->in_vol, (int8_t *)y + c * p->out_vol, ic);
-        if (ic) finish_indices(p, c, ic);
-    }
+    pool_job j = {p, x, y, idx, oct_misc_kernels()};
+    oct_parallel_for(ctx, nn_run_threads(ctx, p->threads), p->planes,
+                     !idx && p->unit_dilation ? maxpool_plane_fast : maxpool_plane_ref, &j);
     return 0;
 }
 
@@ -121,15 +146,10 @@ static int avgpool_run(const oct_run_ctx *ctx, const oct_node *n, octet_error *e
     if (!p) return oct_fail(err, OCTET_ERR_INTERNAL, "AveragePool run before infer");
     const float *x = oct_in(ctx, n, 0)->data;
     float *y = oct_out(ctx, n, 0)->data;
-    const int t = nn_run_threads(ctx, p->threads);
-    const oct_misc_kernel_set *k = oct_misc_kernels();
-    void (*avg)(const oct_conv_geom *, const int64_t *, int, const float *, float *) =
-        p->unit_dilation ? k->avgpool_f32 : oct_ref_avgpool_f32;
-#pragma omp parallel for num_threads(t) schedule(static) if (t > 1 && p->planes > 1)
-    for (int64_t c = 0; c < p->planes; c++)
-        avg(&p->geom, p->pad_end, p->count_include_pad, x + c * p->in_vol, y + c * p->out_vol);
+    pool_job j = {p, x, y, NULL, oct_misc_kernels()};
+    oct_parallel_for(ctx, nn_run_threads(ctx, p->threads), p->planes, avgpool_plane, &j);
     return 0;
 }
 
-const oct_op oct_op_max_pool = {"", "MaxPool", 0, maxpool_infer, maxpool_run, NULL};
-const oct_op oct_op_average_pool = {"", "AveragePool", 0, avgpool_infer, avgpool_run, NULL};
+const oct_op oct_op_max_pool = {"", "MaxPool", OCT_OP_TEAM, maxpool_infer, maxpool_run, NULL};
+const oct_op oct_op_average_pool = {"", "AveragePool", OCT_OP_TEAM, avgpool_infer, avgpool_run, NULL};

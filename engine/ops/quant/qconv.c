@@ -14,11 +14,11 @@
    QLinearConv honours a fused Relu/Clip epilogue by narrowing the requantization clamp, and a
    fused activation table (engine/passes/fuse_qlut.c: attribute octet_output_table = 1, the
    constant uint8 [256] table at input 9) by mapping each work item's bytes through it. */
-#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../nn/steal_range.h"
+#include "team.h"
 #include "misc_kernels.h"
 #include "qconv.h"
 
@@ -300,53 +300,65 @@ static int convinteger_infer(oct_graph *g, oct_node *n, octet_error *err) {
     return qconv_infer_common(g, n, 0, err);
 }
 
+typedef struct {
+    const qconv_params *p;
+    const qconv_run_args *a;
+    char *slices;
+    nn_steal *work;
+    int split, any_wzp;
+} gemm_job;
+
+/* One thread's part of the GEMM strategy: the items it claims (see run_gemm). */
+static void gemm_part(void *arg, int me, int nthreads) {
+    (void)nthreads;
+    const gemm_job *j = arg;
+    const qconv_params *p = j->p;
+    const qconv_run_args *a = j->a;
+    const oct_quant_kernel_set *ks = p->ks;
+    const int64_t ntiles = p->ntiles, nmb = (p->Mg + p->mblock - 1) / p->mblock;
+    const size_t esize = p->qlinear ? 1 : sizeof(int32_t);
+    char *slice = j->slices + (size_t)me * p->slice_bytes;
+    void *panel = slice;
+    int32_t *colsum = (int32_t *)(slice + p->col_bytes);
+    void *scratch = slice + p->col_bytes + p->sums_bytes;
+    int64_t have = -1; /* the (image, group, tile) whose panels the slice holds */
+    for (int64_t it; (it = nn_steal_next(j->work, me)) >= 0;) {
+        const int64_t mbi = j->split ? it / ntiles : it % nmb;
+        const int64_t bt = j->split ? it % ntiles : it / nmb, tile_i = bt % ntiles, bg = bt / ntiles;
+        const int64_t b = bg / p->group, gi = bg % p->group;
+        const int64_t p0 = qconv_gemm_tile_start(p->P, ntiles, tile_i);
+        const int64_t np = qconv_gemm_tile_start(p->P, ntiles, tile_i + 1) - p0;
+        const int64_t m0 = mbi * p->mblock, mc = p->Mg - m0 < p->mblock ? p->Mg - m0 : p->mblock;
+        if (have != bt) {
+            const uint8_t *xg = a->x + (b * p->C + gi * p->Cg) * p->in_vol;
+            p->unfold->im2col(ks->panel, &p->geom, xg, p->Cg, p0, np, a->x_xor, (uint8_t)a->x_zp, scratch, panel);
+            if (j->any_wzp) oct_ref_qpanel_colsums(ks->panel, panel, (int)p->K, (int)np, colsum);
+            have = bt;
+        }
+        const int64_t ch = gi * p->Mg + m0;
+        const oct_qgemm_out o = {.x_zp = a->x_zp, .w_zp = a->w_zp, .colsum = j->any_wzp ? colsum : NULL,
+                                 .rq = p->qlinear ? &a->rq : NULL,
+                                 .y = (char *)a->y + ((b * p->M + ch) * p->P + p0) * esize,
+                                 .y_rs = p->P, .y_cs = 1};
+        ks->qgemm_panel(&p->packed, (int)ch, (int)mc, (int)np, panel, &o);
+        qconv_apply_table(p, a, b, ch, mc, p0, np, NULL);
+    }
+}
+
 static void run_gemm(const oct_run_ctx *ctx, const qconv_params *p, const qconv_run_args *a) {
     const int t = nn_run_threads(ctx, p->threads);
-    const int64_t ntiles = p->ntiles;
     const int64_t nmb = (p->Mg + p->mblock - 1) / p->mblock;
-    const int64_t items = p->N * p->group * ntiles * nmb;
-    const oct_quant_kernel_set *ks = p->ks;
-    char *slices = (char *)ctx->workspace + p->head_bytes;
+    const int64_t items = p->N * p->group * p->ntiles * nmb;
     int any_wzp = 0;
     for (int64_t m = 0; m < p->M; m++) any_wzp |= a->w_zp[m] != 0;
-    const size_t esize = p->qlinear ? 1 : sizeof(int32_t);
     /* Each thread runs a contiguous range of the items (stealing at the end, see steal_range.h):
        tile-major, so a thread's pixels are one band of the image, as in the layers before and after;
        with split_channels channel-block-major, one block per thread. */
     nn_steal work;
     nn_steal_init(&work, items, t); /* the plan checked the item count */
     /* alone, a thread runs tile-major: each tile is unfolded once for all its channel blocks */
-    const int split = p->split_channels && t > 1;
-#pragma omp parallel num_threads(t) if (t > 1 && items > 1)
-    {
-        const int me = omp_get_thread_num();
-        char *slice = slices + (size_t)me * p->slice_bytes;
-        void *panel = slice;
-        int32_t *colsum = (int32_t *)(slice + p->col_bytes);
-        void *scratch = slice + p->col_bytes + p->sums_bytes;
-        int64_t have = -1; /* the (image, group, tile) whose panels the slice holds */
-        for (int64_t it; (it = nn_steal_next(&work, me)) >= 0;) {
-            const int64_t mbi = split ? it / ntiles : it % nmb;
-            const int64_t bt = split ? it % ntiles : it / nmb, tile_i = bt % ntiles, bg = bt / ntiles;
-            const int64_t b = bg / p->group, gi = bg % p->group;
-            const int64_t p0 = qconv_gemm_tile_start(p->P, ntiles, tile_i);
-            const int64_t np = qconv_gemm_tile_start(p->P, ntiles, tile_i + 1) - p0;
-            const int64_t m0 = mbi * p->mblock, mc = p->Mg - m0 < p->mblock ? p->Mg - m0 : p->mblock;
-            if (have != bt) {
-                const uint8_t *xg = a->x + (b * p->C + gi * p->Cg) * p->in_vol;
-                p->unfold->im2col(ks->panel, &p->geom, xg, p->Cg, p0, np, a->x_xor, (uint8_t)a->x_zp, scratch, panel);
-                if (any_wzp) oct_ref_qpanel_colsums(ks->panel, panel, (int)p->K, (int)np, colsum);
-                have = bt;
-            }
-            const int64_t ch = gi * p->Mg + m0;
-            const oct_qgemm_out o = {.x_zp = a->x_zp, .w_zp = a->w_zp, .colsum = any_wzp ? colsum : NULL,
-                                     .rq = p->qlinear ? &a->rq : NULL,
-                                     .y = (char *)a->y + ((b * p->M + ch) * p->P + p0) * esize,
-                                     .y_rs = p->P, .y_cs = 1};
-            ks->qgemm_panel(&p->packed, (int)ch, (int)mc, (int)np, panel, &o);
-            qconv_apply_table(p, a, b, ch, mc, p0, np, NULL);
-        }
-    }
+    gemm_job j = {p, a, (char *)ctx->workspace + p->head_bytes, &work, p->split_channels && t > 1, any_wzp};
+    oct_parallel(ctx, items > 1 ? t : 1, gemm_part, &j);
 }
 
 static int qconv_run(const oct_run_ctx *ctx, const oct_node *n, octet_error *err) {
@@ -384,5 +396,5 @@ static int qconv_run(const oct_run_ctx *ctx, const oct_node *n, octet_error *err
     return 0;
 }
 
-const oct_op oct_op_qlinear_conv = {"", "QLinearConv", 0, qlinearconv_infer, qconv_run, qconv_free};
-const oct_op oct_op_conv_integer = {"", "ConvInteger", 0, convinteger_infer, qconv_run, qconv_free};
+const oct_op oct_op_qlinear_conv = {"", "QLinearConv", OCT_OP_TEAM, qlinearconv_infer, qconv_run, qconv_free};
+const oct_op oct_op_conv_integer = {"", "ConvInteger", OCT_OP_TEAM, convinteger_infer, qconv_run, qconv_free};

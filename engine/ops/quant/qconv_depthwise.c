@@ -12,13 +12,13 @@
    kernels' write-back while the values are in registers. A fused activation table (fuse_qlut.c)
    maps each work item's bytes as soon as the item has written them (qconv_apply_table), and the
    channel sums are then taken of the mapped bytes there instead. */
-#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../nn/dw_path.h"
 #include "qconv_dw_sums.h"
 #include "ref/dwconv_kernels.h"
+#include "team.h"
 
 enum { DW_TILE = 4096 };
 
@@ -114,37 +114,54 @@ int qconv_pack_depthwise(qconv_params *p, const uint8_t *w, octet_error *err) {
     return 0;
 }
 
+/* What a depthwise run's work items share (each path uses its part). */
+typedef struct {
+    const qconv_params *p;
+    const qconv_run_args *a;
+    const dw_pack *pk;
+    char *slices;   /* one scratch slice per thread */
+    int64_t *sums;  /* the fused squeeze's channel sums, or NULL */
+    int64_t ntiles; /* ref: pixel tiles per channel */
+    int64_t rows, chunks, blocks; /* blocked and row paths: rows per item, items per block, blocks */
+    const oct_dwr_kernels *rk;
+    float lo, hi;
+    int zp_fits;
+} dw_job;
+
+static void ref_item(void *arg, int64_t it, int tid) {
+    const dw_job *j = arg;
+    const qconv_params *p = j->p;
+    const qconv_run_args *a = j->a;
+    const int64_t tile_i = it % j->ntiles, bm = it / j->ntiles, b = bm / p->M, m = bm % p->M;
+    const int64_t c = m / p->Mg; /* the input channel of m's group */
+    const int64_t p0 = tile_i * p->tile, np = p->P - p0 < p->tile ? p->P - p0 : p->tile;
+    const uint8_t *x = a->x + (b * p->C + c) * p->in_vol;
+    const int64_t yoff = bm * p->P + p0;
+    int32_t *acc = p->qlinear ? (int32_t *)(j->slices + (size_t)tid * p->slice_bytes) : (int32_t *)a->y + yoff;
+    oct_ref_qconv_depthwise(&p->geom, x, a->x_xor, a->x_zp, j->pk->w + m * p->kvol, a->w_zp[m], p0, np, acc);
+    if (p->qlinear) {
+        oct_ref_requant(acc, np, (int)m, 1, (int)np, &a->rq, (uint8_t *)a->y + yoff, p->P, 1);
+        qconv_apply_table(p, a, b, m, 1, p0, np, NULL);
+    }
+}
+
+/* A finished channel's sum (the ref loop's tiles of a channel ran on any thread). */
+static void ref_sum_item(void *arg, int64_t bm, int tid) {
+    (void)tid;
+    const dw_job *j = arg;
+    const uint8_t *yc = (const uint8_t *)j->a->y + bm * j->p->P;
+    int64_t s = 0;
+    for (int64_t i = 0; i < j->p->P; i++) s += j->a->rq.out_s8 ? (int64_t)(int8_t)yc[i] : (int64_t)yc[i];
+    j->sums[bm] = s;
+}
+
 /* The ref loop for the windows the band kernels do not cover. */
-static void run_ref(int t, const oct_run_ctx *ctx, const qconv_params *p, const qconv_run_args *a,
-                    const int8_t *wq) {
-    const int64_t ntiles = (p->P + p->tile - 1) / p->tile;
-    const int64_t items = p->N * p->M * ntiles;
-    char *slices = (char *)ctx->workspace + p->head_bytes;
-#pragma omp parallel for num_threads(t) schedule(dynamic, 1) if (t > 1 && items > 1)
-    for (int64_t it = 0; it < items; it++) {
-        const int64_t tile_i = it % ntiles, bm = it / ntiles, b = bm / p->M, m = bm % p->M;
-        const int64_t c = m / p->Mg; /* the input channel of m's group */
-        const int64_t p0 = tile_i * p->tile, np = p->P - p0 < p->tile ? p->P - p0 : p->tile;
-        const uint8_t *x = a->x + (b * p->C + c) * p->in_vol;
-        const int64_t yoff = bm * p->P + p0;
-        int32_t *acc = p->qlinear ? (int32_t *)(slices + (size_t)omp_get_thread_num() * p->slice_bytes)
-                                  : (int32_t *)a->y + yoff;
-        oct_ref_qconv_depthwise(&p->geom, x, a->x_xor, a->x_zp, wq + m * p->kvol, a->w_zp[m], p0, np, acc);
-        if (p->qlinear) {
-            oct_ref_requant(acc, np, (int)m, 1, (int)np, &a->rq, (uint8_t *)a->y + yoff, p->P, 1);
-            qconv_apply_table(p, a, b, m, 1, p0, np, NULL);
-        }
-    }
-    int64_t *sums = sums_of(ctx, p->dw_w);
-    if (!sums) return;
-    /* tiles of a channel ran on any thread: sum the finished channels */
-#pragma omp parallel for num_threads(t) schedule(static) if (t > 1 && p->N * p->M > 1)
-    for (int64_t bm = 0; bm < p->N * p->M; bm++) {
-        const uint8_t *yc = (const uint8_t *)a->y + bm * p->P;
-        int64_t s = 0;
-        for (int64_t i = 0; i < p->P; i++) s += a->rq.out_s8 ? (int64_t)(int8_t)yc[i] : (int64_t)yc[i];
-        sums[bm] = s;
-    }
+static void run_ref(int t, const oct_run_ctx *ctx, dw_job *j) {
+    const qconv_params *p = j->p;
+    j->ntiles = (p->P + p->tile - 1) / p->tile;
+    oct_parallel_steal(ctx, t, p->N * p->M * j->ntiles, ref_item, j);
+    j->sums = sums_of(ctx, j->pk);
+    if (j->sums) oct_parallel_for(ctx, t, p->N * p->M, ref_sum_item, j);
 }
 
 /* Adds an item's part of its channels' sums: with a fused SE squeeze, a channel's rows still run
@@ -163,40 +180,40 @@ static void block_weights(const qconv_params *p, const qconv_run_args *a, const 
         for (int l = 0; l < OCT_DWB_LANES; l++) wf[i * OCT_DWB_LANES + l] = wb[i * OCT_DWB_LANES + l] - zp[l];
 }
 
+static void blocked_item(void *arg, int64_t it, int tid) {
+    const dw_job *j = arg;
+    const qconv_params *p = j->p;
+    const qconv_run_args *a = j->a;
+    const oct_dwb_plan *pl = &j->pk->bplan;
+    void *scratch = dw_align64(j->slices + (size_t)tid * p->slice_bytes);
+    _Alignas(64) float wf[OCT_DW_MAX_TAPS * OCT_DWB_LANES];
+    const int64_t chunk = it % j->chunks, bb = it / j->chunks, b = bb / j->blocks, m0 = bb % j->blocks * OCT_DWB_LANES;
+    const int nch = p->M - m0 < OCT_DWB_LANES ? (int)(p->M - m0) : OCT_DWB_LANES;
+    const int64_t r0 = chunk * j->rows, r1 = r0 + j->rows < pl->oh ? r0 + j->rows : pl->oh;
+    block_weights(p, a, j->pk, m0, nch, wf);
+    int64_t part[OCT_DWB_LANES] = {0};
+    int64_t *s = j->sums ? part : NULL;
+    int64_t *ks = a->table ? NULL : s; /* with a table, the sums are the mapped bytes' */
+    const int64_t yoff = (b * p->M + m0) * p->P;
+    void *y = p->qlinear ? (void *)((uint8_t *)a->y + yoff) : (void *)((int32_t *)a->y + yoff);
+    oct_dwb_conv_q8(oct_dwb_kernels_selected(), oct_dw_kernels_selected(), pl, a->x + (b * p->C + m0) * p->in_vol,
+                    p->in_vol, a->x_xor, a->x_zp, nch, wf, p->qlinear ? &a->rq : NULL, m0, y, p->P, r0, r1, ks,
+                    scratch);
+    qconv_apply_table(p, a, b, m0, nch, r0 * pl->ow, (r1 - r0) * pl->ow, s);
+    if (j->sums) add_sums(j->sums + b * p->M + m0, part, nch);
+}
+
 /* The blocked kernels: items are (image, block of channels, run of output rows). */
-static void run_blocked(int t, const oct_run_ctx *ctx, const qconv_params *p, const qconv_run_args *a,
-                        const dw_pack *pk) {
-    const oct_dwb_kernels *bk = oct_dwb_kernels_selected();
-    const oct_dw_kernels *k = oct_dw_kernels_selected();
-    const oct_dwb_plan *pl = &pk->bplan;
-    const int64_t blocks = (p->M + OCT_DWB_LANES - 1) / OCT_DWB_LANES;
-    int64_t *sums = p->qlinear ? sums_of(ctx, pk) : NULL;
+static void run_blocked(int t, const oct_run_ctx *ctx, dw_job *j) {
+    const qconv_params *p = j->p;
+    const oct_dwb_plan *pl = &j->pk->bplan;
+    j->blocks = (p->M + OCT_DWB_LANES - 1) / OCT_DWB_LANES;
+    j->sums = p->qlinear ? sums_of(ctx, j->pk) : NULL;
     /* a channel's rows may run in several items: each adds its part of the sums (see add_sums) */
-    const int64_t rows = oct_dwb_rows_per_item(pl, p->N * blocks, t);
-    if (sums) memset(sums, 0, (size_t)(p->N * p->M) * sizeof *sums);
-    const int64_t chunks = (pl->oh + rows - 1) / rows, items = p->N * blocks * chunks;
-    char *slices = (char *)ctx->workspace + p->head_bytes;
-#pragma omp parallel num_threads(t) if (t > 1 && items > 1)
-    {
-        void *scratch = dw_align64(slices + (size_t)omp_get_thread_num() * p->slice_bytes);
-        _Alignas(64) float wf[OCT_DW_MAX_TAPS * OCT_DWB_LANES];
-#pragma omp for schedule(static)
-        for (int64_t it = 0; it < items; it++) {
-            const int64_t chunk = it % chunks, bb = it / chunks, b = bb / blocks, m0 = bb % blocks * OCT_DWB_LANES;
-            const int nch = p->M - m0 < OCT_DWB_LANES ? (int)(p->M - m0) : OCT_DWB_LANES;
-            const int64_t r0 = chunk * rows, r1 = r0 + rows < pl->oh ? r0 + rows : pl->oh;
-            block_weights(p, a, pk, m0, nch, wf);
-            int64_t part[OCT_DWB_LANES] = {0};
-            int64_t *s = sums ? part : NULL;
-            int64_t *ks = a->table ? NULL : s; /* with a table, the sums are the mapped bytes' */
-            const int64_t yoff = (b * p->M + m0) * p->P;
-            void *y = p->qlinear ? (void *)((uint8_t *)a->y + yoff) : (void *)((int32_t *)a->y + yoff);
-            oct_dwb_conv_q8(bk, k, pl, a->x + (b * p->C + m0) * p->in_vol, p->in_vol, a->x_xor, a->x_zp, nch, wf,
-                            p->qlinear ? &a->rq : NULL, m0, y, p->P, r0, r1, ks, scratch);
-            qconv_apply_table(p, a, b, m0, nch, r0 * pl->ow, (r1 - r0) * pl->ow, s);
-            if (sums) add_sums(sums + b * p->M + m0, part, nch);
-        }
-    }
+    j->rows = oct_dwb_rows_per_item(pl, p->N * j->blocks, t);
+    if (j->sums) memset(j->sums, 0, (size_t)(p->N * p->M) * sizeof *j->sums);
+    j->chunks = (pl->oh + j->rows - 1) / j->rows;
+    oct_parallel_for(ctx, t, p->N * j->blocks * j->chunks, blocked_item, j);
 }
 
 /* Output rows per work item of the row path when the blocks alone cannot keep `threads` busy:
@@ -208,96 +225,93 @@ static int64_t rows_per_item(int64_t oh, int64_t blocks, int threads) {
     return (oh + per_block - 1) / per_block;
 }
 
+static void rows_item(void *arg, int64_t it, int tid) {
+    const dw_job *j = arg;
+    const qconv_params *p = j->p;
+    const qconv_run_args *a = j->a;
+    const oct_dwr_plan *pl = &j->pk->rplan;
+    void *scratch = dw_align64(j->slices + (size_t)tid * p->slice_bytes);
+    int32_t wg[OCT_DWB_LANES][OCT_DWR_MAX_GROUPS], wsum[OCT_DWB_LANES];
+    const int64_t chunk = it % j->chunks, bb = it / j->chunks, b = bb / j->blocks, m0 = bb % j->blocks * OCT_DWB_LANES;
+    const int nch = p->M - m0 < OCT_DWB_LANES ? (int)(p->M - m0) : OCT_DWB_LANES;
+    const int64_t r0 = chunk * j->rows, r1 = r0 + j->rows < pl->oh ? r0 + j->rows : pl->oh;
+    int64_t part[OCT_DWB_LANES] = {0};
+    int64_t *s = j->sums ? part : NULL;
+    int64_t *ks = a->table ? NULL : s; /* with a table, the sums are the mapped bytes' */
+    const uint8_t *x = a->x + (b * p->C + m0) * p->in_vol;
+    uint8_t *y = (uint8_t *)a->y + (b * p->M + m0) * p->P;
+    int fits = j->zp_fits;
+    for (int l = 0; l < nch && fits; l++)
+        fits = oct_dwr_pack_weights(pl, j->pk->w + (m0 + l) * p->kvol, a->w_zp[m0 + l], wg[l], &wsum[l]);
+    if (fits) {
+        for (int l = 0; l < nch; l++) {
+            const int64_t m = m0 + l;
+            oct_dwr_conv_q8(j->rk, pl, x + l * p->in_vol, a->x_xor, a->x_zp, wg[l], wsum[l],
+                            a->rq.bias ? a->rq.bias[m] : 0, a->rq.scale[a->rq.scale_per_row ? m : 0], j->lo, j->hi,
+                            a->rq.zp, y + l * p->P, r0, r1, ks ? &ks[l] : NULL, scratch);
+        }
+    } else {
+        _Alignas(64) float wf[OCT_DW_MAX_TAPS * OCT_DWB_LANES];
+        block_weights(p, a, j->pk, m0, nch, wf);
+        oct_dwb_conv_q8(oct_dwb_kernels_selected(), oct_dw_kernels_selected(), &j->pk->bplan, x, p->in_vol,
+                        a->x_xor, a->x_zp, nch, wf, &a->rq, m0, y, p->P, r0, r1, ks, scratch);
+    }
+    qconv_apply_table(p, a, b, m0, nch, r0 * pl->ow, (r1 - r0) * pl->ow, s);
+    if (j->sums) add_sums(j->sums + b * p->M + m0, part, nch);
+}
+
 /* The row kernels (QLinearConv only): items are (image, block of 16 channels, run of output rows),
    as the blocked path's, so that with 2 threads each reads the channels its producer wrote (the
    expansion conv splits channels in blocks of 16: nn_feeds_channel_split). A block with weights
    outside int8 (zero points far from the weights) runs the blocked kernels instead. */
-static void run_rows(int t, const oct_run_ctx *ctx, const qconv_params *p, const qconv_run_args *a,
-                     const dw_pack *pk, const oct_dwr_kernels *rk) {
-    const oct_dwr_plan *pl = &pk->rplan;
-    const int64_t blocks = (p->M + OCT_DWB_LANES - 1) / OCT_DWB_LANES;
-    int64_t *sums = sums_of(ctx, pk);
+static void run_rows(int t, const oct_run_ctx *ctx, dw_job *j) {
+    const qconv_params *p = j->p;
+    const oct_dwr_plan *pl = &j->pk->rplan;
+    j->blocks = (p->M + OCT_DWB_LANES - 1) / OCT_DWB_LANES;
+    j->sums = sums_of(ctx, j->pk);
     /* a channel's rows may run in several items: each adds its part of the sums (see add_sums) */
-    const int64_t rows = rows_per_item(pl->oh, p->N * blocks, t);
-    if (sums) memset(sums, 0, (size_t)(p->N * p->M) * sizeof *sums);
-    const int64_t chunks = (pl->oh + rows - 1) / rows, items = p->N * blocks * chunks;
-    const float lo = (float)(a->rq.qmin - a->rq.zp), hi = (float)(a->rq.qmax - a->rq.zp);
-    const int zp_fits = a->x_zp >= 0 && a->x_zp <= 255;
-    char *slices = (char *)ctx->workspace + p->head_bytes;
-#pragma omp parallel num_threads(t) if (t > 1 && items > 1)
-    {
-        void *scratch = dw_align64(slices + (size_t)omp_get_thread_num() * p->slice_bytes);
-        _Alignas(64) float wf[OCT_DW_MAX_TAPS * OCT_DWB_LANES];
-        int32_t wg[OCT_DWB_LANES][OCT_DWR_MAX_GROUPS], wsum[OCT_DWB_LANES];
-#pragma omp for schedule(static)
-        for (int64_t it = 0; it < items; it++) {
-            const int64_t chunk = it % chunks, bb = it / chunks, b = bb / blocks, m0 = bb % blocks * OCT_DWB_LANES;
-            const int nch = p->M - m0 < OCT_DWB_LANES ? (int)(p->M - m0) : OCT_DWB_LANES;
-            const int64_t r0 = chunk * rows, r1 = r0 + rows < pl->oh ? r0 + rows : pl->oh;
-            int64_t part[OCT_DWB_LANES] = {0};
-            int64_t *s = sums ? part : NULL;
-            int64_t *ks = a->table ? NULL : s; /* with a table, the sums are the mapped bytes' */
-            const uint8_t *x = a->x + (b * p->C + m0) * p->in_vol;
-            uint8_t *y = (uint8_t *)a->y + (b * p->M + m0) * p->P;
-            int fits = zp_fits;
-            for (int l = 0; l < nch && fits; l++)
-                fits = oct_dwr_pack_weights(pl, pk->w + (m0 + l) * p->kvol, a->w_zp[m0 + l], wg[l], &wsum[l]);
-            if (fits) {
-                for (int l = 0; l < nch; l++) {
-                    const int64_t m = m0 + l;
-                    oct_dwr_conv_q8(rk, pl, x + l * p->in_vol, a->x_xor, a->x_zp, wg[l], wsum[l],
-                                    a->rq.bias ? a->rq.bias[m] : 0, a->rq.scale[a->rq.scale_per_row ? m : 0], lo, hi,
-                                    a->rq.zp, y + l * p->P, r0, r1, ks ? &ks[l] : NULL, scratch);
-                }
-            } else {
-                block_weights(p, a, pk, m0, nch, wf);
-                oct_dwb_conv_q8(oct_dwb_kernels_selected(), oct_dw_kernels_selected(), &pk->bplan, x, p->in_vol,
-                                a->x_xor, a->x_zp, nch, wf, &a->rq, m0, y, p->P, r0, r1, ks, scratch);
-            }
-            qconv_apply_table(p, a, b, m0, nch, r0 * pl->ow, (r1 - r0) * pl->ow, s);
-            if (sums) add_sums(sums + b * p->M + m0, part, nch);
-        }
+    j->rows = rows_per_item(pl->oh, p->N * j->blocks, t);
+    if (j->sums) memset(j->sums, 0, (size_t)(p->N * p->M) * sizeof *j->sums);
+    j->chunks = (pl->oh + j->rows - 1) / j->rows;
+    j->lo = (float)(j->a->rq.qmin - j->a->rq.zp);
+    j->hi = (float)(j->a->rq.qmax - j->a->rq.zp);
+    j->zp_fits = j->a->x_zp >= 0 && j->a->x_zp <= 255;
+    oct_parallel_for(ctx, t, p->N * j->blocks * j->chunks, rows_item, j);
+}
+
+/* One output channel through the per-channel band kernels. */
+static void band_item(void *arg, int64_t bm, int tid) {
+    const dw_job *j = arg;
+    const qconv_params *p = j->p;
+    const qconv_run_args *a = j->a;
+    void *scratch = j->slices + (size_t)tid * p->slice_bytes;
+    const int64_t b = bm / p->M, m = bm % p->M;
+    const int64_t c = m / p->Mg;
+    void *y = p->qlinear ? (void *)((uint8_t *)a->y + bm * p->P) : (void *)((int32_t *)a->y + bm * p->P);
+    const int64_t s = oct_dw_conv_q8(oct_dw_kernels_selected(), &j->pk->plan, a->x + (b * p->C + c) * p->in_vol,
+                                     a->x_xor, a->x_zp, j->pk->w + m * p->kvol, a->w_zp[m],
+                                     p->qlinear ? &a->rq : NULL, m, y, j->sums != NULL && !a->table, scratch);
+    if (j->sums) j->sums[bm] = s;
+    if (a->table) {
+        if (j->sums) j->sums[bm] = 0;
+        qconv_apply_table(p, a, b, m, 1, 0, p->P, j->sums ? &j->sums[bm] : NULL);
     }
 }
 
 void qconv_run_depthwise(const oct_run_ctx *ctx, const qconv_params *p, const qconv_run_args *a) {
     const int t = nn_run_threads(ctx, p->threads);
-    const dw_pack *pk = p->dw_w;
-    const oct_dwr_kernels *rk = pk->rows && p->qlinear ? oct_dwr_kernels_selected() : NULL;
-    if (rk) {
-        run_rows(t, ctx, p, a, pk, rk);
-        return;
-    }
-    if (pk->blocked) {
-        run_blocked(t, ctx, p, a, pk);
-        return;
-    }
-    if (!pk->fast) {
-        run_ref(t, ctx, p, a, pk->w);
-        return;
-    }
-    const oct_dw_kernels *k = oct_dw_kernels_selected();
-    const int64_t items = p->N * p->M;
-    char *slices = (char *)ctx->workspace + p->head_bytes;
-    int64_t *sums = p->qlinear ? sums_of(ctx, pk) : NULL;
-#pragma omp parallel num_threads(t) if (t > 1 && items > 1)
-    {
-        void *scratch = slices + (size_t)omp_get_thread_num() * p->slice_bytes;
-/* Channels cost the same: contiguous static halves, no shared counter to bounce between
+    dw_job j = {.p = p, .a = a, .pk = p->dw_w, .slices = (char *)ctx->workspace + p->head_bytes};
+    j.rk = j.pk->rows && p->qlinear ? oct_dwr_kernels_selected() : NULL;
+    if (j.rk) {
+        run_rows(t, ctx, &j);
+    } else if (j.pk->blocked) {
+        run_blocked(t, ctx, &j);
+    } else if (!j.pk->fast) {
+        run_ref(t, ctx, &j);
+    } else {
+        /* Channels cost the same: contiguous static halves, no shared counter to bounce between
            cores for hundreds of tiny planes (960 channels of 7x7). */
-#pragma omp for schedule(static)
-        for (int64_t bm = 0; bm < items; bm++) {
-            const int64_t b = bm / p->M, m = bm % p->M;
-            const int64_t c = m / p->Mg;
-            void *y = p->qlinear ? (void *)((uint8_t *)a->y + bm * p->P) : (void *)((int32_t *)a->y + bm * p->P);
-            const int64_t s = oct_dw_conv_q8(k, &pk->plan, a->x + (b * p->C + c) * p->in_vol, a->x_xor, a->x_zp,
-                                             pk->w + m * p->kvol, a->w_zp[m], p->qlinear ? &a->rq : NULL, m, y,
-                                             sums != NULL && !a->table, scratch);
-            if (sums) sums[bm] = s;
-            if (a->table) {
-                if (sums) sums[bm] = 0;
-                qconv_apply_table(p, a, b, m, 1, 0, p->P, sums ? &sums[bm] : NULL);
-            }
-        }
+        j.sums = p->qlinear ? sums_of(ctx, j.pk) : NULL;
+        oct_parallel_for(ctx, t, p->N * p->M, band_item, &j);
     }
 }

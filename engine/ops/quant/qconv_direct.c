@@ -8,10 +8,10 @@
    write-back. The slab is bounded (SLAB_BUDGET), so no whole-volume temporary is needed.
    Weight zero points must be 0 in the int8 domain (symmetric int8 weights, or uint8 weights with
    zero point 128): the kernels subtract only the input zero point's term. */
-#include <omp.h>
 #include <stdlib.h>
 
 #include "qconv.h"
+#include "team.h"
 #include "ref/direct_conv.h"
 
 /* Bytes of slab a thread aims for (stays in L2 with the weights); slabs above SLAB_MAX are refused. */
@@ -119,38 +119,46 @@ void qconv_direct_free(void *direct) {
     free(d);
 }
 
-void qconv_run_direct(const oct_run_ctx *ctx, const qconv_params *p, const qconv_run_args *a) {
+typedef struct {
+    const qconv_params *p;
+    const qconv_run_args *a;
+    char *slabs; /* one per thread */
+    int64_t dblocks, hblocks;
+} direct_job;
+
+/* One work item: a block of output depths and rows of one image and group, every channel. */
+static void direct_item(void *arg, int64_t it, int tid) {
+    const direct_job *j = arg;
+    const qconv_params *p = j->p;
+    const qconv_run_args *a = j->a;
     const qconv_direct_plan *d = p->direct;
-    const int t = nn_run_threads(ctx, p->threads);
     const int64_t OD = p->geom.out[0], OH = p->geom.out[1];
-    const int64_t dblocks = (OD + d->nd - 1) / d->nd, hblocks = (OH + d->nh - 1) / d->nh;
-    const int64_t items = p->N * p->group * dblocks * hblocks;
     const int64_t mblocks = (p->Mg + OCT_DCONV_MB - 1) / OCT_DCONV_MB;
     const size_t out_size = p->qlinear ? 1 : sizeof(int32_t);
-    char *slabs = (char *)ctx->workspace + p->head_bytes;
-#pragma omp parallel num_threads(t) if (t > 1 && items > 1)
-    {
-        uint8_t *slab = (uint8_t *)slabs + (size_t)omp_get_thread_num() * p->slice_bytes;
-#pragma omp for schedule(dynamic, 1)
-        for (int64_t it = 0; it < items; it++) {
-            const int64_t hb = it % hblocks, db = (it / hblocks) % dblocks, bg = it / (hblocks * dblocks);
-            const int64_t b = bg / p->group, gi = bg % p->group;
-            const int64_t d0 = db * d->nd, h0 = hb * d->nh;
-            const int64_t nd = OD - d0 < d->nd ? OD - d0 : d->nd, nh = OH - h0 < d->nh ? OH - h0 : d->nh;
-            oct_dconv_slab sl;
-            oct_dconv_slab_init(&d->shape, d0, nd, h0, nh, &sl);
-            d->ks->s8_repack(&d->shape, a->x + (b * p->C + gi * p->Cg) * p->in_vol, a->x_xor, (uint8_t)a->x_zp, &sl,
-                             slab);
-            const oct_dconv_s8 args = {.s = &d->shape, .w = d->w + gi * d->w_bytes, .wsum = d->wsum + gi * p->Mg,
-                                       .x_zp = a->x_zp, .rq = p->qlinear ? &a->rq : NULL, .rq_row0 = gi * p->Mg,
-                                       .y = (char *)a->y + (size_t)((b * p->M + gi * p->Mg) * p->P) * out_size};
-            const int64_t OW = p->geom.out[2]; /* geometries are 3-D, leading dims 1 */
-            for (int64_t od = d0; od < d0 + nd; od++) {
-                for (int64_t oh = h0; oh < h0 + nh; oh += ROWS_PER_PASS)
-                    for (int64_t mb = 0; mb < mblocks; mb++)
-                        d->ks->s8(&args, slab, &sl, mb, od, oh, h0 + nh - oh < ROWS_PER_PASS ? h0 + nh - oh : ROWS_PER_PASS);
-                qconv_apply_table(p, a, b, gi * p->Mg, p->Mg, (od * OH + h0) * OW, nh * OW, NULL);
-            }
-        }
+    uint8_t *slab = (uint8_t *)j->slabs + (size_t)tid * p->slice_bytes;
+    const int64_t hb = it % j->hblocks, db = (it / j->hblocks) % j->dblocks, bg = it / (j->hblocks * j->dblocks);
+    const int64_t b = bg / p->group, gi = bg % p->group;
+    const int64_t d0 = db * d->nd, h0 = hb * d->nh;
+    const int64_t nd = OD - d0 < d->nd ? OD - d0 : d->nd, nh = OH - h0 < d->nh ? OH - h0 : d->nh;
+    oct_dconv_slab sl;
+    oct_dconv_slab_init(&d->shape, d0, nd, h0, nh, &sl);
+    d->ks->s8_repack(&d->shape, a->x + (b * p->C + gi * p->Cg) * p->in_vol, a->x_xor, (uint8_t)a->x_zp, &sl, slab);
+    const oct_dconv_s8 args = {.s = &d->shape, .w = d->w + gi * d->w_bytes, .wsum = d->wsum + gi * p->Mg,
+                               .x_zp = a->x_zp, .rq = p->qlinear ? &a->rq : NULL, .rq_row0 = gi * p->Mg,
+                               .y = (char *)a->y + (size_t)((b * p->M + gi * p->Mg) * p->P) * out_size};
+    const int64_t OW = p->geom.out[2]; /* geometries are 3-D, leading dims 1 */
+    for (int64_t od = d0; od < d0 + nd; od++) {
+        for (int64_t oh = h0; oh < h0 + nh; oh += ROWS_PER_PASS)
+            for (int64_t mb = 0; mb < mblocks; mb++)
+                d->ks->s8(&args, slab, &sl, mb, od, oh, h0 + nh - oh < ROWS_PER_PASS ? h0 + nh - oh : ROWS_PER_PASS);
+        qconv_apply_table(p, a, b, gi * p->Mg, p->Mg, (od * OH + h0) * OW, nh * OW, NULL);
     }
+}
+
+void qconv_run_direct(const oct_run_ctx *ctx, const qconv_params *p, const qconv_run_args *a) {
+    const qconv_direct_plan *d = p->direct;
+    direct_job j = {p, a, (char *)ctx->workspace + p->head_bytes, (p->geom.out[0] + d->nd - 1) / d->nd,
+                    (p->geom.out[1] + d->nh - 1) / d->nh};
+    oct_parallel_steal(ctx, nn_run_threads(ctx, p->threads), p->N * p->group * j.dblocks * j.hblocks, direct_item,
+                       &j);
 }

@@ -13,12 +13,13 @@
    bias), is written by the fused GEMM from its registers; otherwise the int32 block goes through
    qgemm_store. */
 #include <math.h>
-#include <omp.h>
 #include <stdlib.h>
 
 #include "../nn/nn_common.h"
+#include "../nn/steal_range.h"
 #include "qops_common.h"
 #include "qpanel_isa.h"
+#include "team.h"
 
 enum { S_A = 0, S_AS, S_AZ, S_B, S_BS, S_BZ, S_C, S_YS, S_YZ };
 
@@ -214,6 +215,57 @@ static void qgemm_store(const qgemm_params *p, const qgemm_out *o, int32_t *acc,
     }
 }
 
+typedef struct {
+    const qgemm_params *p;
+    const qgemm_out *o;
+    const uint8_t *a;
+    void *y;
+    char *ws;
+    const oct_qweights *packed;
+    nn_steal *work;
+    int32_t a_zp;
+    const int32_t *b_zp;
+    int any_bzp, fused;
+} qgemm_job;
+
+/* One thread's part: the (row tile, column block) items it claims; a row tile's panel is packed
+   once for the blocks that follow it. */
+static void qgemm_part(void *arg, int me, int nthreads) {
+    (void)nthreads;
+    const qgemm_job *j = arg;
+    const qgemm_params *p = j->p;
+    const int64_t nblocks = (p->N + p->nb - 1) / p->nb;
+    char *slice = j->ws + p->off_slices + (size_t)me * p->slice_bytes;
+    void *panel = slice;
+    int32_t *colsum = (int32_t *)(slice + p->panel_bytes);
+    int32_t *acc = (int32_t *)(slice + p->panel_bytes + p->sums_bytes);
+    int64_t have = -1;
+    for (int64_t it; (it = nn_steal_next(j->work, me)) >= 0;) {
+        const int64_t mt = it / nblocks, nbi = it % nblocks;
+        const int64_t m0 = mt * p->tm, tm = p->M - m0 < p->tm ? p->M - m0 : p->tm;
+        const int64_t n0 = nbi * p->nb, nr = p->N - n0 < p->nb ? p->N - n0 : p->nb;
+        if (have != mt) {
+            qgemm_panel(p, j->a, m0, tm, panel);
+            if (j->any_bzp) oct_ref_qpanel_colsums(p->ks->panel, panel, (int)p->K, (int)tm, colsum);
+            have = mt;
+        }
+        oct_qgemm_out out = {.x_zp = j->a_zp, .w_zp = j->b_zp, .colsum = j->any_bzp ? colsum : NULL};
+        if (j->fused) {
+            out.rq = &j->o->rq;
+            out.y = (uint8_t *)j->y + m0 * p->N + n0;
+            out.y_rs = 1;
+            out.y_cs = p->N;
+            p->ks->qgemm_panel(j->packed, (int)n0, (int)nr, (int)tm, panel, &out);
+            continue;
+        }
+        out.y = acc;
+        out.y_rs = tm;
+        out.y_cs = 1;
+        p->ks->qgemm_panel(j->packed, (int)n0, (int)nr, (int)tm, panel, &out);
+        qgemm_store(p, j->o, acc, m0, tm, n0, nr, j->y);
+    }
+}
+
 static int qgemm_run(const oct_run_ctx *ctx, const oct_node *n, octet_error *err) {
     const qgemm_params *p = n->params;
     if (!p) return oct_fail(err, OCTET_ERR_INTERNAL, "QGemm run before infer");
@@ -266,41 +318,13 @@ static int qgemm_run(const oct_run_ctx *ctx, const oct_node *n, octet_error *err
     if (fused && o.c) o.rq.bias = o.c;
     const int64_t mtiles = (p->M + p->tm - 1) / p->tm, nblocks = (p->N + p->nb - 1) / p->nb;
     const int64_t items = mtiles * nblocks;
-    const int t = nn_run_threads(ctx, p->threads);
-#pragma omp parallel num_threads(t) if (t > 1 && items > 1)
-    {
-        char *slice = ws + p->off_slices + (size_t)omp_get_thread_num() * p->slice_bytes;
-        void *panel = slice;
-        int32_t *colsum = (int32_t *)(slice + p->panel_bytes);
-        int32_t *acc = (int32_t *)(slice + p->panel_bytes + p->sums_bytes);
-        int64_t have = -1;
-#pragma omp for schedule(dynamic, 1)
-        for (int64_t it = 0; it < items; it++) {
-            const int64_t mt = it / nblocks, nbi = it % nblocks;
-            const int64_t m0 = mt * p->tm, tm = p->M - m0 < p->tm ? p->M - m0 : p->tm;
-            const int64_t n0 = nbi * p->nb, nr = p->N - n0 < p->nb ? p->N - n0 : p->nb;
-            if (have != mt) {
-                qgemm_panel(p, a, m0, tm, panel);
-                if (any_bzp) oct_ref_qpanel_colsums(p->ks->panel, panel, (int)p->K, (int)tm, colsum);
-                have = mt;
-            }
-            oct_qgemm_out out = {.x_zp = a_zp, .w_zp = b_zp, .colsum = any_bzp ? colsum : NULL};
-            if (fused) {
-                out.rq = &o.rq;
-                out.y = (uint8_t *)y + m0 * p->N + n0;
-                out.y_rs = 1;
-                out.y_cs = p->N;
-                p->ks->qgemm_panel(packed, (int)n0, (int)nr, (int)tm, panel, &out);
-                continue;
-            }
-            out.y = acc;
-            out.y_rs = tm;
-            out.y_cs = 1;
-            p->ks->qgemm_panel(packed, (int)n0, (int)nr, (int)tm, panel, &out);
-            qgemm_store(p, &o, acc, m0, tm, n0, nr, y);
-        }
-    }
+    nn_steal work;
+    const int t = items > 1 ? nn_run_threads(ctx, p->threads) : 1;
+    if (nn_steal_init(&work, items, t))
+        return oct_fail(err, OCTET_ERR_UNSUPPORTED, "QGemm has %lld tiles, too many", (long long)items);
+    qgemm_job j = {p, &o, a, y, ws, packed, &work, a_zp, b_zp, any_bzp, fused};
+    oct_parallel(ctx, t, qgemm_part, &j);
     return 0;
 }
 
-const oct_op oct_op_qgemm = {"com.microsoft", "QGemm", 0, qgemm_infer, qgemm_run, qgemm_free};
+const oct_op oct_op_qgemm = {"com.microsoft", "QGemm", OCT_OP_TEAM, qgemm_infer, qgemm_run, qgemm_free};

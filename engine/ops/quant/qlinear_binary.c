@@ -16,6 +16,7 @@
 #include "../nn/nn_common.h"
 #include "misc_kernels.h"
 #include "qops_common.h"
+#include "team.h"
 
 typedef struct {
     oct_qbinary_kind kind;
@@ -93,6 +94,23 @@ static int qbin_infer(oct_graph *g, oct_node *n, octet_error *err) {
 
 enum { QBIN_MIN_PER_THREAD = 1 << 14 };
 
+typedef struct {
+    const oct_misc_kernel_set *k;
+    const oct_qbinary *q;
+    const oct_bcast *bc;
+    const uint8_t *a, *b;
+    uint8_t *y;
+    int64_t total, pieces;
+} qbin_job;
+
+static void qbin_piece(void *arg, int64_t i, int tid) {
+    (void)tid;
+    const qbin_job *j = arg;
+    int64_t lo, hi;
+    qops_split(j->total, j->pieces, i, &lo, &hi);
+    j->k->qbinary(j->q, j->bc, j->a, j->b, j->y, lo, hi);
+}
+
 static int qbin_run(const oct_run_ctx *ctx, const oct_node *n, octet_error *err) {
     const qbin_params *p = n->params;
     if (!p) return oct_fail(err, OCTET_ERR_INTERNAL, "%s run before infer", n->op_type);
@@ -130,15 +148,10 @@ static int qbin_run(const oct_run_ctx *ctx, const oct_node *n, octet_error *err)
     int64_t pieces = p->total / QBIN_MIN_PER_THREAD;
     if (pieces > t_run) pieces = t_run;
     if (pieces < 1) pieces = 1;
-    const oct_misc_kernel_set *k = oct_misc_kernels();
-#pragma omp parallel for num_threads(t_run) schedule(static) if (pieces > 1)
-    for (int64_t i = 0; i < pieces; i++) {
-        int64_t lo, hi;
-        qops_split(p->total, pieces, i, &lo, &hi);
-        k->qbinary(&q, bc, a, b, y, lo, hi);
-    }
+    qbin_job j = {oct_misc_kernels(), &q, bc, a, b, y, p->total, pieces};
+    oct_parallel_for(ctx, t_run, pieces, qbin_piece, &j);
     return 0;
 }
 
-const oct_op oct_op_qlinear_add = {"com.microsoft", "QLinearAdd", 0, qbin_infer, qbin_run, NULL};
-const oct_op oct_op_qlinear_mul = {"com.microsoft", "QLinearMul", 0, qbin_infer, qbin_run, NULL};
+const oct_op oct_op_qlinear_add = {"com.microsoft", "QLinearAdd", OCT_OP_TEAM, qbin_infer, qbin_run, NULL};
+const oct_op oct_op_qlinear_mul = {"com.microsoft", "QLinearMul", OCT_OP_TEAM, qbin_infer, qbin_run, NULL};

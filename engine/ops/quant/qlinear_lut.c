@@ -22,6 +22,7 @@
 #include "../nn/nn_common.h"
 #include "misc_kernels.h"
 #include "qops_common.h"
+#include "team.h"
 
 typedef struct {
     uint8_t table[256];
@@ -189,6 +190,22 @@ static int qlut_infer(oct_graph *g, oct_node *n, octet_error *err) {
 /* Below this many bytes per thread, threads cost more than they save. */
 enum { LUT_MIN_PER_THREAD = 1 << 15 };
 
+typedef struct {
+    const oct_misc_kernel_set *k;
+    const uint8_t *x;
+    uint8_t *y;
+    const uint8_t *table;
+    int64_t total, pieces;
+} qlut_job;
+
+static void qlut_piece(void *arg, int64_t i, int tid) {
+    (void)tid;
+    const qlut_job *j = arg;
+    int64_t b, e;
+    qops_split(j->total, j->pieces, i, &b, &e);
+    j->k->qlut(j->x + b, e - b, j->table, j->y + b);
+}
+
 static int qlut_run(const oct_run_ctx *ctx, const oct_node *n, octet_error *err) {
     const qlut_params *p = n->params;
     if (!p) return oct_fail(err, OCTET_ERR_INTERNAL, "%s run before infer", n->op_type);
@@ -201,16 +218,11 @@ static int qlut_run(const oct_run_ctx *ctx, const oct_node *n, octet_error *err)
     const int t = nn_run_threads(ctx, p->threads);
     if (pieces > t) pieces = t;
     if (pieces < 1) pieces = 1;
-    const oct_misc_kernel_set *k = oct_misc_kernels();
-#pragma omp parallel for num_threads(t) schedule(static) if (pieces > 1)
-    for (int64_t i = 0; i < pieces; i++) {
-        int64_t b, e;
-        qops_split(total, pieces, i, &b, &e);
-        k->qlut(x + b, e - b, p->table, y + b);
-    }
+    qlut_job j = {oct_misc_kernels(), x, y, p->table, total, pieces};
+    oct_parallel_for(ctx, t, pieces, qlut_piece, &j);
     return 0;
 }
 
-const oct_op oct_op_qlinear_sigmoid = {"com.microsoft", "QLinearSigmoid", 0, qlut_infer, qlut_run, NULL};
-const oct_op oct_op_qlinear_leaky_relu = {"com.microsoft", "QLinearLeakyRelu", 0, qlut_infer, qlut_run, NULL};
-const oct_op oct_op_qlinear_lut = {"octet", "QLinearLut", 0, qlut_infer, qlut_run, NULL};
+const oct_op oct_op_qlinear_sigmoid = {"com.microsoft", "QLinearSigmoid", OCT_OP_TEAM, qlut_infer, qlut_run, NULL};
+const oct_op oct_op_qlinear_leaky_relu = {"com.microsoft", "QLinearLeakyRelu", OCT_OP_TEAM, qlut_infer, qlut_run, NULL};
+const oct_op oct_op_qlinear_lut = {"octet", "QLinearLut", OCT_OP_TEAM, qlut_infer, qlut_run, NULL};

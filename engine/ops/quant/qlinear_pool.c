@@ -21,6 +21,7 @@
 #include "misc_kernels.h"
 #include "qconv_dw_sums.h"
 #include "qops_common.h"
+#include "team.h"
 
 typedef struct {
     int global, channels_last, count_include_pad, s8;
@@ -174,6 +175,47 @@ static int qpool_infer(oct_graph *g, oct_node *n, octet_error *err) {
     return 0;
 }
 
+typedef struct {
+    const qpool_params *p;
+    const oct_qpool *q;
+    const uint8_t *x;
+    uint8_t *y;
+    const oct_misc_kernel_set *k;
+} pool_job;
+
+/* Global pool of one channels-first plane. */
+static void pool_plane(void *arg, int64_t it, int tid) {
+    (void)tid;
+    const pool_job *j = arg;
+    const int64_t vol = j->p->in_vol;
+    j->y[it] = pooled_byte(j->k->qsum(j->x + it * vol, j->p->s8, vol), vol, j->q);
+}
+
+/* Global pool of a block of COLS_BLOCK channels-last columns. */
+static void pool_cols(void *arg, int64_t it, int tid) {
+    (void)tid;
+    const pool_job *j = arg;
+    const int64_t C = j->p->C, vol = j->p->in_vol, blocks = (C + COLS_BLOCK - 1) / COLS_BLOCK;
+    const int64_t b = it / blocks, c0 = (it % blocks) * COLS_BLOCK;
+    const int64_t nc = C - c0 < COLS_BLOCK ? C - c0 : COLS_BLOCK;
+    int64_t sums[COLS_BLOCK] = {0};
+    oct_ref_qcolsum(j->x + b * vol * C + c0, j->p->s8, vol, nc, C, sums);
+    for (int64_t c = 0; c < nc; c++) j->y[b * C + c0 + c] = pooled_byte(sums[c], vol, j->q);
+}
+
+/* Windowed average pool of one channel. */
+static void pool_window(void *arg, int64_t it, int tid) {
+    (void)tid;
+    const pool_job *j = arg;
+    const qpool_params *p = j->p;
+    const int64_t C = p->C, vol = p->in_vol, b = it / C, c = it % C;
+    if (p->channels_last)
+        oct_ref_qavgpool(&p->geom, p->pad_end, p->count_include_pad, j->q, j->x + b * vol * C + c, C,
+                         j->y + b * p->out_vol * C + c, C);
+    else
+        oct_ref_qavgpool(&p->geom, p->pad_end, p->count_include_pad, j->q, j->x + it * vol, 1, j->y + it * p->out_vol, 1);
+}
+
 static int qpool_run(const oct_run_ctx *ctx, const oct_node *n, octet_error *err) {
     const qpool_params *p = n->params;
     if (!p) return oct_fail(err, OCTET_ERR_INTERNAL, "%s run before infer", n->op_type);
@@ -195,37 +237,22 @@ static int qpool_run(const oct_run_ctx *ctx, const oct_node *n, octet_error *err
     if (p->conv_sums) {
         const int64_t *sums = (const int64_t *)(const void *)((const char *)ctx->workspace + p->sums_offset);
         for (int64_t it = 0; it < p->N * C; it++) y[it] = pooled_byte(sums[it], vol, &q);
-    } else if (p->global && !p->channels_last) {
-        const int64_t items = p->N * C;
-        const oct_misc_kernel_set *k = oct_misc_kernels();
-#pragma omp parallel for num_threads(th) schedule(static) if (th > 1 && items * vol > (1 << 15))
-        for (int64_t it = 0; it < items; it++) y[it] = pooled_byte(k->qsum(x + it * vol, p->s8, vol), vol, &q);
-    } else if (p->global) {
-        const int64_t blocks = (C + COLS_BLOCK - 1) / COLS_BLOCK, items = p->N * blocks;
-#pragma omp parallel for num_threads(th) schedule(static) if (th > 1 && items > 1 && p->N * C * vol > (1 << 15))
-        for (int64_t it = 0; it < items; it++) {
-            const int64_t b = it / blocks, c0 = (it % blocks) * COLS_BLOCK;
-            const int64_t nc = C - c0 < COLS_BLOCK ? C - c0 : COLS_BLOCK;
-            int64_t sums[COLS_BLOCK] = {0};
-            oct_ref_qcolsum(x + b * vol * C + c0, p->s8, vol, nc, C, sums);
-            for (int64_t c = 0; c < nc; c++) y[b * C + c0 + c] = pooled_byte(sums[c], vol, &q);
-        }
     } else {
-        const int64_t items = p->N * C;
-#pragma omp parallel for num_threads(th) schedule(static) if (th > 1 && items > 1)
-        for (int64_t it = 0; it < items; it++) {
-            const int64_t b = it / C, c = it % C;
-            if (p->channels_last)
-                oct_ref_qavgpool(&p->geom, p->pad_end, p->count_include_pad, &q, x + b * vol * C + c, C,
-                                 y + b * p->out_vol * C + c, C);
-            else
-                oct_ref_qavgpool(&p->geom, p->pad_end, p->count_include_pad, &q, x + it * vol, 1, y + it * p->out_vol, 1);
+        pool_job j = {p, &q, x, y, oct_misc_kernels()};
+        if (p->global && !p->channels_last) {
+            const int64_t items = p->N * C;
+            oct_parallel_for(ctx, items * vol > (1 << 15) ? th : 1, items, pool_plane, &j);
+        } else if (p->global) {
+            const int64_t blocks = (C + COLS_BLOCK - 1) / COLS_BLOCK;
+            oct_parallel_for(ctx, p->N * C * vol > (1 << 15) ? th : 1, p->N * blocks, pool_cols, &j);
+        } else {
+            oct_parallel_for(ctx, th, p->N * C, pool_window, &j);
         }
     }
     return 0;
 }
 
-const oct_op oct_op_qlinear_global_average_pool = {"com.microsoft", "QLinearGlobalAveragePool", 0, qpool_infer,
+const oct_op oct_op_qlinear_global_average_pool = {"com.microsoft", "QLinearGlobalAveragePool", OCT_OP_TEAM, qpool_infer,
                                                    qpool_run, qpool_free};
-const oct_op oct_op_qlinear_average_pool = {"com.microsoft", "QLinearAveragePool", 0, qpool_infer, qpool_run,
+const oct_op oct_op_qlinear_average_pool = {"com.microsoft", "QLinearAveragePool", OCT_OP_TEAM, qpool_infer, qpool_run,
                                             qpool_free};

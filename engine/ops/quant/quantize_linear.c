@@ -8,6 +8,7 @@
 
 #include "misc_kernels.h"
 #include "quant_common.h"
+#include "team.h"
 
 typedef struct {
     int per_axis;
@@ -93,6 +94,58 @@ static void qaxis_item(const qaxis_params *p, const qaxis_split *s, int64_t it, 
     *len = p->inner - start < s->chunk ? p->inner - start : s->chunk;
 }
 
+/* What the items of a (de)quantization share. */
+typedef struct {
+    const qaxis_params *p;
+    const qaxis_split *s;
+    const oct_tensor *x;
+    oct_tensor *y;
+    const float *scale;
+    const oct_tensor *zt;
+    const oct_misc_kernel_set *k;
+} qaxis_job;
+
+/* Threads for a run: one below QCHUNK values in all. */
+static int qaxis_threads(const oct_run_ctx *ctx, const qaxis_params *p, const qaxis_split *s) {
+    return ctx->threads > 1 && s->items > 1 && p->inner * p->channels * p->outer > QCHUNK ? ctx->threads : 1;
+}
+
+static void quantize_item(void *arg, int64_t it, int tid) {
+    (void)tid;
+    const qaxis_job *j = arg;
+    const qaxis_params *p = j->p;
+    int64_t c, off, len;
+    qaxis_item(p, j->s, it, &c, &off, &len);
+    const float sc = j->scale[p->per_axis ? c : 0];
+    const int32_t zp = quant_zp_at(j->zt, p->zp_count > 1 ? c : 0);
+    const int out_s8 = j->y->dtype == OCTET_INT8;
+    if (j->x->dtype == OCTET_FLOAT) {
+        const float *xs = (const float *)j->x->data + off;
+        if (out_s8) j->k->quantize_f32_s8(xs, len, sc, zp, (int8_t *)j->y->data + off);
+        else j->k->quantize_f32_u8(xs, len, sc, zp, (uint8_t *)j->y->data + off);
+    } else {
+        const int32_t *xs = (const int32_t *)j->x->data + off;
+        if (out_s8) oct_ref_quantize_s32_s8(xs, len, sc, zp, (int8_t *)j->y->data + off);
+        else oct_ref_quantize_s32_u8(xs, len, sc, zp, (uint8_t *)j->y->data + off);
+    }
+}
+
+static void dequantize_item(void *arg, int64_t it, int tid) {
+    (void)tid;
+    const qaxis_job *j = arg;
+    const qaxis_params *p = j->p;
+    int64_t c, off, len;
+    qaxis_item(p, j->s, it, &c, &off, &len);
+    const float sc = j->scale[p->per_axis ? c : 0];
+    const int32_t zp = quant_zp_at(j->zt, p->zp_count > 1 ? c : 0);
+    float *y = (float *)j->y->data + off;
+    switch (j->x->dtype) {
+    case OCTET_UINT8: j->k->dequantize_u8((const uint8_t *)j->x->data + off, len, sc, zp, y); break;
+    case OCTET_INT8: j->k->dequantize_s8((const int8_t *)j->x->data + off, len, sc, zp, y); break;
+    default: oct_ref_dequantize_s32((const int32_t *)j->x->data + off, len, sc, zp, y); break;
+    }
+}
+
 static int quantize_infer(oct_graph *g, oct_node *n, octet_error *err) {
     if (qaxis_infer(g, n, 0, err)) return -1;
     if (quant_require_dtype(g, n, 0, "input", OCTET_FLOAT, OCTET_INT32, err)) return -1;
@@ -108,26 +161,9 @@ static int quantize_run(const oct_run_ctx *ctx, const oct_node *n, octet_error *
     const oct_tensor *x = oct_in(ctx, n, 0), *zt = quant_opt_in(ctx, n, 2);
     const float *scale = oct_in(ctx, n, 1)->data;
     oct_tensor *y = oct_out(ctx, n, 0);
-    const int out_s8 = y->dtype == OCTET_INT8, in_f32 = x->dtype == OCTET_FLOAT;
     const qaxis_split s = qaxis_items(p);
-    const int t = ctx->threads > 1 ? ctx->threads : 1;
-    const oct_misc_kernel_set *k = oct_misc_kernels();
-#pragma omp parallel for num_threads(t) schedule(static) if (t > 1 && s.items > 1 && p->inner * p->channels * p->outer > QCHUNK)
-    for (int64_t it = 0; it < s.items; it++) {
-        int64_t c, off, len;
-        qaxis_item(p, &s, it, &c, &off, &len);
-        const float sc = scale[p->per_axis ? c : 0];
-        const int32_t zp = quant_zp_at(zt, p->zp_count > 1 ? c : 0);
-        if (in_f32) {
-            const float *xs = (const float *)x->data + off;
-            if (out_s8) k->quantize_f32_s8(xs, len, sc, zp, (int8_t *)y->data + off);
-            else k->quantize_f32_u8(xs, len, sc, zp, (uint8_t *)y->data + off);
-        } else {
-            const int32_t *xs = (const int32_t *)x->data + off;
-            if (out_s8) oct_ref_quantize_s32_s8(xs, len, sc, zp, (int8_t *)y->data + off);
-            else oct_ref_quantize_s32_u8(xs, len, sc, zp, (uint8_t *)y->data + off);
-        }
-    }
+    qaxis_job j = {p, &s, x, y, scale, zt, oct_misc_kernels()};
+    oct_parallel_for(ctx, qaxis_threads(ctx, p, &s), s.items, quantize_item, &j);
     return 0;
 }
 
@@ -147,29 +183,16 @@ static int dequantize_run(const oct_run_ctx *ctx, const oct_node *n, octet_error
     if (!p) return oct_fail(err, OCTET_ERR_INTERNAL, "DequantizeLinear run before infer");
     const oct_tensor *x = oct_in(ctx, n, 0), *zt = quant_opt_in(ctx, n, 2);
     const float *scale = oct_in(ctx, n, 1)->data;
-    float *y = oct_out(ctx, n, 0)->data;
     if (x->dtype == OCTET_INT32)
         for (int64_t j = 0; j < p->zp_count; j++)
             if (quant_zp_at(zt, j) != 0)
                 return oct_fail(err, OCTET_ERR_FORMAT, "x_zero_point[%lld] is %d; int32 input has no zero point (must be 0)",
                                 (long long)j, quant_zp_at(zt, j));
     const qaxis_split s = qaxis_items(p);
-    const int t = ctx->threads > 1 ? ctx->threads : 1;
-    const oct_misc_kernel_set *k = oct_misc_kernels();
-#pragma omp parallel for num_threads(t) schedule(static) if (t > 1 && s.items > 1 && p->inner * p->channels * p->outer > QCHUNK)
-    for (int64_t it = 0; it < s.items; it++) {
-        int64_t c, off, len;
-        qaxis_item(p, &s, it, &c, &off, &len);
-        const float sc = scale[p->per_axis ? c : 0];
-        const int32_t zp = quant_zp_at(zt, p->zp_count > 1 ? c : 0);
-        switch (x->dtype) {
-        case OCTET_UINT8: k->dequantize_u8((const uint8_t *)x->data + off, len, sc, zp, y + off); break;
-        case OCTET_INT8: k->dequantize_s8((const int8_t *)x->data + off, len, sc, zp, y + off); break;
-        default: oct_ref_dequantize_s32((const int32_t *)x->data + off, len, sc, zp, y + off); break;
-        }
-    }
+    qaxis_job j = {p, &s, x, oct_out(ctx, n, 0), scale, zt, oct_misc_kernels()};
+    oct_parallel_for(ctx, qaxis_threads(ctx, p, &s), s.items, dequantize_item, &j);
     return 0;
 }
 
-const oct_op oct_op_quantize_linear = {"", "QuantizeLinear", 0, quantize_infer, quantize_run, NULL};
-const oct_op oct_op_dequantize_linear = {"", "DequantizeLinear", 0, dequantize_infer, dequantize_run, NULL};
+const oct_op oct_op_quantize_linear = {"", "QuantizeLinear", OCT_OP_TEAM, quantize_infer, quantize_run, NULL};
+const oct_op oct_op_dequantize_linear = {"", "DequantizeLinear", OCT_OP_TEAM, dequantize_infer, dequantize_run, NULL};
