@@ -14,6 +14,7 @@
 #include "profile.h"
 
 typedef struct {
+    const char *var, *val; /* the side's environment switch, set again before each of its runs */
     octet_session *s;
     oct_profile prof;
     double *ms; /* wall time of each run */
@@ -29,16 +30,20 @@ static double median_of(double *v, int n) {
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
+/* The side's value of the switch ("-": unset), for switches read at plan time and at run time. */
+static void set_switch(const side *sd) {
+    if (!sd->var) return;
+    if (!strcmp(sd->val, "-")) unsetenv(sd->var);
+    else setenv(sd->var, sd->val, 1);
+}
+
 static int plan_side(const octet_model *m, const char *var, const char *val, int threads, int runs, side *sd,
                      octet_error *err) {
     /* VAR "threads": the sides differ in their thread count, A and B */
     const int by_threads = !strcmp(var, "threads");
-    if (by_threads) {
-    } else if (!strcmp(val, "-")) {
-        unsetenv(var); /* "-": the variable unset */
-    } else {
-        setenv(var, val, 1);
-    }
+    sd->var = by_threads ? NULL : var;
+    sd->val = val;
+    set_switch(sd);
     const octet_session_options o = {.threads = by_threads ? atoi(val) : threads};
     sd->s = octet_session_create(m, &o, err);
     sd->ms = calloc((size_t)runs, sizeof *sd->ms);
@@ -65,6 +70,7 @@ static int run_side(side *sd, const octet_tensor *in, octet_error *err, double *
     octet_tensor out[8] = {{0}};
     const int n_out = octet_session_output_count(sd->s);
     if (n_out > 8) return -1;
+    set_switch(sd);
     const double t0 = oct_profile_now_ms();
     if (oct_session_run_profiled(sd->s, 1, NULL, in, n_out, NULL, out, 0, &sd->prof, err)) return -1;
     *ms = oct_profile_now_ms() - t0;

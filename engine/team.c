@@ -49,39 +49,59 @@ static unsigned wait_change(_Atomic unsigned *addr, unsigned val, _Atomic unsign
     return now;
 }
 
-/* Thread 0 writes fn, arg and t, sets `pending` to the worker count and bumps gen; every worker
-   that sees the new gen runs its part (when tid < t) and decrements pending; thread 0 returns
-   when pending is 0, so the job fields are never rewritten while a worker may still read them. */
+/* A split is posted as: fn, arg, t written, then slot[i] = gen << 1 ("part i free") for the parts
+   1..t-1, then gen bumped. A worker that sees the new gen counts itself in `busy` and claims its
+   own part by turning its slot to gen << 1 | 1; thread 0 runs part 0, then claims and runs every
+   part still free (a worker the OS has not scheduled yet does not hold the split up: its part runs
+   here), then waits until busy is 0. A claim that wins therefore comes before thread 0's sweep and
+   busy already counts it; nothing is rewritten before every claimed part has finished, so a worker
+   that won reads the job it claimed. Claims of an older gen can never match a newer slot. */
 struct oct_team {
     _Alignas(64) _Atomic unsigned gen;
     _Atomic unsigned gen_sleepers;
-    oct_par_fn fn; /* NULL with a new gen: leave the stretch */
+    _Atomic int quit; /* set with the last gen: leave the stretch */
+    oct_par_fn fn;
     void *arg;
     int t;
     int size; /* threads in the team */
-    _Alignas(64) _Atomic unsigned pending;
-    _Atomic unsigned pending_sleepers;
+    _Alignas(64) _Atomic unsigned busy;
+    _Atomic unsigned busy_sleepers;
+    struct {
+        _Alignas(64) _Atomic unsigned claim;
+    } slot[TEAM_MAX];
 };
 
-/* Posts a job (fn NULL: leave) and, after running part 0 when there is one, waits for every worker. */
+static int claim(struct oct_team *tm, int i, unsigned g) {
+    unsigned free_mark = g << 1;
+    return atomic_compare_exchange_strong(&tm->slot[i].claim, &free_mark, g << 1 | 1);
+}
+
+static void publish(struct oct_team *tm, unsigned g) {
+    atomic_store(&tm->gen, g);
+    if (atomic_load(&tm->gen_sleepers)) futex_wake(&tm->gen);
+}
+
+/* Runs fn(arg, i, t) for i < t with the workers (see above). */
 static void team_post(struct oct_team *tm, oct_par_fn fn, void *arg, int t) {
+    const unsigned g = atomic_load_explicit(&tm->gen, memory_order_relaxed) + 1;
     tm->fn = fn;
     tm->arg = arg;
     tm->t = t;
-    atomic_store(&tm->pending, (unsigned)(tm->size - 1));
-    atomic_store(&tm->gen, atomic_load_explicit(&tm->gen, memory_order_relaxed) + 1);
-    if (atomic_load(&tm->gen_sleepers)) futex_wake(&tm->gen);
-    if (fn) fn(arg, 0, t);
-    for (unsigned left; (left = atomic_load(&tm->pending)) != 0;) wait_change(&tm->pending, left, &tm->pending_sleepers);
+    for (int i = 1; i < t; i++) atomic_store_explicit(&tm->slot[i].claim, g << 1, memory_order_relaxed);
+    publish(tm, g);
+    fn(arg, 0, t);
+    for (int i = 1; i < t; i++)
+        if (claim(tm, i, g)) fn(arg, i, t);
+    for (unsigned left; (left = atomic_load(&tm->busy)) != 0;) wait_change(&tm->busy, left, &tm->busy_sleepers);
 }
 
 static void team_work(struct oct_team *tm, int me) {
-    for (unsigned seen = 0;;) {
-        seen = wait_change(&tm->gen, seen, &tm->gen_sleepers);
-        const oct_par_fn fn = tm->fn;
-        if (fn && me < tm->t) fn(tm->arg, me, tm->t);
-        if (atomic_fetch_sub(&tm->pending, 1) == 1 && atomic_load(&tm->pending_sleepers)) futex_wake(&tm->pending);
-        if (!fn) return;
+    for (unsigned g = 0;;) {
+        g = wait_change(&tm->gen, g, &tm->gen_sleepers);
+        if (atomic_load(&tm->quit)) return;
+        atomic_fetch_add(&tm->busy, 1);
+        if (claim(tm, me, g)) tm->fn(tm->arg, me, tm->t);
+        if (atomic_fetch_sub(&tm->busy, 1) == 1 && atomic_load(&tm->busy_sleepers)) futex_wake(&tm->busy);
     }
 }
 
@@ -109,7 +129,8 @@ int oct_team_execute(int k0, int k1, int threads, oct_team_node_fn run_node, voi
 #pragma omp barrier
         if (me == 0) {
             for (int k = k0; k < k1 && !rc; k++) rc = run_node(k, &tm, state);
-            team_post(&tm, NULL, NULL, 0);
+            atomic_store(&tm.quit, 1);
+            publish(&tm, atomic_load_explicit(&tm.gen, memory_order_relaxed) + 1);
         } else {
             team_work(&tm, me);
         }
