@@ -3,6 +3,7 @@
    per row. An input the memory plan placed inside the output (engine/memplan.c, Concat elision)
    is already where it belongs and is not copied. */
 #include "tensor_ops.h"
+#include "team.h"
 
 static int infer_concat(oct_graph *g, oct_node *n, octet_error *err) {
     if (n->n_in < 1) return oct_fail(err, OCTET_ERR_FORMAT, "expects at least 1 input");
@@ -38,6 +39,28 @@ static int infer_concat(oct_graph *g, oct_node *n, octet_error *err) {
     return 0;
 }
 
+typedef struct {
+    const oct_run_ctx *ctx;
+    const oct_node *n;
+    char *dst;
+    size_t row_bytes;
+    int64_t axis;
+    size_t es;
+} concat_job;
+
+/* Output row r: each input's run of that row, in input order. */
+static void concat_row(void *arg, int64_t r, int tid) {
+    (void)tid;
+    const concat_job *j = arg;
+    char *d = j->dst + (size_t)r * j->row_bytes;
+    for (int i = 0; i < j->n->n_in; i++) {
+        const oct_tensor *x = oct_in(j->ctx, j->n, i);
+        const size_t run = (size_t)tensor_prod(x->dims, (int)j->axis, x->rank) * j->es;
+        if (run) memcpy(d, (const char *)x->data + (size_t)r * run, run);
+        d += run;
+    }
+}
+
 static int run_concat(const oct_run_ctx *ctx, const oct_node *n, octet_error *err) {
     (void)err;
     oct_tensor *y = oct_out(ctx, n, 0);
@@ -54,24 +77,14 @@ static int run_concat(const oct_run_ctx *ctx, const oct_node *n, octet_error *er
         for (int i = 0; i < n->n_in; i++) {
             const oct_tensor *x = oct_in(ctx, n, i);
             size_t bytes = (size_t)octet_tensor_numel(x) * es;
-            if (x->data != dst) tensor_copy(dst, x->data, bytes, tensor_threads(ctx, bytes));
+            if (x->data != dst) tensor_copy(ctx, dst, x->data, bytes, tensor_threads(ctx, bytes));
             dst += bytes;
         }
         return 0;
     }
-    int threads = tensor_threads(ctx, total);
-    int n_in = n->n_in;
-    #pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static)
-    for (int64_t r = 0; r < outer; r++) {
-        char *d = dst + (size_t)r * row_bytes;
-        for (int i = 0; i < n_in; i++) {
-            const oct_tensor *x = oct_in(ctx, n, i);
-            size_t run = (size_t)tensor_prod(x->dims, (int)axis, x->rank) * es;
-            if (run) memcpy(d, (const char *)x->data + (size_t)r * run, run);
-            d += run;
-        }
-    }
+    concat_job j = {ctx, n, dst, row_bytes, axis, es};
+    oct_parallel_for(ctx, tensor_threads(ctx, total), outer, concat_row, &j);
     return 0;
 }
 
-const oct_op oct_op_concat = {"", "Concat", 0, infer_concat, run_concat, NULL};
+const oct_op oct_op_concat = {"", "Concat", OCT_OP_TEAM, infer_concat, run_concat, NULL};

@@ -32,9 +32,9 @@ static int run_expand(const oct_run_ctx *ctx, const oct_node *n, octet_error *er
         if (xd >= 0) stride *= x->dims[xd];
     }
     int64_t numel = octet_tensor_numel(y);
-    tensor_view_copy(y->data, x->data, es, y->rank, y->dims, strides,
+    tensor_view_copy(ctx, y->data, x->data, es, y->rank, y->dims, strides,
                      tensor_threads(ctx, (size_t)(numel > 0 ? numel : 0) * es));
     return 0;
 }
 
-const oct_op oct_op_expand = {"", "Expand", 0, infer_expand, run_expand, NULL};
+const oct_op oct_op_expand = {"", "Expand", OCT_OP_TEAM, infer_expand, run_expand, NULL};

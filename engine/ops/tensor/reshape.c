@@ -169,9 +169,9 @@ static int run_dropout(const oct_run_ctx *ctx, const oct_node *n, octet_error *e
     return 0;
 }
 
-const oct_op oct_op_reshape = {"", "Reshape", 0, infer_reshape, tensor_run_copy, NULL};
-const oct_op oct_op_flatten = {"", "Flatten", 0, infer_flatten, tensor_run_copy, NULL};
-const oct_op oct_op_squeeze = {"", "Squeeze", 0, infer_squeeze, tensor_run_copy, NULL};
-const oct_op oct_op_unsqueeze = {"", "Unsqueeze", 0, infer_unsqueeze, tensor_run_copy, NULL};
-const oct_op oct_op_identity = {"", "Identity", 0, infer_identity, tensor_run_copy, NULL};
-const oct_op oct_op_dropout = {"", "Dropout", 0, infer_dropout, run_dropout, NULL};
+const oct_op oct_op_reshape = {"", "Reshape", OCT_OP_TEAM, infer_reshape, tensor_run_copy, NULL};
+const oct_op oct_op_flatten = {"", "Flatten", OCT_OP_TEAM, infer_flatten, tensor_run_copy, NULL};
+const oct_op oct_op_squeeze = {"", "Squeeze", OCT_OP_TEAM, infer_squeeze, tensor_run_copy, NULL};
+const oct_op oct_op_unsqueeze = {"", "Unsqueeze", OCT_OP_TEAM, infer_unsqueeze, tensor_run_copy, NULL};
+const oct_op oct_op_identity = {"", "Identity", OCT_OP_TEAM, infer_identity, tensor_run_copy, NULL};
+const oct_op oct_op_dropout = {"", "Dropout", OCT_OP_TEAM, infer_dropout, run_dropout, NULL};

@@ -106,9 +106,9 @@ static int run_slice(const oct_run_ctx *ctx, const oct_node *n, octet_error *err
         base += p->start[d] * stride;
         stride *= x->dims[d];
     }
-    tensor_view_copy(y->data, (const char *)x->data + base * (int64_t)es, es, y->rank, y->dims, strides,
+    tensor_view_copy(ctx, y->data, (const char *)x->data + base * (int64_t)es, es, y->rank, y->dims, strides,
                      tensor_threads(ctx, (size_t)numel * es));
     return 0;
 }
 
-const oct_op oct_op_slice = {"", "Slice", 0, infer_slice, run_slice, NULL};
+const oct_op oct_op_slice = {"", "Slice", OCT_OP_TEAM, infer_slice, run_slice, NULL};

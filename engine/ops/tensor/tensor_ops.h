@@ -52,7 +52,7 @@ int tensor_read_axes(oct_graph *g, const oct_node *n, int input, int input_since
 int tensor_norm_axes(int64_t *axes, int count, int rank, octet_error *err);
 
 /* memcpy that splits large copies over threads; a no-op when dst == src. */
-void tensor_copy(void *dst, const void *src, size_t bytes, int threads);
+void tensor_copy(const oct_run_ctx *ctx, void *dst, const void *src, size_t bytes, int threads);
 
 /* Copies n elements of esize bytes from src (stride src_step elements) to contiguous dst. */
 void tensor_gather_elems(void *dst, const void *src, int64_t n, size_t esize, int64_t src_step);
@@ -64,8 +64,8 @@ void tensor_fill_elems(void *dst, const void *value, int64_t n, size_t esize);
    src + sum(i_d * src_strides[d]) elements. Strides may be 0 (broadcast) or negative (reversed).
    rank <= TENSOR_VIEW_MAX_RANK; adjacent dims that are contiguous in src are merged first. */
 #define TENSOR_VIEW_MAX_RANK (2 * OCTET_MAX_RANK)
-void tensor_view_copy(void *dst, const void *src, size_t esize, int rank, const int64_t *dims,
-                      const int64_t *src_strides, int threads);
+void tensor_view_copy(const oct_run_ctx *ctx, void *dst, const void *src, size_t esize, int rank,
+                      const int64_t *dims, const int64_t *src_strides, int threads);
 
 /* Number of threads an op may use for `bytes` of work: 1 for small tensors. */
 static inline int tensor_threads(const oct_run_ctx *ctx, size_t bytes) {

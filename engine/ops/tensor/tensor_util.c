@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include "tensor_ops.h"
+#include "team.h"
 
 /* The newest opset whose semantics this family implements. */
 #define TENSOR_NEWEST_OPSET 17
@@ -101,21 +102,27 @@ int tensor_norm_axes(int64_t *axes, int count, int rank, octet_error *err) {
     return 0;
 }
 
-void tensor_copy(void *dst, const void *src, size_t bytes, int threads) {
+typedef struct {
+    char *dst;
+    const char *src;
+    size_t bytes;
+} copy_job;
+
+static void copy_part(void *arg, int tid, int nthreads) {
+    const copy_job *j = arg;
+    int64_t lo, hi;
+    oct_static_range((int64_t)j->bytes, tid, nthreads, &lo, &hi);
+    if (hi > lo) memcpy(j->dst + lo, j->src + lo, (size_t)(hi - lo));
+}
+
+void tensor_copy(const oct_run_ctx *ctx, void *dst, const void *src, size_t bytes, int threads) {
     if (dst == src || bytes == 0) return;
     if (threads <= 1 || bytes < TENSOR_PARALLEL_BYTES) {
         memcpy(dst, src, bytes);
         return;
     }
-    size_t chunk = (bytes + (size_t)threads - 1) / (size_t)threads;
-    #pragma omp parallel for num_threads(threads) schedule(static)
-    for (int t = 0; t < threads; t++) {
-        size_t lo = (size_t)t * chunk;
-        if (lo < bytes) {
-            size_t len = bytes - lo < chunk ? bytes - lo : chunk;
-            memcpy((char *)dst + lo, (const char *)src + lo, len);
-        }
-    }
+    copy_job j = {dst, src, bytes};
+    oct_parallel(ctx, threads, copy_part, &j);
 }
 
 /* One loop per element size so the compiler emits plain loads and stores, not memcpy calls. */
@@ -167,11 +174,36 @@ int tensor_run_copy(const oct_run_ctx *ctx, const oct_node *n, octet_error *err)
     oct_tensor *y = oct_out(ctx, n, 0);
     int64_t numel = octet_tensor_numel(x);
     size_t bytes = (size_t)(numel > 0 ? numel : 0) * octet_dtype_size(x->dtype);
-    tensor_copy(y->data, x->data, bytes, tensor_threads(ctx, bytes));
+    tensor_copy(ctx, y->data, x->data, bytes, tensor_threads(ctx, bytes));
     return 0;
 }
 
-void tensor_view_copy(void *dst, const void *src, size_t esize, int rank, const int64_t *dims,
+typedef struct {
+    void *dst;
+    const void *src;
+    size_t esize;
+    int r;
+    const int64_t *d, *st;
+    int64_t row, step;
+    size_t row_bytes;
+} view_job;
+
+/* Output row q of a view copy (see tensor_view_copy). */
+static void view_row(void *arg, int64_t q, int tid) {
+    (void)tid;
+    const view_job *j = arg;
+    int64_t rem = q, off = 0;
+    for (int k = j->r - 2; k >= 0; k--) {
+        off += (rem % j->d[k]) * j->st[k];
+        rem /= j->d[k];
+    }
+    char *out = (char *)j->dst + (size_t)q * j->row_bytes;
+    const char *in = (const char *)j->src + off * (int64_t)j->esize;
+    if (j->step == 0) tensor_fill_elems(out, in, j->row, j->esize);
+    else tensor_gather_elems(out, in, j->row, j->esize, j->step);
+}
+
+void tensor_view_copy(const oct_run_ctx *ctx, void *dst, const void *src, size_t esize, int rank, const int64_t *dims,
                       const int64_t *src_strides, int threads) {
     int64_t d[TENSOR_VIEW_MAX_RANK], st[TENSOR_VIEW_MAX_RANK];
     int r = 0;
@@ -196,16 +228,6 @@ void tensor_view_copy(void *dst, const void *src, size_t esize, int rank, const 
     }
     int64_t row = d[r - 1], step = st[r - 1], rows = total / row;
     size_t row_bytes = (size_t)row * esize;
-    #pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static)
-    for (int64_t q = 0; q < rows; q++) {
-        int64_t rem = q, off = 0;
-        for (int k = r - 2; k >= 0; k--) {
-            off += (rem % d[k]) * st[k];
-            rem /= d[k];
-        }
-        char *out = (char *)dst + (size_t)q * row_bytes;
-        const char *in = (const char *)src + off * (int64_t)esize;
-        if (step == 0) tensor_fill_elems(out, in, row, esize);
-        else tensor_gather_elems(out, in, row, esize, step);
-    }
+    view_job j = {dst, src, esize, r, d, st, row, step, row_bytes};
+    oct_parallel_for(ctx, threads, rows, view_row, &j);
 }

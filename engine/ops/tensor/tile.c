@@ -38,9 +38,9 @@ static int run_tile(const oct_run_ctx *ctx, const oct_node *n, octet_error *err)
         stride *= x->dims[d];
     }
     int64_t numel = octet_tensor_numel(y);
-    tensor_view_copy(y->data, x->data, es, 2 * x->rank, dims, strides,
+    tensor_view_copy(ctx, y->data, x->data, es, 2 * x->rank, dims, strides,
                      tensor_threads(ctx, (size_t)(numel > 0 ? numel : 0) * es));
     return 0;
 }
 
-const oct_op oct_op_tile = {"", "Tile", 0, infer_tile, run_tile, NULL};
+const oct_op oct_op_tile = {"", "Tile", OCT_OP_TEAM, infer_tile, run_tile, NULL};
