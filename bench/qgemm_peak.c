@@ -215,7 +215,7 @@ static double run_conv(const oct_quant_kernel_set *ks, const oct_qpanel_kernels 
     for (int m = 0; m < M; m++) scale[m] = 1e-4f * (float)(1 + m % 7);
     oct_qweights pw;
     ks->qweights_pack(M, K, w, 0, K, 1, wbuf, &pw);
-    const oct_requant rq = {scale, 1, NULL, 3, 0, 255, 0};
+    const oct_requant rq = {scale, 1, NULL, 3, 0, 255, 0, NULL};
     const double ops = 2.0 * M * (double)K * P;
     for (int p0 = 0; gemm_only && p0 < P; p0 += tile)
         pk->im2col(ks->panel, &g, x, C, p0, P - p0 < tile ? P - p0 : tile, 0, 7, scratch,

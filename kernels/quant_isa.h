@@ -303,11 +303,19 @@ static inline void oct_qt_block_rows(const oct_qtiling *t, const oct_qweights *w
 }
 
 /* The scalar end of a write-back: rows [lo, hi), columns [0, cols) of stage (rows
-   OCT_QT_NR_MAX elements apart, esize bytes each) to y through its strides. */
+   OCT_QT_NR_MAX elements apart, esize bytes each) to y through its strides; requantized bytes go
+   through rq->table when there is one (the write-backs without an in-register lookup send every
+   tile with a table here). */
 static inline void oct_qt_tile_store(const oct_qt_tile *t, const void *stage, int esize) {
+    const uint8_t *table = esize == 1 && t->rq ? t->rq->table : NULL;
     for (int i = t->lo; i < t->hi; i++) {
         const char *src = (const char *)stage + (int64_t)i * OCT_QT_NR_MAX * esize;
         char *dst = (char *)t->y + (i - t->lo) * t->y_rs * esize;
+        if (table) {
+            const uint8_t *b = (const uint8_t *)src;
+            for (int c = 0; c < t->cols; c++) dst[c * t->y_cs] = (char)table[b[c]];
+            continue;
+        }
         if (t->y_cs == 1) {
             memcpy(dst, src, (size_t)t->cols * (size_t)esize);
             continue;

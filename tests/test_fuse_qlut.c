@@ -166,6 +166,7 @@ static const lut_case FUSED_CASES[] = {
     {2, 8, 24, 15, 15, 3, 2, 1, 2, 0, 2},   /* 3x3 stride 2, groups, batch 2: im2col GEMM, Sigmoid */
     {1, 4, 8, 20, 20, 3, 1, 1, 1, 1, 0},    /* stride 1, few channels: the direct path */
     {1, 3, 16, 5, 5, 3, 1, 1, 1, 0, 1},     /* a tiny stem-like conv */
+    {1, 16, 20, 12, 12, 1, 1, 0, 1, 1, 0},  /* 20 channels: whole and cut row blocks of the GEMM write-back */
 };
 enum { N_FUSED = sizeof FUSED_CASES / sizeof FUSED_CASES[0] };
 

@@ -10,7 +10,8 @@
    - every set's qgemm_panel against oct_ref_qgemm + oct_ref_requant, bit for bit: odd sizes, row
      sub-ranges, weight zero points per row, activation zero points per column, requantization
      with per-row or shared scales, bias, narrowed clamps, int8/uint8 output, int32 output,
-     transposed stores, guard cells around the output; the sets are called directly and through
+     transposed stores, guard cells around the output, a random activation table (oct_requant.table,
+     checked in ref against the plain bytes mapped afterwards) on whole and cut row blocks; the sets are called directly and through
      OCTET_ISA + oct_kernels_reset(). */
 #include <check.h>
 #include <stdio.h>
@@ -266,7 +267,15 @@ typedef struct {
     int rows, k, cols, r0, nr;
     int w_u8, zp_mode, zx_cols; /* zp_mode: 0 none, 1 per row, 2 per row all zero */
     int requant, out_s8, per_row, bias, narrow, trans;
+    int table; /* a random activation table in the requantization */
 } fused_case;
+
+/* dst[r * y_rs + c * y_cs] = table[src[...]] for r < nr, c < nc: the table applied after the fact. */
+static void map_bytes(const uint8_t *src, uint8_t *dst, const uint8_t table[256], int nr, int nc, int64_t y_rs,
+                      int64_t y_cs) {
+    for (int r = 0; r < nr; r++)
+        for (int c = 0; c < nc; c++) dst[r * y_rs + c * y_cs] = table[src[r * y_rs + c * y_cs]];
+}
 
 static void compare_fused(const char *what, const oct_quant_kernel_set *ks, const fused_case *c) {
     const int rows = c->rows, K = c->k, cols = c->cols;
@@ -290,7 +299,7 @@ static void compare_fused(const char *what, const oct_quant_kernel_set *ks, cons
         scale[r] = (float)rin(1, 100000) * 1e-8f;
         bias[r] = rin(-50000, 50000);
     }
-    oct_requant q = {scale, c->per_row, c->bias ? bias : NULL, 0, 0, 0, c->out_s8};
+    oct_requant q = {scale, c->per_row, c->bias ? bias : NULL, 0, 0, 0, c->out_s8, NULL};
     q.zp = c->out_s8 ? rin(-128, 127) : rin(0, 255);
     q.qmin = c->out_s8 ? -128 : 0;
     q.qmax = c->out_s8 ? 127 : 255;
@@ -308,7 +317,21 @@ static void compare_fused(const char *what, const oct_quant_kernel_set *ks, cons
     char *ry = xmalloc(ny * esize), *sy = xmalloc(ny * esize);
     memset(ry, 0xa5, ny * esize);
     memset(sy, 0xa5, ny * esize);
-    if (c->requant) {
+    uint8_t table[256];
+    for (int i = 0; i < 256; i++) table[i] = (uint8_t)rnext();
+    if (c->requant && c->table) {
+        /* ref's table against the plain requantization mapped afterwards; then the set gets it */
+        char *plain = xmalloc(ny);
+        memcpy(plain, ry, ny);
+        oct_ref_requant(acc, cols, c->r0, c->nr, cols, &q, plain, y_rs, y_cs);
+        memcpy(ry, plain, ny);
+        map_bytes((const uint8_t *)plain, (uint8_t *)ry, table, c->nr, cols, y_rs, y_cs);
+        q.table = table;
+        oct_ref_requant(acc, cols, c->r0, c->nr, cols, &q, plain, y_rs, y_cs);
+        ck_assert_msg(memcmp(plain, ry, ny) == 0, "%s: oct_ref_requant with a table differs from the mapped bytes",
+                      what);
+        free(plain);
+    } else if (c->requant) {
         oct_ref_requant(acc, cols, c->r0, c->nr, cols, &q, ry, y_rs, y_cs);
     } else {
         for (int r = 0; r < c->nr; r++)
@@ -325,9 +348,9 @@ static void compare_fused(const char *what, const oct_quant_kernel_set *ks, cons
     for (size_t i = 0; i < ny * esize; i++)
         ck_assert_msg(sy[i] == ry[i],
                       "%s qgemm_panel rows %d k %d cols %d (r0 %d nr %d, u8 %d, zp %d, zx_cols %d, requant %d, "
-                      "s8 %d, per_row %d, bias %d, narrow %d, trans %d): byte %zu = %d, ref %d",
+                      "s8 %d, per_row %d, bias %d, narrow %d, trans %d, table %d): byte %zu = %d, ref %d",
                       what, rows, K, cols, c->r0, c->nr, c->w_u8, c->zp_mode, c->zx_cols, c->requant, c->out_s8,
-                      c->per_row, c->bias, c->narrow, c->trans, i, (uint8_t)sy[i], (uint8_t)ry[i]);
+                      c->per_row, c->bias, c->narrow, c->trans, c->table, i, (uint8_t)sy[i], (uint8_t)ry[i]);
     free(w);
     free(x);
     free(wzp);
@@ -359,6 +382,7 @@ static fused_case random_fused(void) {
     c.bias = rnext() % 3 != 0;
     c.narrow = rnext() % 4 == 0;
     c.trans = rnext() % 3 == 0;
+    c.table = rnext() % 2;
     return c;
 }
 
@@ -368,8 +392,9 @@ static void fused_suite(const char *what, const oct_quant_kernel_set *ks, int ra
                                     {12, 129, 25}, {64, 576, 144}, {1, 1, 1}, {33, 40, 47}};
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
         for (int v = 0; v < 6; v++) {
+            /* tables: v 0 and 3 (uint8 and int8) on the whole-block path, 1 and 4 on the generic tile */
             fused_case c = {shapes[i][0], shapes[i][1], shapes[i][2], 0, shapes[i][0], v & 1, v % 3, v == 4,
-                            v != 5, v == 2, v & 1, v < 4, v == 3, v == 1};
+                            v != 5, v == 2, v & 1, v < 4, v == 3, v == 1, v != 2 && v != 5};
             compare_fused(what, ks, &c);
         }
     for (int i = 0; i < random_cases; i++) {
@@ -377,10 +402,12 @@ static void fused_suite(const char *what, const oct_quant_kernel_set *ks, int ra
         compare_fused(what, ks, &c);
     }
     /* sums that wrap int32: 40000 products of 255 * 255 */
-    fused_case wrap = {3, 40000, 20, 0, 3, 0, 1, 0, 0, 0, 0, 0, 0, 0};
+    fused_case wrap = {3, 40000, 20, 0, 3, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0};
     compare_fused(what, ks, &wrap);
     wrap.requant = 1;
     wrap.zx_cols = 1;
+    compare_fused(what, ks, &wrap);
+    wrap.table = 1;
     compare_fused(what, ks, &wrap);
 }
 

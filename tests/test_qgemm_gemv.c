@@ -4,8 +4,8 @@
    edges: odd group counts (K not a multiple of 8), K below one group, row counts that leave a last
    run of fewer row blocks, row sub-ranges starting inside a block, weight zero points, per-column
    activation zero points, int32 and requantized (per-row or shared scale, bias, narrowed clamp,
-   int8 / uint8) output through both output orientations, and sums that wrap int32. Guard bytes
-   around the output must stay untouched. Each set is called directly and through OCTET_ISA. */
+   int8 / uint8, with or without a random activation table) output through both output
+   orientations, and sums that wrap int32. Guard bytes around the output must stay untouched. Each set is called directly and through OCTET_ISA. */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +33,7 @@ static void *xmalloc(size_t n) {
 typedef struct {
     int rows, k, r0, nr;
     int w_u8, wzp, zx_col, requant, out_s8, per_row, bias, narrow, trans, saturate;
+    int table; /* a random activation table in the requantization */
 } gemv_case;
 
 static void compare(const char *what, const oct_quant_kernel_set *ks, const gemv_case *c) {
@@ -56,7 +57,7 @@ static void compare(const char *what, const oct_quant_kernel_set *ks, const gemv
         scale[r] = (float)rin(1, 100000) * 1e-7f;
         bias[r] = rin(-50000, 50000);
     }
-    oct_requant q = {scale, c->per_row, c->bias ? bias : NULL, 0, 0, 0, c->out_s8};
+    oct_requant q = {scale, c->per_row, c->bias ? bias : NULL, 0, 0, 0, c->out_s8, NULL};
     q.zp = c->out_s8 ? rin(-128, 127) : rin(0, 255);
     q.qmin = c->out_s8 ? -128 : 0;
     q.qmax = c->out_s8 ? 127 : 255;
@@ -73,8 +74,21 @@ static void compare(const char *what, const oct_quant_kernel_set *ks, const gemv
     char *ry = xmalloc(ny * esize), *sy = xmalloc(ny * esize);
     memset(ry, 0x5a, ny * esize);
     memset(sy, 0x5a, ny * esize);
+    uint8_t table[256];
+    for (int i = 0; i < 256; i++) table[i] = (uint8_t)rnext();
     if (c->requant) oct_ref_requant(acc, 1, c->r0, c->nr, 1, &q, ry, y_rs, y_cs);
-    else
+    if (c->requant && c->table) {
+        /* ref's table against its plain bytes mapped afterwards; then every set gets the table */
+        char *mapped = xmalloc(ny);
+        memcpy(mapped, ry, ny);
+        for (int r = 0; r < c->nr; r++) mapped[r * y_rs] = (char)table[(uint8_t)ry[r * y_rs]];
+        q.table = table;
+        oct_ref_requant(acc, 1, c->r0, c->nr, 1, &q, ry, y_rs, y_cs);
+        ck_assert_msg(memcmp(mapped, ry, ny) == 0, "%s: oct_ref_requant with a table differs from the mapped bytes",
+                      what);
+        free(mapped);
+    }
+    if (!c->requant)
         for (int r = 0; r < c->nr; r++) memcpy(ry + r * y_rs * 4, &acc[r], 4);
     void *panel = xmalloc(oct_qpanel_bytes(ks->panel, K, 1));
     oct_ref_qpanel_pack(ks->panel, x, 1, 1, K, 1, 0, panel);
@@ -85,9 +99,9 @@ static void compare(const char *what, const oct_quant_kernel_set *ks, const gemv
     for (size_t i = 0; i < ny * esize; i++)
         ck_assert_msg(sy[i] == ry[i],
                       "%s gemv rows %d k %d (r0 %d nr %d, u8 %d, wzp %d, zx_col %d, requant %d, s8 %d, per_row %d, "
-                      "bias %d, narrow %d, trans %d, saturate %d): byte %zu = %d, ref %d",
+                      "bias %d, narrow %d, trans %d, saturate %d, table %d): byte %zu = %d, ref %d",
                       what, rows, K, c->r0, c->nr, c->w_u8, c->wzp, c->zx_col, c->requant, c->out_s8, c->per_row,
-                      c->bias, c->narrow, c->trans, c->saturate, i, (uint8_t)sy[i], (uint8_t)ry[i]);
+                      c->bias, c->narrow, c->trans, c->saturate, c->table, i, (uint8_t)sy[i], (uint8_t)ry[i]);
     free(w);
     free(x);
     free(wzp);
@@ -110,7 +124,7 @@ static void suite_for(const char *what, const oct_quant_kernel_set *ks) {
         for (int v = 0; v < 8; v++) {
             const int rows = shapes[i][0];
             gemv_case c = {rows, shapes[i][1], 0, rows, v & 1, v % 3 == 1, v == 5, v != 6, (v >> 1) & 1, v < 4,
-                           v % 3 != 2, v == 3, v == 2 || v == 7, 0};
+                           v % 3 != 2, v == 3, v == 2 || v == 7, 0, v == 2 || v == 5};
             compare(what, ks, &c);
         }
     for (int i = 0; i < 150; i++) {
@@ -129,14 +143,18 @@ static void suite_for(const char *what, const oct_quant_kernel_set *ks) {
         c.narrow = rnext() % 4 == 0;
         c.trans = rnext() % 3 == 0;
         c.saturate = 0;
+        c.table = rnext() % 2;
         compare(what, ks, &c);
     }
     /* 70000 products of 255 * -128 wrap int32 in every row */
-    gemv_case wrap = {37, 70000, 0, 37, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    gemv_case wrap = {37, 70000, 0, 37, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0};
     compare(what, ks, &wrap);
     wrap.requant = 1;
     wrap.r0 = 5;
     wrap.nr = 30;
+    compare(what, ks, &wrap);
+    wrap.table = 1;
+    wrap.out_s8 = 1;
     compare(what, ks, &wrap);
 }
 

@@ -3,7 +3,7 @@
      with guard cells, random zero points per row and per column, extreme values 0/255 and
      -128/127, uint8 and transposed weights, and a K long enough to wrap int32;
    - requant over the whole int32 range, exact ties, per-row and shared scales, narrowed clamps,
-     int8 and uint8 outputs, strided (transposed) stores;
+     int8 and uint8 outputs, strided (transposed) stores, with and without an activation table;
    - every set the CPU supports, called directly (AVX-VNNI too on a CPU that also has AVX-512) and
      through OCTET_ISA + oct_kernels_reset();
    - whole QLinearConv graphs through the public API (the ONNX node test and larger random ones
@@ -192,7 +192,7 @@ static void compare_requant(const char *what, const oct_quant_kernel_set *ks, in
         scale[r] = mode == 2 ? 0.5f : (float)rin(1, 100000) * 1e-7f;
         bias[r] = mode == 1 ? (int32_t)(rnext() << 8) : rin(-5000, 5000);
     }
-    oct_requant q = {scale, rnext() & 1, rnext() % 3 ? bias : NULL, 0, 0, 0, rnext() & 1};
+    oct_requant q = {scale, rnext() & 1, rnext() % 3 ? bias : NULL, 0, 0, 0, rnext() & 1, NULL};
     q.zp = q.out_s8 ? rin(-128, 127) : rin(0, 255);
     q.qmin = q.out_s8 ? -128 : 0;
     q.qmax = q.out_s8 ? 127 : 255;
@@ -205,11 +205,25 @@ static void compare_requant(const char *what, const oct_quant_kernel_set *ks, in
     memset(ry, 0xa5, ny);
     memset(sy, 0xa5, ny);
     oct_ref_requant(acc, ldacc, r0, rows, cols, &q, ry, y_rs, y_cs);
+    /* half the cases with an activation table: ref's against its plain bytes mapped afterwards */
+    uint8_t table[256];
+    for (int i = 0; i < 256; i++) table[i] = (uint8_t)rnext();
+    if (rnext() % 2) {
+        uint8_t *mapped = xmalloc(ny);
+        memcpy(mapped, ry, ny);
+        for (int r = 0; r < rows; r++)
+            for (int c = 0; c < cols; c++) mapped[r * y_rs + c * y_cs] = table[ry[r * y_rs + c * y_cs]];
+        q.table = table;
+        oct_ref_requant(acc, ldacc, r0, rows, cols, &q, ry, y_rs, y_cs);
+        ck_assert_msg(memcmp(mapped, ry, ny) == 0, "%s: oct_ref_requant with a table differs from the mapped bytes",
+                      what);
+        free(mapped);
+    }
     ks->requant(acc, ldacc, r0, rows, cols, &q, sy, y_rs, y_cs);
     for (size_t i = 0; i < ny; i++)
-        ck_assert_msg(sy[i] == ry[i], "%s requant %d x %d (mode %d, s8 %d, zp %d, clamp %d..%d, y_cs %lld): "
+        ck_assert_msg(sy[i] == ry[i], "%s requant %d x %d (mode %d, s8 %d, zp %d, clamp %d..%d, y_cs %lld, table %d): "
                       "byte %zu = %d, ref %d", what, rows, cols, mode, q.out_s8, q.zp, q.qmin, q.qmax,
-                      (long long)y_cs, i, sy[i], ry[i]);
+                      (long long)y_cs, q.table != NULL, i, sy[i], ry[i]);
     free(acc);
     free(scale);
     free(bias);

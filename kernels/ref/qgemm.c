@@ -122,8 +122,7 @@ void oct_ref_qgemm_panel(const oct_qweights *w, int r0, int nr, int nc, const vo
                     continue;
                 }
                 const int32_t out = oct_requant_one(o->rq, r0 + r, (int32_t)v, lo, hi);
-                if (o->rq->out_s8) ((int8_t *)o->y)[at] = (int8_t)out;
-                else ((uint8_t *)o->y)[at] = (uint8_t)out;
+                ((uint8_t *)o->y)[at] = oct_requant_byte(o->rq, out);
             }
         }
     }

@@ -87,10 +87,15 @@ typedef struct {
     int32_t zp;           /* output zero point */
     int32_t qmin, qmax;   /* clamp in the output's integer domain */
     int out_s8;           /* output int8 (else uint8) */
+    /* A fused activation table (engine/passes/fuse_qlut.c), 256 bytes: each stored byte b becomes
+       table[b], b the byte's bit pattern (int8 -1 reads entry 255, as QLinearLut's tables are
+       indexed); NULL stores the requantized bytes as they are. */
+    const uint8_t *table;
 } oct_requant;
 
-/* y[r * y_rs + c * y_cs] = requantized acc[r][c] for rows r0..r0+nr (acc and y at the block's
-   origin, parameters at absolute row r0 + r), nc columns. Strides are in elements. */
+/* y[r * y_rs + c * y_cs] = requantized acc[r][c] (through q->table if any) for rows r0..r0+nr
+   (acc and y at the block's origin, parameters at absolute row r0 + r), nc columns. Strides are in
+   elements. */
 void oct_ref_requant(const int32_t *acc, int64_t ldacc, int r0, int nr, int nc, const oct_requant *q,
                      void *y, int64_t y_rs, int64_t y_cs);
 
@@ -102,6 +107,13 @@ static inline int32_t oct_requant_one(const oct_requant *q, int r, int32_t acc, 
     if (!(v >= lo)) v = lo; /* NaN cannot occur with finite multipliers; if it did, qmin */
     if (v > hi) v = hi;
     return (int32_t)rintf(v) + q->zp;
+}
+
+/* The byte stored for a value of oct_requant_one: its low 8 bits (what a cast to int8 or uint8
+   keeps), through q->table when there is one. */
+static inline uint8_t oct_requant_byte(const oct_requant *q, int32_t out) {
+    const uint8_t b = (uint8_t)out;
+    return q->table ? q->table[b] : b;
 }
 
 /* ---- activation panels and the fused GEMM ---------------------------------------------------- */
@@ -142,8 +154,9 @@ void oct_ref_qpanel_colsums(const oct_qpanel *l, const void *panel, int k, int n
 /* Where the fused GEMM puts rows r0..r0+nr of its result and how it gets there:
      acc[r][c] = sum_k (w[r0+r][k] - w_zp[r0+r]) * (x[k][c] - zx(c))   as oct_ref_qgemm (mod 2^32),
    with colsum (oct_ref_qpanel_colsums of the same panel) required when some w_zp in the rows is not 0.
-   rq NULL: y is int32 and gets acc; else y is 8-bit (rq->out_s8) and gets oct_requant_one(acc) at
-   row r0 + r. y points at (r = 0, c = 0); y_rs, y_cs are in elements. */
+   rq NULL: y is int32 and gets acc; else y is 8-bit (rq->out_s8) and gets oct_requant_byte of
+   oct_requant_one(acc) at row r0 + r (rq->table applied). y points at (r = 0, c = 0); y_rs, y_cs
+   are in elements. */
 typedef struct {
     int32_t x_zp;
     const int32_t *x_zp_cols; /* per column c (of this call), or NULL */

@@ -9,9 +9,7 @@ void oct_ref_requant(const int32_t *acc, int64_t ldacc, int r0, int nr, int nc, 
         const int32_t *a = acc + r * ldacc;
         for (int c = 0; c < nc; c++) {
             const int32_t out = oct_requant_one(q, r0 + r, a[c], lo, hi);
-            const int64_t at = r * y_rs + c * y_cs;
-            if (q->out_s8) ((int8_t *)y)[at] = (int8_t)out;
-            else ((uint8_t *)y)[at] = (uint8_t)out;
+            ((uint8_t *)y)[r * y_rs + c * y_cs] = oct_requant_byte(q, out);
         }
     }
 }

@@ -13,7 +13,8 @@
      requantized bytes (QLinearConv) or the int32 sums (ConvInteger) from its registers.
    QLinearConv honours a fused Relu/Clip epilogue by narrowing the requantization clamp, and a
    fused activation table (engine/passes/fuse_qlut.c: attribute octet_output_table = 1, the
-   constant uint8 [256] table at input 9) by mapping each work item's bytes through it. */
+   constant uint8 [256] table at input 9): the GEMM and direct write-backs map each byte as they
+   store it (oct_requant.table), the depthwise strategy maps each work item's bytes after it. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -341,7 +342,6 @@ static void gemm_part(void *arg, int me, int nthreads) {
                                  .y = (char *)a->y + ((b * p->M + ch) * p->P + p0) * esize,
                                  .y_rs = p->P, .y_cs = 1};
         ks->qgemm_panel(&p->packed, (int)ch, (int)mc, (int)np, panel, &o);
-        qconv_apply_table(p, a, b, ch, mc, p0, np, NULL);
     }
 }
 
@@ -389,6 +389,12 @@ static int qconv_run(const oct_run_ctx *ctx, const oct_node *n, octet_error *err
                              .out_s8 = p->out_s8};
         quant_act_clamp(n, sy, a.rq.zp, &a.rq.qmin, &a.rq.qmax);
         a.table = p->has_table ? p->table : NULL;
+        /* The GEMM and direct write-backs map each byte through the table as they store it; the
+           depthwise strategy maps each work item's bytes after it (qconv_apply_table). */
+        if (p->mode != QCONV_DEPTHWISE) {
+            a.rq.table = a.table;
+            a.table = NULL;
+        }
     }
     if (p->mode == QCONV_DEPTHWISE) qconv_run_depthwise(ctx, p, &a);
     else if (p->mode == QCONV_DIRECT) qconv_run_direct(ctx, p, &a);

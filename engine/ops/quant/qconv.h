@@ -54,8 +54,9 @@ typedef struct {
 } qconv_run_args;
 
 /* Maps the stored bytes of image b, output channels [ch, ch + nch), pixels [p0, p0 + np) of each
-   plane through a->table (nothing without one): each strategy calls it on a work item's output
-   as soon as the item is written, while the bytes are still in L1/L2. With sums (else NULL),
+   plane through a->table (nothing without one): the depthwise strategy calls it on a work item's
+   output as soon as the item is written, while the bytes are still in L1/L2 (the GEMM and direct
+   write-backs map the bytes as they store them, through oct_requant.table). With sums (else NULL),
    sums[c] also gains the exact sum of channel ch + c's mapped values (the fused SE squeeze's). */
 void qconv_apply_table(const qconv_params *p, const qconv_run_args *a, int64_t b, int64_t ch, int64_t nch,
                        int64_t p0, int64_t np, int64_t *sums);

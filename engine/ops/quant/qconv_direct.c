@@ -5,7 +5,8 @@
    A work item is (image, group, a few output planes, a block of rows): its input with the halo is
    repacked into the thread's workspace slab (4 reduction bytes per pixel, padding = the zero
    point), then every block of 8 output channels runs over it 6 rows at a time, requantizing in the
-   write-back. The slab is bounded (SLAB_BUDGET), so no whole-volume temporary is needed.
+   write-back (which also maps a fused activation table, oct_requant.table). The slab is bounded
+   (SLAB_BUDGET), so no whole-volume temporary is needed.
    Weight zero points must be 0 in the int8 domain (symmetric int8 weights, or uint8 weights with
    zero point 128): the kernels subtract only the input zero point's term. */
 #include <stdlib.h>
@@ -146,13 +147,10 @@ static void direct_item(void *arg, int64_t it, int tid) {
     const oct_dconv_s8 args = {.s = &d->shape, .w = d->w + gi * d->w_bytes, .wsum = d->wsum + gi * p->Mg,
                                .x_zp = a->x_zp, .rq = p->qlinear ? &a->rq : NULL, .rq_row0 = gi * p->Mg,
                                .y = (char *)a->y + (size_t)((b * p->M + gi * p->Mg) * p->P) * out_size};
-    const int64_t OW = p->geom.out[2]; /* geometries are 3-D, leading dims 1 */
-    for (int64_t od = d0; od < d0 + nd; od++) {
+    for (int64_t od = d0; od < d0 + nd; od++)
         for (int64_t oh = h0; oh < h0 + nh; oh += ROWS_PER_PASS)
             for (int64_t mb = 0; mb < mblocks; mb++)
                 d->ks->s8(&args, slab, &sl, mb, od, oh, h0 + nh - oh < ROWS_PER_PASS ? h0 + nh - oh : ROWS_PER_PASS);
-        qconv_apply_table(p, a, b, gi * p->Mg, p->Mg, (od * OH + h0) * OW, nh * OW, NULL);
-    }
 }
 
 void qconv_run_direct(const oct_run_ctx *ctx, const qconv_params *p, const qconv_run_args *a) {

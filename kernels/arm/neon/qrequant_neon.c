@@ -1,7 +1,8 @@
 /* NEON requantization, bit-identical to oct_ref_requant: the same float32 operations in the same
    order, 8 values at a time. FCVTNS rounds to nearest-even like rintf in the default FP
    environment; NaN takes qmin through an explicit compare (FMAX would propagate it), and
-   XTN keeps the low bits like ref's cast to 8 bits. */
+   XTN keeps the low bits like ref's cast to 8 bits. An activation table (q->table) maps the bytes
+   one by one on their way out. */
 #include <arm_neon.h>
 
 #include "quant_isa.h"
@@ -40,12 +41,12 @@ void oct_neon_requant(const int32_t *acc, int64_t ldacc, int r0, int nr, int nc,
             const int16x8_t h = vcombine_s16(vmovn_s32(requant4(a0, vb, vm, vlo, vhi, vzp)),
                                              vmovn_s32(requant4(a1, vb, vm, vlo, vhi, vzp)));
             const int8x8_t out = vmovn_s16(h);
-            if (n == 8 && y_cs == 1) {
+            if (n == 8 && y_cs == 1 && !q->table) {
                 vst1_s8(yr + c, out);
             } else {
-                int8_t b8[8];
-                vst1_s8(b8, out);
-                for (int i = 0; i < n; i++) yr[(c + i) * y_cs] = b8[i];
+                uint8_t b8[8];
+                vst1_u8(b8, vreinterpret_u8_s8(out));
+                for (int i = 0; i < n; i++) yr[(c + i) * y_cs] = (int8_t)(q->table ? q->table[b8[i]] : b8[i]);
             }
         }
     }

@@ -1,8 +1,8 @@
 /* The fused write-back of the ARM int8 sets, NEON and dot product (oct_qwriteback_fn): zero-point
    fix-up and requantization of a micro-tile straight from the raw sums, 4 lanes at a time, with
    the very operations of oct_neon_requant (bit-identical to ref, see qrequant_neon.c). Whole
-   tiles with contiguous rows are stored directly; the rest goes through a stage and
-   oct_qt_tile_store. */
+   tiles with contiguous rows are stored directly; the rest, and every tile with an activation table
+   (rq->table, mapped byte by byte there), goes through a stage and oct_qt_tile_store. */
 #ifndef OCT_QWRITEBACK_NEON_H
 #define OCT_QWRITEBACK_NEON_H
 
@@ -12,7 +12,8 @@
 
 static inline void oct_neon_writeback(const int32_t *acc, int nv, int mr, const oct_qt_tile *t) {
     const oct_qt_rows *rw = t->rows;
-    const int full = t->lo == 0 && t->hi == mr && t->cols == nv * 4 && t->y_cs == 1;
+    const int full = t->lo == 0 && t->hi == mr && t->cols == nv * 4 && t->y_cs == 1 &&
+                     !(t->rq && t->rq->table); /* a table maps in oct_qt_tile_store */
     _Alignas(64) int32_t stage[OCT_QT_MR_MAX * OCT_QT_NR_MAX];
     const float32x4_t vlo = vdupq_n_f32(t->flo), vhi = vdupq_n_f32(t->fhi);
     const int32x4_t vzp = vdupq_n_s32(t->rq ? t->rq->zp : 0);

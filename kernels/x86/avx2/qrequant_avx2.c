@@ -1,7 +1,8 @@
 /* AVX2 requantization, bit-identical to oct_ref_requant: the same float32 operations in the same
    order, 8 lanes at a time. VCVTPS2DQ rounds by MXCSR (default nearest-even, like rintf); VMAXPS
    returns its second operand for NaN, which gives ref's qmin; the low byte of each lane is kept,
-   like ref's cast to 8 bits. Column tails go through a padded copy so they take the same path. */
+   like ref's cast to 8 bits. Column tails go through a padded copy so they take the same path; an
+   activation table (q->table) maps the bytes one by one on their way out. */
 #include <immintrin.h>
 
 #include "quant_isa.h"
@@ -36,12 +37,12 @@ void oct_avx2_requant(const int32_t *acc, int64_t ldacc, int r0, int nr, int nc,
             const __m256i out = _mm256_add_epi32(_mm256_cvtps_epi32(v), vzp);
             const __m128i bytes =
                 _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(_mm256_shuffle_epi8(out, low_bytes), join));
-            if (n == 8 && y_cs == 1) {
+            if (n == 8 && y_cs == 1 && !q->table) {
                 _mm_storel_epi64((__m128i *)(yr + c), bytes);
             } else {
                 uint8_t b8[16];
                 _mm_storeu_si128((__m128i *)b8, bytes);
-                for (int i = 0; i < n; i++) yr[(c + i) * y_cs] = b8[i];
+                for (int i = 0; i < n; i++) yr[(c + i) * y_cs] = q->table ? q->table[b8[i]] : b8[i];
             }
         }
     }

@@ -1,8 +1,8 @@
 /* The fused write-back of the 256-bit int8 sets, AVX2 and AVX-VNNI (oct_qwriteback_fn): zero-point
    fix-up and requantization of a micro-tile straight from the raw sums, 8 lanes at a time, with
    the very operations of oct_avx2_requant (bit-identical to ref, see qrequant_avx2.c). Whole
-   tiles with contiguous rows are stored directly; the rest goes through a stage and
-   oct_qt_tile_store. */
+   tiles with contiguous rows are stored directly; the rest, and every tile with an activation table
+   (rq->table, mapped byte by byte there), goes through a stage and oct_qt_tile_store. */
 #ifndef OCT_QWRITEBACK_AVX2_H
 #define OCT_QWRITEBACK_AVX2_H
 
@@ -12,7 +12,8 @@
 
 static inline void oct_avx2_writeback(const int32_t *acc, int nv, int mr, const oct_qt_tile *t) {
     const oct_qt_rows *rw = t->rows;
-    const int full = t->lo == 0 && t->hi == mr && t->cols == nv * 8 && t->y_cs == 1;
+    const int full = t->lo == 0 && t->hi == mr && t->cols == nv * 8 && t->y_cs == 1 &&
+                     !(t->rq && t->rq->table); /* a table maps in oct_qt_tile_store */
     _Alignas(64) int32_t stage[OCT_QT_MR_MAX * OCT_QT_NR_MAX];
     /* Byte 0 of each int32 to the low 4 bytes of each 128-bit lane, then the two lanes together. */
     const __m256i low_bytes = _mm256_setr_epi8(0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,

@@ -3,7 +3,9 @@
    pixels x 4 reduction bytes; VPDPBUSD multiplies them by one output channel's 4 weights
    (broadcast) and adds, wrapping like ref. The zero-point term and the requantization follow
    oct_ref_requant's float sequence (VCVTPS2DQ rounds to nearest even by default MXCSR; VMAXPS
-   returns its second operand on NaN, which is ref's qmin; VPMOVDB truncates like ref's cast). */
+   returns its second operand on NaN, which is ref's qmin; VPMOVDB truncates like ref's cast). A
+   fused activation table (oct_requant.table) maps the bytes as they are stored; the other twins
+   requantize through oct_*_requant, which map them too. */
 #include <immintrin.h>
 #include <string.h>
 
@@ -25,7 +27,16 @@ static inline void store_out(const oct_dconv_s8 *a, __m512i acc, int64_t m, int6
     f = _mm512_max_ps(f, _mm512_set1_ps((float)(q->qmin - q->zp)));
     f = _mm512_min_ps(f, _mm512_set1_ps((float)(q->qmax - q->zp)));
     const __m512i out = _mm512_add_epi32(_mm512_cvtps_epi32(f), _mm512_set1_epi32(q->zp));
-    _mm512_mask_cvtepi32_storeu_epi8((uint8_t *)a->y + off, st, out);
+    if (!q->table) {
+        _mm512_mask_cvtepi32_storeu_epi8((uint8_t *)a->y + off, st, out);
+        return;
+    }
+    /* a fused activation table: the lanes' bytes one by one (no model runs this path with one) */
+    uint8_t bytes[LANES];
+    _mm_storeu_si128((__m128i *)bytes, _mm512_cvtepi32_epi8(out));
+    uint8_t *y = (uint8_t *)a->y + off;
+    for (int i = 0; i < LANES; i++)
+        if (st >> i & 1) y[i] = q->table[bytes[i]];
 }
 
 static inline __attribute__((always_inline)) void tile(const oct_dconv_s8 *a, const uint8_t *slab,

@@ -10,10 +10,13 @@
    sums never leave the registers; at small K (1x1 convolutions of few channels) that write-back is
    most of the work. Blocks cut by the requested rows and every other case take the generic tile
    (quant_isa.h, qwriteback_avx512.h); both run the float operations of oct_avx512_requant in the
-   same order, so the bytes are the same. */
+   same order, so the bytes are the same. A fused activation table (oct_requant.table) is applied
+   there in registers, one VBMI lookup per row of the micro-tile, on CPUs with VBMI; without it the
+   generic tile maps the staged bytes. */
 #include <immintrin.h>
 
 #include "quant_isa.h"
+#include "qlut_vbmi.h"
 #include "qwriteback_avx512.h"
 
 enum { MR = 8, NR = 48, LANES = 16 };
@@ -59,45 +62,88 @@ typedef struct {
     float m[MR];
 } block_rq;
 
-/* The micro-tile of tile_8xnv, then each row requantized and stored as bytes at y (rows y_rs
-   apart); only the first `cols` columns of the last vector are stored. */
-static inline __attribute__((always_inline)) void tile_8xnv_rq(int groups, const int8_t *w, const uint8_t *x,
-                                                             const int nv, const block_rq *rq, __m512 vlo,
-                                                             __m512 vhi, __m512i vzp, uint8_t *y, int64_t y_rs,
-                                                             int cols) {
+/* The raw sums of the micro-tile of tile_8xnv, through an L1 stage: requantizing from acc[][]
+   directly makes GCC keep the accumulators in memory inside the k loop. */
+static inline __attribute__((always_inline)) void tile_8xnv_stage(int groups, const int8_t *w, const uint8_t *x,
+                                                                const int nv, int32_t stage[MR][NR]) {
     __m512i acc[MR][3];
 #pragma GCC unroll 8
     for (int i = 0; i < MR; i++)
 #pragma GCC unroll 3
         for (int j = 0; j < nv; j++) acc[i][j] = _mm512_setzero_si512();
     dot_groups(groups, w, x, nv, acc);
-    /* Through an L1 stage: requantizing from acc[][] directly makes GCC keep the accumulators in
-       memory inside the k loop. */
-    _Alignas(64) int32_t stage[MR][NR];
 #pragma GCC unroll 8
     for (int i = 0; i < MR; i++)
 #pragma GCC unroll 3
         for (int j = 0; j < nv; j++) _mm512_store_si512(stage[i] + j * LANES, acc[i][j]);
+}
+
+/* 16 sums of a row, plus the row's constant c, requantized to bytes. */
+static inline __attribute__((always_inline)) __m128i requant16(const int32_t *sums, __m512i c, __m512 m, __m512 vlo,
+                                                             __m512 vhi, __m512i vzp) {
+    const __m512i v = _mm512_add_epi32(_mm512_load_si512(sums), c);
+    __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(v), m);
+    f = _mm512_min_ps(_mm512_max_ps(f, vlo), vhi);
+    return _mm512_cvtepi32_epi8(_mm512_add_epi32(_mm512_cvtps_epi32(f), vzp));
+}
+
+/* The micro-tile of tile_8xnv, then each row requantized and stored as bytes at y (rows y_rs
+   apart); only the first `cols` columns of the last vector are stored. */
+static inline __attribute__((always_inline)) void tile_8xnv_rq(int groups, const int8_t *w, const uint8_t *x,
+                                                             const int nv, const block_rq *rq, __m512 vlo,
+                                                             __m512 vhi, __m512i vzp, uint8_t *y, int64_t y_rs,
+                                                             int cols) {
+    _Alignas(64) int32_t stage[MR][NR];
+    tile_8xnv_stage(groups, w, x, nv, stage);
     const int last = cols - (nv - 1) * LANES;
     const __mmask16 tail = (__mmask16)(last >= LANES ? 0xFFFF : (1u << last) - 1);
     for (int i = 0; i < MR; i++) {
         const __m512i c = _mm512_set1_epi32(rq->add[i]);
         const __m512 m = _mm512_set1_ps(rq->m[i]);
-        for (int j = 0; j < nv; j++) {
-            const __m512i v = _mm512_add_epi32(_mm512_load_si512(stage[i] + j * LANES), c);
-            __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(v), m);
-            f = _mm512_min_ps(_mm512_max_ps(f, vlo), vhi);
-            const __m128i out = _mm512_cvtepi32_epi8(_mm512_add_epi32(_mm512_cvtps_epi32(f), vzp));
-            _mm_mask_storeu_epi8(y + i * y_rs + j * LANES, j == nv - 1 ? tail : (__mmask16)0xFFFF, out);
-        }
+        for (int j = 0; j < nv; j++)
+            _mm_mask_storeu_epi8(y + i * y_rs + j * LANES, j == nv - 1 ? tail : (__mmask16)0xFFFF,
+                                 requant16(stage[i] + j * LANES, c, m, vlo, vhi, vzp));
     }
 }
 
+/* tile_8xnv_rq with an activation table: each row's nv * 16 bytes gathered in one register,
+   mapped there (qlut_vbmi.h) and stored under one mask. */
+static inline __attribute__((always_inline)) OCT_VBMI_TARGET void
+tile_8xnv_rq_table(int groups, const int8_t *w, const uint8_t *x, const int nv, const block_rq *rq, __m512 vlo,
+                   __m512 vhi, __m512i vzp, const oct_vbmi_table *tab, uint8_t *y, int64_t y_rs, int cols) {
+    _Alignas(64) int32_t stage[MR][NR];
+    tile_8xnv_stage(groups, w, x, nv, stage);
+    const __mmask64 store = cols >= 64 ? ~(__mmask64)0 : ((__mmask64)1 << cols) - 1;
+    for (int i = 0; i < MR; i++) {
+        const __m512i c = _mm512_set1_epi32(rq->add[i]);
+        const __m512 m = _mm512_set1_ps(rq->m[i]);
+        __m512i row = _mm512_castsi128_si512(requant16(stage[i], c, m, vlo, vhi, vzp));
+        if (nv > 1) row = _mm512_inserti32x4(row, requant16(stage[i] + LANES, c, m, vlo, vhi, vzp), 1);
+        if (nv > 2) row = _mm512_inserti32x4(row, requant16(stage[i] + 2 * LANES, c, m, vlo, vhi, vzp), 2);
+        _mm512_mask_storeu_epi8(y + i * y_rs, store, oct_vbmi_lookup(tab, row));
+    }
+}
+
+/* The micro-kernel of a requantizing row block: cols (1..NR) columns, table NULL or mapped
+   (then only on a CPU with VBMI). */
+typedef void (*ukernel_rq_fn)(int groups, const void *w, const void *x, int cols, const block_rq *rq, __m512 vlo,
+                              __m512 vhi, __m512i vzp, const uint8_t *table, uint8_t *y, int64_t y_rs);
+
 static void ukernel_rq(int groups, const void *w, const void *x, int cols, const block_rq *rq, __m512 vlo,
-                       __m512 vhi, __m512i vzp, uint8_t *y, int64_t y_rs) {
+                       __m512 vhi, __m512i vzp, const uint8_t *table, uint8_t *y, int64_t y_rs) {
+    (void)table;
     if (cols > 2 * LANES) tile_8xnv_rq(groups, w, x, 3, rq, vlo, vhi, vzp, y, y_rs, cols);
     else if (cols > LANES) tile_8xnv_rq(groups, w, x, 2, rq, vlo, vhi, vzp, y, y_rs, cols);
     else tile_8xnv_rq(groups, w, x, 1, rq, vlo, vhi, vzp, y, y_rs, cols);
+}
+
+static OCT_VBMI_TARGET void ukernel_rq_table(int groups, const void *w, const void *x, int cols, const block_rq *rq,
+                                             __m512 vlo, __m512 vhi, __m512i vzp, const uint8_t *table, uint8_t *y,
+                                             int64_t y_rs) {
+    const oct_vbmi_table tab = oct_vbmi_table_load(table); /* 4 loads from L1 per 8 x 48 tile */
+    if (cols > 2 * LANES) tile_8xnv_rq_table(groups, w, x, 3, rq, vlo, vhi, vzp, &tab, y, y_rs, cols);
+    else if (cols > LANES) tile_8xnv_rq_table(groups, w, x, 2, rq, vlo, vhi, vzp, &tab, y, y_rs, cols);
+    else tile_8xnv_rq_table(groups, w, x, 1, rq, vlo, vhi, vzp, &tab, y, y_rs, cols);
 }
 
 static void ukernel(int groups, const void *w, const void *x, int nv, int32_t *c, int64_t ldc, int accumulate) {
@@ -151,6 +197,7 @@ static void gemm_panel_rq(const oct_qweights *w, int r0, int nr, int nc, const v
     oct_qgemm_out tail_o = *o;
     tail_o.y = (uint8_t *)o->y + (fb1 * MR - r0) * o->y_rs;
     oct_qt_gemm_panel(&tiling, w, (int)(fb1 * MR), (int)(r0 + nr - fb1 * MR), nc, xp, &tail_o);
+    const ukernel_rq_fn kernel = q->table ? ukernel_rq_table : ukernel_rq;
     float flo, fhi;
     oct_qt_requant_bounds(q, &flo, &fhi);
     const __m512 vlo = _mm512_set1_ps(flo), vhi = _mm512_set1_ps(fhi);
@@ -172,15 +219,13 @@ static void gemm_panel_rq(const oct_qweights *w, int r0, int nr, int nc, const v
         if (pstride <= OCT_QT_L1_PANEL) {
             for (int c0 = 0; c0 < nc; c0 += NR)
                 for (int64_t b = 0; b < nb; b++)
-                    ukernel_rq(groups, wb + b * w->ld, (const char *)xp + (c0 / NR) * pstride,
-                               nc - c0 < NR ? nc - c0 : NR, &rq[b], vlo, vhi, vzp, yb + b * MR * o->y_rs + c0,
-                               o->y_rs);
+                    kernel(groups, wb + b * w->ld, (const char *)xp + (c0 / NR) * pstride, nc - c0 < NR ? nc - c0 : NR,
+                           &rq[b], vlo, vhi, vzp, q->table, yb + b * MR * o->y_rs + c0, o->y_rs);
         } else {
             for (int64_t b = 0; b < nb; b++)
                 for (int c0 = 0; c0 < nc; c0 += NR)
-                    ukernel_rq(groups, wb + b * w->ld, (const char *)xp + (c0 / NR) * pstride,
-                               nc - c0 < NR ? nc - c0 : NR, &rq[b], vlo, vhi, vzp, yb + b * MR * o->y_rs + c0,
-                               o->y_rs);
+                    kernel(groups, wb + b * w->ld, (const char *)xp + (c0 / NR) * pstride, nc - c0 < NR ? nc - c0 : NR,
+                           &rq[b], vlo, vhi, vzp, q->table, yb + b * MR * o->y_rs + c0, o->y_rs);
         }
     }
 }
@@ -269,7 +314,9 @@ static void qgemm_panel(const oct_qweights *w, int r0, int nr, int nc, const voi
     }
     int any_wzp = 0;
     for (int r = 0; o->w_zp && r < nr; r++) any_wzp |= o->w_zp[r0 + r] != 0;
-    if (o->rq && o->y_cs == 1 && !o->x_zp_cols && !any_wzp) gemm_panel_rq(w, r0, nr, nc, xp, o);
+    /* a table maps in registers here only with VBMI; else the generic tile maps it */
+    if (o->rq && o->y_cs == 1 && !o->x_zp_cols && !any_wzp && (!o->rq->table || oct_cpu_has_vbmi()))
+        gemm_panel_rq(w, r0, nr, nc, xp, o);
     else oct_qt_gemm_panel(&tiling, w, r0, nr, nc, xp, o);
 }
 

@@ -2,7 +2,9 @@
    requantization of a micro-tile straight from the raw sums, 16 lanes at a time, with the very
    operations of oct_avx512_requant (bit-identical to ref, see qrequant_avx512.c). Whole tiles
    with contiguous rows are stored directly; the rest goes through a stage and
-   oct_qt_tile_store. */
+   oct_qt_tile_store, and so does a tile with an activation table (rq->table, mapped byte by byte
+   there): this is the edge path (cut row blocks, zero-point terms per column, the GEMV), the
+   VNNI set maps the table of its whole row blocks in registers (qgemm_vnni.c). */
 #ifndef OCT_QWRITEBACK_AVX512_H
 #define OCT_QWRITEBACK_AVX512_H
 
@@ -12,7 +14,8 @@
 
 static inline void oct_avx512_writeback(const int32_t *acc, int nv, int mr, const oct_qt_tile *t) {
     const oct_qt_rows *rw = t->rows;
-    const int full = t->lo == 0 && t->hi == mr && t->cols == nv * 16 && t->y_cs == 1;
+    const int full = t->lo == 0 && t->hi == mr && t->cols == nv * 16 && t->y_cs == 1 &&
+                     !(t->rq && t->rq->table); /* a table maps in oct_qt_tile_store */
     _Alignas(64) int32_t stage[OCT_QT_MR_MAX * OCT_QT_NR_MAX];
     __m512i zx[OCT_QT_NR_MAX / 16], cs[OCT_QT_NR_MAX / 16];
     for (int j = 0; j < nv; j++) {
