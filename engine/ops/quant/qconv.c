@@ -32,6 +32,8 @@ static void qconv_free(void *pp) {
     if (!p) return;
     free(p->packed_buf);
     free(p->dw_w);
+    free(p->const_mult);
+    free(p->const_wzp);
     qconv_direct_free(p->direct);
     free(p);
 }
@@ -264,6 +266,50 @@ void qconv_apply_table(const qconv_params *p, const qconv_run_args *a, int64_t b
     }
 }
 
+/* The int8-domain weight zero points (uint8 weights were packed shifted by -128, zero point or
+   not; an absent one is 0) into w_zp[M]; returns whether any is not 0. */
+static int qconv_weight_zps(const qconv_params *p, const oct_tensor *wz, int32_t *w_zp) {
+    int any = 0;
+    for (int64_t m = 0; m < p->M; m++) {
+        w_zp[m] = quant_zp_at(wz, p->w_zp_count > 1 ? m : 0) - (p->w_u8 ? 128 : 0);
+        any |= w_zp[m] != 0;
+    }
+    return any;
+}
+
+static const oct_tensor *const_tensor(oct_graph *g, const oct_node *n, int slot, oct_tensor *t) {
+    if (!oct_node_has_input(n, slot)) return NULL;
+    const oct_value *v = oct_in_val(g, n, slot);
+    *t = oct_value_tensor(v);
+    return t;
+}
+
+static int is_const(oct_graph *g, const oct_node *n, int slot) {
+    if (slot < 0 || !oct_node_has_input(n, slot)) return 1;
+    const oct_value *v = oct_in_val(g, n, slot);
+    return v->kind == OCT_VAL_CONST && v->data;
+}
+
+/* Computes the weight zero points and, for QLinearConv, the multipliers once when their inputs
+   are constants (see qconv_params.const_mult). */
+static int qconv_plan_constants(oct_graph *g, const oct_node *n, qconv_params *p, octet_error *err) {
+    const qconv_slots *s = &p->in;
+    if (is_const(g, n, s->w_zp)) {
+        p->const_wzp = malloc((size_t)p->M * sizeof *p->const_wzp);
+        if (!p->const_wzp) return oct_fail(err, OCTET_ERR_NOMEM, "out of memory");
+        oct_tensor wz;
+        p->const_any_wzp = qconv_weight_zps(p, const_tensor(g, n, s->w_zp, &wz), p->const_wzp);
+    }
+    if (!p->qlinear || !is_const(g, n, s->x_scale) || !is_const(g, n, s->w_scale) || !is_const(g, n, s->y_scale))
+        return 0;
+    p->const_mult = malloc((size_t)p->M * sizeof *p->const_mult);
+    if (!p->const_mult) return oct_fail(err, OCTET_ERR_NOMEM, "out of memory");
+    const float sx = *(const float *)oct_in_val(g, n, s->x_scale)->data;
+    const float sy = *(const float *)oct_in_val(g, n, s->y_scale)->data;
+    return quant_multipliers(sx, oct_in_val(g, n, s->w_scale)->data, p->w_scale_count, sy, p->w_scale_count,
+                             p->const_mult, err);
+}
+
 static int qconv_infer_common(oct_graph *g, oct_node *n, int qlinear, octet_error *err) {
     nn_reset_params(n);
     const int table = qlinear && oct_attr_int(n, "octet_output_table", 0);
@@ -291,6 +337,7 @@ static int qconv_infer_common(oct_graph *g, oct_node *n, int qlinear, octet_erro
     p->ks = quant_kernels();
     p->unfold = oct_qpanel_kernels_selected();
     if (qconv_plan_work(g, n, p, err)) return -1;
+    if (!g->shapes_only && qconv_plan_constants(g, n, p, err)) return -1;
     return qconv_pack(g, n, p, err);
 }
 
@@ -349,15 +396,13 @@ static void run_gemm(const oct_run_ctx *ctx, const qconv_params *p, const qconv_
     const int t = nn_run_threads(ctx, p->threads);
     const int64_t nmb = (p->Mg + p->mblock - 1) / p->mblock;
     const int64_t items = p->N * p->group * p->ntiles * nmb;
-    int any_wzp = 0;
-    for (int64_t m = 0; m < p->M; m++) any_wzp |= a->w_zp[m] != 0;
     /* Each thread runs a contiguous range of the items (stealing at the end, see steal_range.h):
        tile-major, so a thread's pixels are one band of the image, as in the layers before and after;
        with split_channels channel-block-major, one block per thread. */
     nn_steal work;
     nn_steal_init(&work, items, t); /* the plan checked the item count */
     /* alone, a thread runs tile-major: each tile is unfolded once for all its channel blocks */
-    gemm_job j = {p, a, (char *)ctx->workspace + p->head_bytes, &work, p->split_channels && t > 1, any_wzp};
+    gemm_job j = {p, a, (char *)ctx->workspace + p->head_bytes, &work, p->split_channels && t > 1, a->any_wzp};
     oct_parallel(ctx, items > 1 ? t : 1, gemm_part, &j);
 }
 
@@ -370,17 +415,25 @@ static int qconv_run(const oct_run_ctx *ctx, const oct_node *n, octet_error *err
     /* int8 activations move to the uint8 domain: flip the sign bit, shift the zero point. */
     a.x_xor = p->x_s8 ? 0x80 : 0;
     a.x_zp = quant_zp_at(quant_opt_in(ctx, n, s->x_zp), 0) + (p->x_s8 ? 128 : 0);
-    float *mult = ctx->workspace;
-    int32_t *w_zp = (int32_t *)((char *)ctx->workspace + p->mult_bytes);
-    /* uint8 weights were packed shifted by -128, zero point or not (an absent one is 0). */
-    const oct_tensor *wz = quant_opt_in(ctx, n, s->w_zp);
-    for (int64_t m = 0; m < p->M; m++) w_zp[m] = quant_zp_at(wz, p->w_zp_count > 1 ? m : 0) - (p->w_u8 ? 128 : 0);
-    a.w_zp = w_zp;
+    if (p->const_wzp) {
+        a.w_zp = p->const_wzp;
+        a.any_wzp = p->const_any_wzp;
+    } else {
+        int32_t *w_zp = (int32_t *)((char *)ctx->workspace + p->mult_bytes);
+        a.any_wzp = qconv_weight_zps(p, quant_opt_in(ctx, n, s->w_zp), w_zp);
+        a.w_zp = w_zp;
+    }
     if (p->qlinear) {
-        const float sx = *(const float *)oct_in(ctx, n, s->x_scale)->data;
         const float sy = *(const float *)oct_in(ctx, n, s->y_scale)->data;
-        const float *sw = oct_in(ctx, n, s->w_scale)->data;
-        if (quant_multipliers(sx, sw, p->w_scale_count, sy, p->w_scale_count, mult, err)) return -1;
+        const float *mult = p->const_mult;
+        if (!mult) {
+            float *m = ctx->workspace;
+            const float sx = *(const float *)oct_in(ctx, n, s->x_scale)->data;
+            if (quant_multipliers(sx, oct_in(ctx, n, s->w_scale)->data, p->w_scale_count, sy, p->w_scale_count, m,
+                                  err))
+                return -1;
+            mult = m;
+        }
         const oct_tensor *yz = oct_in(ctx, n, s->y_zp);
         const octet_dtype yt = p->out_s8 ? OCTET_INT8 : OCTET_UINT8;
         a.rq = (oct_requant){.scale = mult, .scale_per_row = p->w_scale_count > 1,

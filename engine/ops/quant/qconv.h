@@ -40,6 +40,12 @@ typedef struct {
     void *direct; /* the direct strategy's plan and packed weights (qconv_direct.c), or NULL */
     int has_table;      /* a fused activation table maps every stored byte (fuse_qlut.c) */
     uint8_t table[256];
+    /* When the scales and zero points are constants (as in every exported model): the
+       requantization multipliers and int8-domain weight zero points, computed once at plan time
+       instead of on every run. NULL: computed per run in the workspace head. */
+    float *const_mult;
+    int32_t *const_wzp;
+    int const_any_wzp;
 } qconv_params;
 
 /* Run-time values shared by the strategies. */
@@ -49,6 +55,7 @@ typedef struct {
     uint8_t x_xor;
     int32_t x_zp;         /* in the uint8 domain */
     const int32_t *w_zp;  /* per channel, int8 domain */
+    int any_wzp;          /* some w_zp is not 0 */
     oct_requant rq;
     const uint8_t *table; /* the fused activation table, or NULL */
 } qconv_run_args;
