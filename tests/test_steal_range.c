@@ -58,7 +58,7 @@ START_TEST(own_range_first) {
 }
 END_TEST
 
-enum { C = 8, M = 48, H = 13, W = 11 };
+enum { C = 8, M = 48, H = 40, W = 37 }; /* over the single-thread size of a conv (qconv.c SPLIT_MIN_MACS) */
 
 static uint32_t rng = 12345u;
 static int irand(int lo, int hi) {
