@@ -110,14 +110,22 @@ static int qaxis_threads(const oct_run_ctx *ctx, const qaxis_params *p, const qa
     return ctx->threads > 1 && s->items > 1 && p->inner * p->channels * p->outer > QCHUNK ? ctx->threads : 1;
 }
 
+/* Item it's run [off, off + len) and its channel's scale and zero point. */
+static void qaxis_job_item(const qaxis_job *j, int64_t it, int64_t *off, int64_t *len, float *sc, int32_t *zp) {
+    const qaxis_params *p = j->p;
+    int64_t c;
+    qaxis_item(p, j->s, it, &c, off, len);
+    *sc = j->scale[p->per_axis ? c : 0];
+    *zp = quant_zp_at(j->zt, p->zp_count > 1 ? c : 0);
+}
+
 static void quantize_item(void *arg, int64_t it, int tid) {
     (void)tid;
     const qaxis_job *j = arg;
-    const qaxis_params *p = j->p;
-    int64_t c, off, len;
-    qaxis_item(p, j->s, it, &c, &off, &len);
-    const float sc = j->scale[p->per_axis ? c : 0];
-    const int32_t zp = quant_zp_at(j->zt, p->zp_count > 1 ? c : 0);
+    int64_t off, len;
+    float sc;
+    int32_t zp;
+    qaxis_job_item(j, it, &off, &len, &sc, &zp);
     const int out_s8 = j->y->dtype == OCTET_INT8;
     if (j->x->dtype == OCTET_FLOAT) {
         const float *xs = (const float *)j->x->data + off;
@@ -133,11 +141,10 @@ static void quantize_item(void *arg, int64_t it, int tid) {
 static void dequantize_item(void *arg, int64_t it, int tid) {
     (void)tid;
     const qaxis_job *j = arg;
-    const qaxis_params *p = j->p;
-    int64_t c, off, len;
-    qaxis_item(p, j->s, it, &c, &off, &len);
-    const float sc = j->scale[p->per_axis ? c : 0];
-    const int32_t zp = quant_zp_at(j->zt, p->zp_count > 1 ? c : 0);
+    int64_t off, len;
+    float sc;
+    int32_t zp;
+    qaxis_job_item(j, it, &off, &len, &sc, &zp);
     float *y = (float *)j->y->data + off;
     switch (j->x->dtype) {
     case OCTET_UINT8: j->k->dequantize_u8((const uint8_t *)j->x->data + off, len, sc, zp, y); break;
