@@ -5,9 +5,11 @@
    between the cores costs about 0.25 us each way. EfficientNet-B0 int8 runs ~115 such regions
    per image, ~0.35 ms of a 3.3 ms run at 2 threads. So a run keeps one OpenMP team for each
    stretch of consecutive nodes whose ops split their work only through oct_parallel (op flag
-   OCT_OP_TEAM, engine/op.h): thread 0 executes the nodes and posts each split on one shared line,
-   the other threads spin on it, run their part and report on lines of their own. Nodes outside
-   such a stretch (and constant folding, the calibrator) get a plain OpenMP region per call. */
+   OCT_OP_TEAM, engine/op.h): thread 0 executes the nodes and posts each split on one shared line;
+   the other threads spin on it (then sleep on a futex), claim their part and run it; thread 0 runs
+   its own part, then any part no worker has claimed yet, and waits for the claimed ones
+   (engine/team.c). Nodes outside such a stretch (and constant folding, the calibrator) get a plain
+   OpenMP region per call. */
 #ifndef OCT_TEAM_H
 #define OCT_TEAM_H
 
