@@ -295,18 +295,8 @@ static void compare_fused(const char *what, const oct_quant_kernel_set *ks, cons
     /* requantization */
     float *scale = xmalloc(sizeof(float) * (size_t)rows);
     int32_t *bias = xmalloc(sizeof(int32_t) * (size_t)rows);
-    for (int r = 0; r < rows; r++) {
-        scale[r] = (float)rin(1, 100000) * 1e-8f;
-        bias[r] = rin(-50000, 50000);
-    }
-    oct_requant q = {scale, c->per_row, c->bias ? bias : NULL, 0, 0, 0, c->out_s8, NULL};
-    q.zp = c->out_s8 ? rin(-128, 127) : rin(0, 255);
-    q.qmin = c->out_s8 ? -128 : 0;
-    q.qmax = c->out_s8 ? 127 : 255;
-    if (c->narrow) {
-        q.qmin = q.zp;
-        q.qmax = q.qmin + (q.qmax - q.qmin) / 2;
-    }
+    oct_requant q;
+    test_random_requant(rin, rows, 1e-8f, c->per_row, c->bias, c->out_s8, c->narrow, scale, bias, &q);
     /* ref: the int32 block, then requantization, stored through the same strides */
     const int32_t *zp = c->zp_mode ? wzp : NULL, *zc = c->zx_cols ? zxc : NULL;
     int32_t *acc = xmalloc(sizeof(int32_t) * (size_t)c->nr * (size_t)cols);

@@ -53,18 +53,8 @@ static void compare(const char *what, const oct_quant_kernel_set *ks, const gemv
     ks->qweights_pack(rows, K, w, c->w_u8 || c->saturate, K, 1, sbuf, &sw);
     float *scale = xmalloc(sizeof(float) * (size_t)rows);
     int32_t *bias = xmalloc(sizeof(int32_t) * (size_t)rows);
-    for (int r = 0; r < rows; r++) {
-        scale[r] = (float)rin(1, 100000) * 1e-7f;
-        bias[r] = rin(-50000, 50000);
-    }
-    oct_requant q = {scale, c->per_row, c->bias ? bias : NULL, 0, 0, 0, c->out_s8, NULL};
-    q.zp = c->out_s8 ? rin(-128, 127) : rin(0, 255);
-    q.qmin = c->out_s8 ? -128 : 0;
-    q.qmax = c->out_s8 ? 127 : 255;
-    if (c->narrow) {
-        q.qmin = q.zp;
-        q.qmax = q.qmin + (q.qmax - q.qmin) / 2;
-    }
+    oct_requant q;
+    test_random_requant(rin, rows, 1e-7f, c->per_row, c->bias, c->out_s8, c->narrow, scale, bias, &q);
     const int32_t *zp = c->wzp ? wzp : NULL, *zc = c->zx_col ? &zx : NULL;
     int32_t *acc = xmalloc(sizeof(int32_t) * (size_t)c->nr);
     oct_ref_qgemm(&rw, c->r0, c->nr, 1, x, 1, x_zp, zc, zp, acc, 1);

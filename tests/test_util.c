@@ -127,3 +127,19 @@ void test_attr_ints_fill(oct_graph *g, int k, const char *name, int n, int64_t v
     a->ints = checked(malloc(sizeof(int64_t) * (size_t)n));
     for (int i = 0; i < n; i++) a->ints[i] = v;
 }
+
+void test_random_requant(int (*rin)(int lo, int hi), int rows, float unit, int per_row, int with_bias, int out_s8,
+                         int narrow, float *scale, int32_t *bias, oct_requant *q) {
+    for (int r = 0; r < rows; r++) {
+        scale[r] = (float)rin(1, 100000) * unit;
+        bias[r] = rin(-50000, 50000);
+    }
+    *q = (oct_requant){scale, per_row, with_bias ? bias : NULL, 0, 0, 0, out_s8, NULL};
+    q->zp = out_s8 ? rin(-128, 127) : rin(0, 255);
+    q->qmin = out_s8 ? -128 : 0;
+    q->qmax = out_s8 ? 127 : 255;
+    if (narrow) {
+        q->qmin = q->zp;
+        q->qmax = q->qmin + (q->qmax - q->qmin) / 2;
+    }
+}

@@ -6,6 +6,7 @@
 
 #include "engine/graph.h"
 #include "kernels/kernels.h"
+#include "kernels/ref/quant_kernels.h"
 
 /* The shared directory (onnx-node-tests, data), from OCTET_SHARED or the build option. */
 const char *test_shared_dir(void);
@@ -40,5 +41,12 @@ int test_graph_node_out(oct_graph *g, const char *domain, const char *type, int 
 void test_attr_float(oct_graph *g, int k, const char *name, float v);
 void test_attr_string(oct_graph *g, int k, const char *name, const char *v);
 void test_attr_ints_fill(oct_graph *g, int k, const char *name, int n, int64_t v);
+
+/* A random requantization of `rows` rows for the int8 kernel tests, drawn with the caller's
+   rin(lo, hi): multipliers in (0, 1e5 * unit], biases in [-5e4, 5e4] (stored only with_bias),
+   the output zero point of the type, and with narrow a clamp of half the range from it.
+   scale and bias hold rows values; q points at them. */
+void test_random_requant(int (*rin)(int lo, int hi), int rows, float unit, int per_row, int with_bias, int out_s8,
+                         int narrow, float *scale, int32_t *bias, oct_requant *q);
 
 #endif
