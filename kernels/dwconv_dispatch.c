@@ -56,3 +56,18 @@ const oct_dwr_kernels *oct_dwr_kernels_for(oct_isa isa) {
 const oct_dwr_kernels *oct_dwr_kernels_selected(void) {
     return oct_dwr_kernels_for(oct_kernels()->isa);
 }
+
+/* The fp32 row path needs 16-float vectors with masked loads and stores (AVX-512); without them the
+   callers take the blocked or band path. */
+const oct_dwf_kernels *oct_dwf_kernels_for(oct_isa isa) {
+#if defined(__x86_64__)
+    if ((isa == OCT_ISA_AVX512 || isa == OCT_ISA_VNNI) && oct_isa_supported(OCT_ISA_AVX512))
+        return &oct_avx512_dwf_kernels;
+#endif
+    (void)isa;
+    return NULL;
+}
+
+const oct_dwf_kernels *oct_dwf_kernels_selected(void) {
+    return oct_dwf_kernels_for(oct_kernels()->isa);
+}

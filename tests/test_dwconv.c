@@ -8,8 +8,9 @@
      narrowed by a fused Relu/Clip, bias near the int32 wrap, and the int32 output of ConvInteger;
    - the extremes of the exactness argument (|x - zx| = |w - zw| = 255 over 64 taps);
    - nothing written past a row's end, and the plan refusing what the ref loops must keep;
-   - the same for the channel-blocked kernels (dwconv_blocked.h) and, int8 only, the row kernels
-     (dwconv_rows.h: ref twin and every level that has them), and the ops through sessions. */
+   - the same for the channel-blocked kernels (dwconv_blocked.h), the int8 row kernels
+     (dwconv_rows.h) and the fp32 row kernels (dwconv_rows_f32.h: ref twin and every level that has
+     them), and the ops through sessions. */
 #include <check.h>
 #include <math.h>
 #include <stdlib.h>
@@ -21,6 +22,7 @@
 #include "kernels/ref/dwconv_blocked.h"
 #include "kernels/ref/dwconv_kernels.h"
 #include "kernels/ref/dwconv_rows.h"
+#include "kernels/ref/dwconv_rows_f32.h"
 #include "test_session.h"
 #include "test_util.h"
 
@@ -626,6 +628,89 @@ START_TEST(rows_q8_extremes) {
 }
 END_TEST
 
+/* ---- the fp32 row path (ref/dwconv_rows_f32.h) ------------------------------------------- */
+
+/* One channel through the ref twin and the row kernels of every level that has them, the rows
+   split in two calls at a cut that varies (inside a band or not), against oct_ref_conv_depthwise
+   within check_f32_case's bound; nothing written past the plane; the channel sum. */
+static void check_rows_f32(const dw_case *c, int act_kind, int with_res, int variant, const oct_isa *isas,
+                           int nisa) {
+    oct_conv_geom g;
+    if (!geom_of(c, &g)) return;
+    oct_dwf_plan pl;
+    if (!oct_dwf_plan_init(&g, &pl)) {
+        oct_dw_plan base;
+        ck_assert_msg(c->sw > 2 || !oct_dw_plan_init(&g, &base), "row plan refused %lldx%lld k%lldx%lld s%lld",
+                      (long long)c->ih, (long long)c->iw, (long long)c->kh, (long long)c->kw, (long long)c->sw);
+        return;
+    }
+    const int64_t in = c->ih * c->iw, P = g.out[1] * g.out[2], K = c->kh * c->kw;
+    float *x = malloc(sizeof(float) * (size_t)in), *w = malloc(sizeof(float) * (size_t)K);
+    float *res = malloc(sizeof(float) * (size_t)P), *ref = malloc(sizeof(float) * (size_t)P);
+    float *y = malloc(sizeof(float) * (size_t)(P + 16));
+    double *mag = malloc(sizeof(double) * (size_t)P);
+    for (int64_t i = 0; i < in; i++) x[i] = 2.f * frand();
+    for (int64_t i = 0; i < K; i++) w[i] = frand();
+    for (int64_t i = 0; i < P; i++) res[i] = frand();
+    const float bias = frand();
+    const oct_act act = {act_kind, act_kind == 2 ? -0.5f : act_kind == 7 ? 0.2f : 0.1f, act_kind == 2 ? 0.75f : 0.5f};
+    const float *r = with_res ? res : NULL;
+    oct_ref_conv_depthwise(&g, x, w, bias, r, &act, ref);
+    abs_sums(&g, x, w, mag);
+    void *scratch = aligned_alloc(64, oct_dwf_scratch_bytes(&pl));
+    ck_assert_ptr_nonnull(scratch);
+    const int64_t mid = variant % 3 == 0 ? 0 : variant % 3 == 1 ? pl.oh / 2 : pl.band + 1;
+    const int64_t cut = mid < pl.oh ? mid : pl.oh;
+    for (int li = -1; li < nisa; li++) {
+        const oct_dwf_kernels *rk = li < 0 ? &oct_ref_dwf_kernels : oct_dwf_kernels_for(isas[li]);
+        if (!rk) continue;
+        memset(scratch, 0xff, oct_dwf_scratch_bytes(&pl)); /* garbage (NaN), as the arena may hold */
+        for (int64_t i = 0; i < P + 16; i++) y[i] = GUARD;
+        const int want_sum = (li + variant) % 2 == 0;
+        double sum = 0.0;
+        oct_dwf_conv_f32(rk, &pl, x, w, bias, r, &act, y, 0, cut, want_sum ? &sum : NULL, scratch);
+        oct_dwf_conv_f32(rk, &pl, x, w, bias, r, &act, y, cut, pl.oh, want_sum ? &sum : NULL, scratch);
+        double exact = 0.0, size = 0.0;
+        for (int64_t i = 0; i < P; i++) exact += y[i], size += fabs((double)y[i]);
+        /* float partial sums over a band in 16 lanes, added in double */
+        const double sum_tol = want_sum ? 1e-6 * (double)(pl.band * pl.ow / 16 + 1) * size + 1e-12 : 0.0;
+        ck_assert_msg(fabs(sum - (want_sum ? exact : 0.0)) <= sum_tol, "%s rows: channel sum %.9g vs %.9g (want %d)",
+                      rk->name, sum, exact, want_sum);
+        for (int64_t i = 0; i < P; i++) {
+            const double tol = 1e-5 * (mag[i] + fabs(bias) + 2.0) + 2e-6 * fabs(ref[i]);
+            ck_assert_msg(fabs((double)y[i] - ref[i]) <= tol,
+                          "%s rows: %lldx%lld k%lldx%lld s%lldx%lld p%lld,%lld act %d res %d [%lld]: %g vs ref %g",
+                          rk->name, (long long)c->ih, (long long)c->iw, (long long)c->kh, (long long)c->kw,
+                          (long long)c->sh, (long long)c->sw, (long long)c->ph, (long long)c->pw, act_kind, with_res,
+                          (long long)i, (double)y[i], (double)ref[i]);
+        }
+        for (int64_t i = P; i < P + 16; i++) ck_assert_msg(y[i] == GUARD, "%s rows wrote past the output", rk->name);
+    }
+    free(scratch);
+    free(x), free(w), free(res), free(ref), free(y), free(mag);
+}
+
+static void rows_f32_variant(const dw_case *c, int variant, const oct_isa *isas, int nisa) {
+    check_rows_f32(c, variant % 9, (variant / 9) % 2, variant, isas, nisa);
+}
+
+START_TEST(rows_f32_against_ref_loop) { for_cases(rows_f32_variant); }
+END_TEST
+
+/* Every activation on the wide shapes the row path takes in MobileNetV2 / EfficientNet-B0/B3, and
+   pads that leave the last input column unread or read twice as padding. */
+START_TEST(rows_f32_every_epilogue) {
+    oct_isa isas[OCT_ISA_COUNT];
+    const int nisa = levels(isas);
+    const dw_case cases[] = {{112, 112, 3, 3, 2, 2, 0, 0, 1, 1}, {57, 56, 3, 3, 1, 1, 1, 1, 1, 1},
+                             {75, 75, 5, 5, 1, 1, 2, 2, 2, 2}, {150, 150, 5, 5, 2, 2, 2, 2, 2, 2},
+                             {30, 113, 3, 3, 2, 2, 1, 1, 0, 0}, {20, 64, 5, 5, 1, 2, 2, 1, 2, 3}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        for (int act = 0; act <= 8; act++)
+            for (int res = 0; res <= 1; res++) check_rows_f32(&cases[i], act, res, act + res, isas, nisa);
+}
+END_TEST
+
 /* ---- the ops on the blocked path ---------------------------------------------------------- */
 
 /* Depthwise Conv -> SiLU -> GlobalAveragePool -> Mul(y, s) (fp32, the SE squeeze fused into the
@@ -787,7 +872,12 @@ START_TEST(ops_on_blocked_path) {
                              {1, 40, 56, 56, 3, 1, 1, 0},
                              {1, 20, 60, 61, 5, 2, 1, 0},
                              {1, 3, 30, 29, 3, 2, 1, 0},
-                             {1, 40, 33, 60, 3, 2, 1, 100}};
+                             {1, 40, 33, 60, 3, 2, 1, 100},
+                             /* wide enough for the fp32 row path (AVX-512) */
+                             {1, 40, 56, 56, 3, 1, 0, 0},
+                             {2, 20, 112, 112, 3, 2, 0, 0},
+                             {1, 20, 60, 61, 5, 1, 0, 0},
+                             {1, 18, 114, 113, 5, 2, 0, 0}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) check_op_case(&cases[i]);
 }
 END_TEST
@@ -852,6 +942,8 @@ static Suite *dwconv_suite(void) {
     tcase_add_test(tc, blocked_q8_extremes);
     tcase_add_test(tc, rows_q8_against_ref_loop);
     tcase_add_test(tc, rows_q8_extremes);
+    tcase_add_test(tc, rows_f32_against_ref_loop);
+    tcase_add_test(tc, rows_f32_every_epilogue);
     tcase_add_test(tc, ops_on_blocked_path);
     tcase_add_test(tc, plan_scope);
     suite_add_tcase(s, tc);

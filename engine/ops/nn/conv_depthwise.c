@@ -1,4 +1,5 @@
-/* Conv's depthwise strategy (one input channel per group). Channels that fill blocks of 16 (dw_path.h)
+/* Conv's depthwise strategy (one input channel per group). Wide planes (dw_rows_f32_pays) run the row kernels of kernels/ref/dwconv_rows_f32.h where the ISA level has them (AVX-512;
+   OCTET_DW_ROWS=0 turns them off). Other channels that fill blocks of 16 (dw_path.h)
    with constant weights run the channel-blocked kernels of kernels/ref/dwconv_blocked.h (blocks of 16
    channels, work items of a block and a run of output rows); other 2-D windows without dilation
    run the SIMD band kernels of kernels/ref/dwconv_kernels.h (phase planes + one flat FMA stream
@@ -18,6 +19,8 @@
 /* What planning keeps in p->dw_w (NULL: the ref loop). */
 typedef struct {
     oct_dw_plan plan;   /* the band kernels' */
+    int rows;           /* rplan is valid and pays: the row kernels run */
+    oct_dwf_plan rplan;
     int blocked;        /* bplan is valid and pays: the blocked kernels run on wb */
     oct_dwb_plan bplan;
     _Alignas(64) float wb[]; /* blocked: [blocks][kvol][OCT_DWB_LANES], lanes past M zero */
@@ -28,11 +31,16 @@ int conv_plan_depthwise(oct_graph *g, oct_node *n, conv_params *p, octet_error *
     oct_dw_plan plan;
     if (!oct_dw_plan_init(&p->geom, &plan)) return 0;
     oct_dwb_plan bplan;
+    oct_dwf_plan rplan;
     const oct_value *wv = oct_in_val(g, n, 1);
+    const char *force = getenv("OCTET_DW_ROWS"); /* 0: not the row path (tests, measurements) */
+    const int rows = !(force && force[0] == '0') && dw_rows_f32_pays(&p->geom, &rplan);
     /* the blocked weights are arranged once, here: only for constant weights */
-    const int blocked = wv->kind == OCT_VAL_CONST && wv->data && dw_blocked_pays(&p->geom, p->M, p->Mg, &bplan);
-    /* blocked: 64 more, for dw_align64 (the kernels' aligned vectors; the workspace may not be) */
-    const size_t slice = blocked ? oct_dwb_scratch_bytes(&bplan) + 64 : oct_dw_scratch_bytes(&plan);
+    const int blocked = !rows && wv->kind == OCT_VAL_CONST && wv->data && dw_blocked_pays(&p->geom, p->M, p->Mg, &bplan);
+    /* rows and blocked: 64 more, for dw_align64 (the kernels' aligned vectors; the workspace may not be) */
+    const size_t slice = rows      ? oct_dwf_scratch_bytes(&rplan) + 64
+                         : blocked ? oct_dwb_scratch_bytes(&bplan) + 64
+                                   : oct_dw_scratch_bytes(&plan);
     if (slice > SIZE_MAX / (size_t)p->threads)
         return oct_fail(err, OCTET_ERR_NOMEM, "depthwise convolution workspace size overflows");
     const size_t blocks = (size_t)(p->M + OCT_DWB_LANES - 1) / OCT_DWB_LANES;
@@ -41,6 +49,8 @@ int conv_plan_depthwise(oct_graph *g, oct_node *n, conv_params *p, octet_error *
     dw_f32_plan *kept = aligned_alloc(64, bytes);
     if (!kept) return oct_fail(err, OCTET_ERR_NOMEM, "out of memory planning a depthwise convolution");
     kept->plan = plan;
+    kept->rows = rows;
+    if (rows) kept->rplan = rplan;
     kept->blocked = blocked;
     if (blocked) {
         kept->bplan = bplan;
@@ -98,6 +108,36 @@ static void run_blocked(int t, dw_job *j) {
     oct_parallel_for(j->ctx, t, p->N * j->blocks * j->chunks, blocked_item, j);
 }
 
+/* Items of the row path: (image, block of 16 channels, run of output rows), as the blocked path's,
+   so that with 2 threads each reads the channels its producer wrote (nn_feeds_channel_split). */
+static void rows_item(void *arg, int64_t it, int tid) {
+    const dw_job *j = arg;
+    const conv_params *p = j->p;
+    const oct_dwf_plan *pl = &j->kept->rplan;
+    void *scratch = dw_align64((char *)j->ctx->workspace + (size_t)tid * p->slice_bytes);
+    const int64_t chunk = it % j->chunks, bb = it / j->chunks, b = bb / j->blocks, m0 = bb % j->blocks * OCT_DWB_LANES;
+    const int64_t m1 = p->M - m0 < OCT_DWB_LANES ? p->M : m0 + OCT_DWB_LANES;
+    const int64_t r0 = chunk * j->rows, r1 = r0 + j->rows < pl->oh ? r0 + j->rows : pl->oh;
+    const oct_dwf_kernels *rk = oct_dwf_kernels_selected();
+    for (int64_t m = m0; m < m1; m++) {
+        const int64_t c = m / p->Mg, yoff = (b * p->M + m) * p->P;
+        double s = 0.0;
+        oct_dwf_conv_f32(rk, pl, j->x + (b * p->C + c) * p->in_vol, j->w + m * p->kvol, j->bias ? j->bias[m] : 0.f,
+                         j->res ? j->res + yoff : NULL, j->act, j->y + yoff, r0, r1, j->mean ? &s : NULL, scratch);
+        if (j->mean) j->mean[b * p->M + m] = (float)(s / (double)p->P);
+    }
+}
+
+static void run_rows(int t, dw_job *j) {
+    const conv_params *p = j->p;
+    const int64_t oh = j->kept->rplan.oh;
+    j->blocks = (p->M + OCT_DWB_LANES - 1) / OCT_DWB_LANES;
+    /* a channel's mean needs all its rows in one item */
+    j->rows = j->mean ? oh : dw_rows_per_item(oh, p->N * j->blocks, t);
+    j->chunks = (oh + j->rows - 1) / j->rows;
+    oct_parallel_for(j->ctx, t, p->N * j->blocks * j->chunks, rows_item, j);
+}
+
 /* One output channel through the ref loop (windows the band kernels do not cover). */
 static void ref_item(void *arg, int64_t it, int tid) {
     (void)tid;
@@ -135,7 +175,8 @@ void conv_run_depthwise(const oct_run_ctx *ctx, const oct_node *n, const conv_pa
     const oct_act act = nn_node_act(n);
     dw_job j = {.ctx = ctx, .p = p, .kept = p->dw_w, .x = x, .w = w, .bias = bias, .res = res, .act = &act, .y = y,
                 .mean = n->n_out > 1 ? oct_out(ctx, n, 1)->data : NULL};
-    if (j.kept && j.kept->blocked) run_blocked(t, &j);
+    if (j.kept && j.kept->rows) run_rows(t, &j);
+    else if (j.kept && j.kept->blocked) run_blocked(t, &j);
     else if (!j.kept) oct_parallel_steal(ctx, t, p->N * p->M, ref_item, &j);
     /* Channels cost the same: contiguous static halves, no shared counter to bounce between cores
        for hundreds of tiny planes (960 channels of 7x7). */

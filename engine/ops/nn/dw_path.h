@@ -8,6 +8,7 @@
 
 #include "ref/dwconv_blocked.h"
 #include "ref/dwconv_rows.h"
+#include "ref/dwconv_rows_f32.h"
 
 /* Input columns from which the int8 row path beats the blocked one: a vector holds 16 output
    columns, so narrower planes leave lanes idle that the blocked path fills with channels.
@@ -40,6 +41,30 @@ static inline int dw_blocked_pays(const oct_conv_geom *g, int64_t m, int64_t mg,
 static inline int dw_rows_pays(const oct_conv_geom *g, int64_t mg, oct_dwr_plan *pl, oct_dwb_plan *bpl) {
     if (mg != 1 || !oct_dwr_kernels_selected() || !oct_dwr_plan_init(g, pl) || !oct_dwb_plan_init(g, bpl)) return 0;
     return pl->iw >= DW_ROWS_MIN_WIDTH;
+}
+
+/* Input columns from which the fp32 row path beats the blocked one, at column stride 1 and 2.
+   Measured with AVX-512 (one thread, both paths alternating in one process, MobileNetV2 and
+   EfficientNet-B0 layers): stride 1 wins 1.45-1.85x at 112 and 56 columns but loses 0.86x at 28
+   (two vectors per row, 12 of 16 lanes in the second, and the per-row copy); stride 2 wins 1.13x
+   at 112 columns, loses 0.77x at 56 and 0.4x at 28 (the even / odd split of each input row costs
+   more than the taps of the few output vectors it feeds). */
+enum { DW_ROWS_F32_MIN_WIDTH_S1 = 56, DW_ROWS_F32_MIN_WIDTH_S2 = 112 };
+
+/* 1 when the fp32 row path of kernels/ref/dwconv_rows_f32.h covers geometry g (pl filled), the
+   selected ISA level has its kernels and the plane is wide enough for them to win. */
+static inline int dw_rows_f32_pays(const oct_conv_geom *g, oct_dwf_plan *pl) {
+    if (!oct_dwf_kernels_selected() || !oct_dwf_plan_init(g, pl)) return 0;
+    return pl->iw >= (pl->sw == 1 ? DW_ROWS_F32_MIN_WIDTH_S1 : DW_ROWS_F32_MIN_WIDTH_S2);
+}
+
+/* Output rows per work item of the row paths (int8 and fp32) when the blocks of 16 channels alone
+   cannot keep `threads` busy: about four items per thread. */
+static inline int64_t dw_rows_per_item(int64_t oh, int64_t blocks, int threads) {
+    if (threads <= 1 || blocks >= 4 * (int64_t)threads) return oh;
+    int64_t per_block = (4 * (int64_t)threads + blocks - 1) / blocks;
+    if (per_block > oh) per_block = oh;
+    return (oh + per_block - 1) / per_block;
 }
 
 /* The first 64-byte boundary at or after p: where a blocked slice's scratch starts. */

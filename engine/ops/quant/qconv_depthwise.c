@@ -216,15 +216,6 @@ static void run_blocked(int t, const oct_run_ctx *ctx, dw_job *j) {
     oct_parallel_for(ctx, t, p->N * j->blocks * j->chunks, blocked_item, j);
 }
 
-/* Output rows per work item of the row path when the blocks alone cannot keep `threads` busy:
-   about four items per thread. */
-static int64_t rows_per_item(int64_t oh, int64_t blocks, int threads) {
-    if (threads <= 1 || blocks >= 4 * (int64_t)threads) return oh;
-    int64_t per_block = (4 * (int64_t)threads + blocks - 1) / blocks;
-    if (per_block > oh) per_block = oh;
-    return (oh + per_block - 1) / per_block;
-}
-
 static void rows_item(void *arg, int64_t it, int tid) {
     const dw_job *j = arg;
     const qconv_params *p = j->p;
@@ -270,7 +261,7 @@ static void run_rows(int t, const oct_run_ctx *ctx, dw_job *j) {
     j->blocks = (p->M + OCT_DWB_LANES - 1) / OCT_DWB_LANES;
     j->sums = sums_of(ctx, j->pk);
     /* a channel's rows may run in several items: each adds its part of the sums (see add_sums) */
-    j->rows = rows_per_item(pl->oh, p->N * j->blocks, t);
+    j->rows = dw_rows_per_item(pl->oh, p->N * j->blocks, t);
     if (j->sums) memset(j->sums, 0, (size_t)(p->N * p->M) * sizeof *j->sums);
     j->chunks = (pl->oh + j->rows - 1) / j->rows;
     j->lo = (float)(j->a->rq.qmin - j->a->rq.zp);

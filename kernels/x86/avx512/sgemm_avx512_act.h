@@ -1,7 +1,8 @@
 /* The fused epilogue of the AVX-512 GEMM tile on one vector of 16 outputs: alpha, row bias, C,
    residual and the activation (oct_act), in oct_ref_epilogue's order of operations. Sigmoid, SiLU
    and Tanh use a vector expf (range reduction to |r| <= ln2/2, degree-7 Taylor polynomial,
-   scalef): about 1-2 ulp, against expf's < 1 ulp. Included by sgemm_avx512.c only. */
+   scalef): about 1-2 ulp, against expf's < 1 ulp. Included by the AVX-512 sgemm and by the fp32
+   depthwise row loop. */
 #ifndef OCT_SGEMM_AVX512_ACT_H
 #define OCT_SGEMM_AVX512_ACT_H
 

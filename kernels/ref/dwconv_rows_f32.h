@@ -1,0 +1,73 @@
+/* fp32 depthwise convolution by output rows: the path for wide planes (MobileNet / EfficientNet at
+   28x28..150x150), where the channel-blocked path of dwconv_blocked.h spends most of its time
+   transposing channels into vector lanes and back (a 16-channel block of 56x56: ~24 cycles per
+   output vector against 9 FMAs).
+
+   Method. For one channel and a band of output rows, the input rows the band reads are copied into
+   a zero-padded scratch (in L1); with column stride 2 each padded row is split into its even and
+   odd columns (two phases of `half` floats), so that every tap of 16 consecutive output columns is
+   one plain vector load: tap (i, j) of output column c reads scratch row r * sh + i, phase j % sw,
+   position c + j / sw. Each output vector is a sum over taps of (loaded vector) * (broadcast
+   weight), started at the bias; the residual, the activation and the optional channel sum (a fused
+   SE squeeze) are applied in registers before the one store. No transposes, no second pass.
+
+   The per-ISA parts are the padded copy and the row loop (oct_dwf_kernels); the band driver, the
+   plan and the ref twins are portable C in dwconv_rows_f32.c. */
+#ifndef OCT_DWCONV_ROWS_F32_H
+#define OCT_DWCONV_ROWS_F32_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "nn_kernels.h"
+
+enum { OCT_DWF_COLS = 16 }; /* output columns per vector */
+
+/* A channel's geometry, fixed at plan time. */
+typedef struct {
+    int64_t ih, iw, oh, ow;
+    int kh, kw, sh, sw, ph, pw;
+    int64_t half;    /* floats per phase of a scratch row (a multiple of 16) */
+    int64_t pitch;   /* floats per scratch row: sw * half */
+    int64_t band;    /* output rows per band */
+    int64_t in_rows; /* scratch rows of a full band: (band - 1) * sh + kh */
+} oct_dwf_plan;
+
+/* Fills pl for g and returns 1 when the row path covers it: what oct_dw_plan_init covers (2-D or
+   1-D windows without dilation, at most OCT_DW_MAX_TAPS taps) with a column stride of 1 or 2 and
+   rows whose scratch stays small. Returns 0 otherwise. */
+int oct_dwf_plan_init(const oct_conv_geom *g, oct_dwf_plan *pl);
+/* Bytes of per-thread scratch one oct_dwf_conv_f32 call needs (64-byte multiple). */
+size_t oct_dwf_scratch_bytes(const oct_dwf_plan *pl);
+
+/* What an ISA provides. */
+typedef struct {
+    const char *name;
+    /* Scratch rows r < n (dst 64-byte aligned, rows pl->pitch apart) get padded input row
+       first + r - ph of the IHxIW plane x: padded column q (input column q - pw, 0 outside the
+       input) at dst[(q % sw) * half + q / sw], every other float 0. Reads only the plane. */
+    void (*fill)(const oct_dwf_plan *pl, const float *x, int64_t first, int64_t n, float *dst);
+    /* Output rows r < rows from the scratch rows in (output row r reads scratch rows r * sh ..
+       r * sh + kh - 1): y[r * ow + c] = act(bias + sum over taps (i, j), i-major, of
+       in[(r * sh + i) * pitch + (j % sw) * half + c + j / sw] * w[i * kw + j] + res[r * ow + c])
+       (res NULL: no residual). With sum (else NULL), adds the values written to *sum. Writes
+       nothing past y[rows * ow). */
+    void (*rows)(const oct_dwf_plan *pl, const float *in, int64_t rows, const float *w, float bias,
+                 const float *res, const oct_act *act, float *y, double *sum);
+} oct_dwf_kernels;
+
+extern const oct_dwf_kernels oct_ref_dwf_kernels;
+/* The set for an ISA level, NULL where the row path has no kernels that beat the other paths
+   (every level but AVX-512: 8 lanes leave too few columns per load to pay for the copy); and the
+   one for the level oct_kernels() selected. */
+const oct_dwf_kernels *oct_dwf_kernels_for(oct_isa isa);
+const oct_dwf_kernels *oct_dwf_kernels_selected(void);
+
+/* Output rows [r0, r1) of one channel: x is its IHxIW input plane, w its kh x kw weights, y its
+   OHxOW output plane and res (NULL: none) a residual plane shaped like y. With sum (else NULL),
+   adds the values written. scratch: oct_dwf_scratch_bytes long, 64-byte aligned. */
+void oct_dwf_conv_f32(const oct_dwf_kernels *rk, const oct_dwf_plan *pl, const float *x, const float *w, float bias,
+                      const float *res, const oct_act *act, float *y, int64_t r0, int64_t r1, double *sum,
+                      void *scratch);
+
+#endif
