@@ -235,16 +235,18 @@ enum { SUM_LANES = 16, SUM_BLOCK = 1024 };
 
 static double sum_f32(const float *x, int64_t n) {
     double s = 0.0;
-    int64_t i0 = 0;
-    for (; i0 + SUM_BLOCK <= n; i0 += SUM_BLOCK) {
+    for (int64_t i0 = 0; i0 < n; i0 += SUM_BLOCK) {
+        /* the last block may be short (a 7x7 plane is all of one): its whole vectors go through the
+           lanes too, not a scalar chain of dependent double adds */
+        const int64_t len = n - i0 < SUM_BLOCK ? n - i0 : SUM_BLOCK, whole = len / SUM_LANES * SUM_LANES;
         float acc[SUM_LANES] = {0};
-        for (int64_t i = 0; i < SUM_BLOCK; i += SUM_LANES)
+        for (int64_t i = 0; i < whole; i += SUM_LANES)
             for (int l = 0; l < SUM_LANES; l++) acc[l] += x[i0 + i + l];
         float b = 0.f;
         for (int l = 0; l < SUM_LANES; l++) b += acc[l];
+        for (int64_t i = whole; i < len; i++) b += x[i0 + i];
         s += b;
     }
-    for (; i0 < n; i0++) s += x[i0];
     return s;
 }
 
