@@ -57,9 +57,9 @@ typedef struct {
 } oct_dwf_kernels;
 
 extern const oct_dwf_kernels oct_ref_dwf_kernels;
-/* The set for an ISA level, NULL where the row path has no kernels that beat the other paths
-   (every level but AVX-512: 8 lanes leave too few columns per load to pay for the copy); and the
-   one for the level oct_kernels() selected. */
+/* The set for an ISA level, NULL where the row path has no kernels (only AVX-512 has them so far:
+   the other levels take the blocked or band path); and the one for the level oct_kernels()
+   selected. */
 const oct_dwf_kernels *oct_dwf_kernels_for(oct_isa isa);
 const oct_dwf_kernels *oct_dwf_kernels_selected(void);
 
