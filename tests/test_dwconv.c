@@ -711,6 +711,81 @@ START_TEST(rows_f32_every_epilogue) {
 }
 END_TEST
 
+/* The dense rows (few input channels, ref/dwconv_rows_f32.h) of the ref twin and every level that
+   has them, against a double-precision loop; output groups of 4 and a last partial one, with and
+   without bias, the rows split in two calls, nothing written past the planes. */
+static void check_dense_f32(const dw_case *c, int channels, int64_t m, int act_kind, int with_res, int with_bias,
+                            const oct_isa *isas, int nisa) {
+    oct_conv_geom g;
+    if (!geom_of(c, &g)) return;
+    oct_dwf_plan pl;
+    ck_assert(oct_dwf_plan_init(&g, &pl));
+    const int64_t in = c->ih * c->iw, P = g.out[1] * g.out[2], K = c->kh * c->kw;
+    float *x = malloc(sizeof(float) * (size_t)(channels * in)), *w = malloc(sizeof(float) * (size_t)(m * channels * K));
+    float *bias = malloc(sizeof(float) * (size_t)m), *res = malloc(sizeof(float) * (size_t)(m * P));
+    float *y = malloc(sizeof(float) * (size_t)(m * P + 16));
+    double *ref = malloc(sizeof(double) * (size_t)(m * P)), *mag = malloc(sizeof(double) * (size_t)(m * P));
+    for (int64_t i = 0; i < channels * in; i++) x[i] = 2.f * frand();
+    for (int64_t i = 0; i < m * channels * K; i++) w[i] = frand();
+    for (int64_t i = 0; i < m; i++) bias[i] = with_bias ? frand() : 0.f;
+    for (int64_t i = 0; i < m * P; i++) res[i] = frand();
+    const oct_act act = {act_kind, act_kind == 2 ? -0.5f : 0.1f, act_kind == 2 ? 0.75f : 0.5f};
+    for (int64_t l = 0; l < m; l++)
+        for (int64_t p = 0; p < P; p++) {
+            const int64_t oh = p / pl.ow, ow = p % pl.ow;
+            double s = bias[l], a = fabs((double)bias[l]);
+            for (int ch = 0; ch < channels; ch++)
+                for (int64_t i = 0; i < c->kh; i++)
+                    for (int64_t j = 0; j < c->kw; j++) {
+                        const int64_t ih = oh * c->sh + i - c->ph, iw = ow * c->sw + j - c->pw;
+                        if (ih < 0 || ih >= c->ih || iw < 0 || iw >= c->iw) continue;
+                        const double t = (double)x[ch * in + ih * c->iw + iw] * w[(l * channels + ch) * K + i * c->kw + j];
+                        s += t, a += fabs(t);
+                    }
+            if (with_res) s += res[l * P + p], a += fabs((double)res[l * P + p]);
+            ref[l * P + p] = oct_act_apply(&act, (float)s);
+            mag[l * P + p] = a;
+        }
+    void *scratch = aligned_alloc(64, oct_dwf_dense_scratch_bytes(&pl, channels));
+    ck_assert_ptr_nonnull(scratch);
+    const int64_t cut = pl.oh / 2;
+    for (int li = -1; li < nisa; li++) {
+        const oct_dwf_kernels *rk = li < 0 ? &oct_ref_dwf_kernels : oct_dwf_kernels_for(isas[li]);
+        if (!rk) continue;
+        memset(scratch, 0xff, oct_dwf_dense_scratch_bytes(&pl, channels));
+        for (int64_t i = 0; i < m * P + 16; i++) y[i] = GUARD;
+        const float *r = with_res ? res : NULL, *b = with_bias ? bias : NULL;
+        oct_dwf_dense_f32(rk, &pl, x, in, channels, w, m, b, r, &act, y, P, 0, cut, scratch);
+        oct_dwf_dense_f32(rk, &pl, x, in, channels, w, m, b, r, &act, y, P, cut, pl.oh, scratch);
+        for (int64_t i = 0; i < m * P; i++) {
+            const double tol = 1e-5 * (mag[i] + 2.0) + 2e-6 * fabs(ref[i]);
+            ck_assert_msg(fabs((double)y[i] - ref[i]) <= tol,
+                          "%s dense: %lldx%lld k%lldx%lld s%lldx%lld C%d M%lld act %d [%lld]: %g vs %g", rk->name,
+                          (long long)c->ih, (long long)c->iw, (long long)c->kh, (long long)c->kw, (long long)c->sh,
+                          (long long)c->sw, channels, (long long)m, act_kind, (long long)i, (double)y[i], ref[i]);
+        }
+        for (int64_t i = m * P; i < m * P + 16; i++)
+            ck_assert_msg(y[i] == GUARD, "%s dense wrote past the output", rk->name);
+    }
+    free(scratch);
+    free(x), free(w), free(bias), free(res), free(y), free(ref), free(mag);
+}
+
+/* Stems and their edges: 3x3 / 5x5 / 7x7 at stride 2, the generic kernel (4x4, 3x3 at column
+   stride 1), 1 to 4 input channels, output counts around the groups of 4. */
+START_TEST(dense_f32_against_loop) {
+    oct_isa isas[OCT_ISA_COUNT];
+    const int nisa = levels(isas);
+    const dw_case cases[] = {{64, 64, 3, 3, 2, 2, 1, 1, 1, 1}, {33, 50, 5, 5, 2, 2, 2, 2, 2, 2},
+                             {40, 41, 7, 7, 2, 2, 3, 3, 3, 3}, {17, 35, 4, 4, 2, 2, 1, 1, 2, 2},
+                             {9, 70, 3, 3, 1, 1, 1, 1, 0, 1}, {30, 29, 3, 3, 2, 2, 0, 0, 0, 0}};
+    int v = 0;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        for (int channels = 1; channels <= OCT_DWF_DENSE_MAX_C; channels++, v++)
+            check_dense_f32(&cases[i], channels, 4 + v % 5, v % 9, v % 2, v % 3 != 0, isas, nisa);
+}
+END_TEST
+
 /* ---- the ops on the blocked path ---------------------------------------------------------- */
 
 /* Depthwise Conv -> SiLU -> GlobalAveragePool -> Mul(y, s) (fp32, the SE squeeze fused into the
@@ -944,6 +1019,7 @@ static Suite *dwconv_suite(void) {
     tcase_add_test(tc, rows_q8_extremes);
     tcase_add_test(tc, rows_f32_against_ref_loop);
     tcase_add_test(tc, rows_f32_every_epilogue);
+    tcase_add_test(tc, dense_f32_against_loop);
     tcase_add_test(tc, ops_on_blocked_path);
     tcase_add_test(tc, plan_scope);
     suite_add_tcase(s, tc);

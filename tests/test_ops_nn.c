@@ -301,6 +301,13 @@ static const conv_case conv_cases[] = {
     /* Large enough for several pixel tiles and output-channel blocks. */
     {2, 1, 48, 80, 1, {23, 21}, {3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, NULL, 1, 1},
     {2, 2, 64, 72, 1, {9, 9}, {3, 3}, {2, 2}, {1, 1}, {1, 1}, {1, 1}, NULL, 0, 0},
+    /* image stems (few input channels, column stride 2: conv_few.c on AVX-512): a last group of one
+       output channel, 5x5, 4 channels with asymmetric pads, row stride 1, 7x7 */
+    {2, 2, 3, 33, 1, {37, 45}, {3, 3}, {2, 2}, {1, 1}, {1, 1}, {1, 1}, NULL, 1, 1},
+    {2, 1, 3, 8, 1, {40, 64}, {5, 5}, {2, 2}, {1, 1}, {2, 2}, {2, 2}, NULL, 0, 0},
+    {2, 1, 4, 12, 1, {30, 50}, {3, 3}, {2, 2}, {1, 1}, {0, 0}, {1, 1}, NULL, 1, 0},
+    {2, 1, 2, 7, 1, {20, 33}, {3, 3}, {1, 2}, {1, 1}, {1, 1}, {1, 1}, NULL, 1, 0},
+    {2, 1, 3, 16, 1, {50, 47}, {7, 7}, {2, 2}, {1, 1}, {3, 3}, {3, 3}, NULL, 1, 0},
 };
 
 START_TEST(conv_cases_match_direct) {

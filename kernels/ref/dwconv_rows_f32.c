@@ -51,6 +51,38 @@ void oct_dwf_conv_f32(const oct_dwf_kernels *rk, const oct_dwf_plan *pl, const f
     }
 }
 
+size_t oct_dwf_dense_scratch_bytes(const oct_dwf_plan *pl, int channels) {
+    return oct_dwf_scratch_bytes(pl) * (size_t)channels;
+}
+
+void oct_dwf_dense_f32(const oct_dwf_kernels *rk, const oct_dwf_plan *pl, const float *x, int64_t x_cs, int channels,
+                       const float *w, int64_t m, const float *bias, const float *res, const oct_act *act, float *y,
+                       int64_t y_cs, int64_t r0, int64_t r1, void *scratch) {
+    const int64_t kvol = (int64_t)pl->kh * pl->kw, cs = pl->in_rows * pl->pitch, per = channels * kvol;
+    /* a last group of fewer than OCT_DWF_DENSE_M channels runs on zero-padded copies */
+    float wpad[OCT_DWF_DENSE_M * OCT_DWF_DENSE_MAX_C * OCT_DW_MAX_TAPS], bpad[OCT_DWF_DENSE_M];
+    for (int64_t b0 = r0; b0 < r1; b0 += pl->band) {
+        const int64_t rows = r1 - b0 < pl->band ? r1 - b0 : pl->band, at = b0 * pl->ow;
+        for (int c = 0; c < channels; c++)
+            rk->fill(pl, x + c * x_cs, b0 * pl->sh, (rows - 1) * pl->sh + pl->kh, (float *)scratch + c * cs);
+        for (int64_t l0 = 0; l0 < m; l0 += OCT_DWF_DENSE_M) {
+            const int nm = m - l0 < OCT_DWF_DENSE_M ? (int)(m - l0) : OCT_DWF_DENSE_M;
+            const float *wl = w + l0 * per, *bl = bias ? bias + l0 : NULL;
+            if (nm < OCT_DWF_DENSE_M) {
+                for (int l = 0; l < OCT_DWF_DENSE_M; l++)
+                    for (int64_t i = 0; i < per; i++) wpad[l * per + i] = l < nm ? wl[l * per + i] : 0.f;
+                wl = wpad;
+            }
+            if (nm < OCT_DWF_DENSE_M || !bias) {
+                for (int l = 0; l < OCT_DWF_DENSE_M; l++) bpad[l] = l < nm && bias ? bias[l0 + l] : 0.f;
+                bl = bpad;
+            }
+            rk->dense_rows(pl, scratch, cs, channels, rows, wl, bl, nm, res ? res + l0 * y_cs + at : NULL, act,
+                           y + l0 * y_cs + at, y_cs);
+        }
+    }
+}
+
 /* ---- the portable primitives ----------------------------------------------------------------- */
 
 static void fill_ref(const oct_dwf_plan *pl, const float *x, int64_t first, int64_t n, float *dst) {
@@ -83,4 +115,26 @@ static void rows_ref(const oct_dwf_plan *pl, const float *in, int64_t rows, cons
     if (sum) *sum += s;
 }
 
-const oct_dwf_kernels oct_ref_dwf_kernels = {"ref", fill_ref, rows_ref};
+static void dense_rows_ref(const oct_dwf_plan *pl, const float *in, int64_t cs, int channels, int64_t rows,
+                           const float *w, const float *bias, int nm, const float *res, const oct_act *act, float *y,
+                           int64_t y_cs) {
+    const int64_t kvol = (int64_t)pl->kh * pl->kw;
+    for (int l = 0; l < nm; l++)
+        for (int64_t r = 0; r < rows; r++)
+            for (int64_t col = 0; col < pl->ow; col++) {
+                float acc = bias[l];
+                for (int c = 0; c < channels; c++) {
+                    const float *wc = w + (l * channels + c) * kvol;
+                    for (int i = 0; i < pl->kh; i++) {
+                        const float *row = in + c * cs + (r * pl->sh + i) * pl->pitch;
+                        for (int j = 0; j < pl->kw; j++)
+                            acc += row[(j % pl->sw) * pl->half + col + j / pl->sw] * wc[i * pl->kw + j];
+                    }
+                }
+                const int64_t o = l * y_cs + r * pl->ow + col;
+                if (res) acc += res[o];
+                y[o] = oct_act_apply(act, acc);
+            }
+}
+
+const oct_dwf_kernels oct_ref_dwf_kernels = {"ref", fill_ref, rows_ref, dense_rows_ref};

@@ -11,7 +11,12 @@
    weight), started at the bias; the residual, the activation and the optional channel sum (a fused
    SE squeeze) are applied in registers before the one store. No transposes, no second pass.
 
-   The per-ISA parts are the padded copy and the row loop (oct_dwf_kernels); the band driver, the
+   The same scratch serves dense convolutions with few input channels (image stems: 3 channels,
+   stride 2, where im2col writes 27..147 values per output pixel for 32..64 multiply-adds each):
+   the band's rows of every input channel are copied once and each output vector sums over
+   channels and taps, four output channels per loaded vector.
+
+   The per-ISA parts are the padded copy and the row loops (oct_dwf_kernels); the band drivers, the
    plan and the ref twins are portable C in dwconv_rows_f32.c. */
 #ifndef OCT_DWCONV_ROWS_F32_H
 #define OCT_DWCONV_ROWS_F32_H
@@ -54,7 +59,22 @@ typedef struct {
        nothing past y[rows * ow). */
     void (*rows)(const oct_dwf_plan *pl, const float *in, int64_t rows, const float *w, float bias,
                  const float *res, const oct_act *act, float *y, double *sum);
+    /* The same rows of a dense convolution over `channels` input channels (an image stem), for
+       OCT_DWF_DENSE_M output channels at once: the scratch holds each input channel's rows as fill
+       leaves them, channel c at in + c * cs; output channel l < nm gets y[l * y_cs + r * ow + col] =
+       act(bias[l] + the sum over channels c and taps (i, j) of its scratch value (as in rows) times
+       w[((l * channels + c) * kh + i) * kw + j] + res[l * y_cs + r * ow + col]) (res NULL: none).
+       w and bias hold OCT_DWF_DENSE_M channels (rows of zeros past nm); only channels l < nm are
+       written. */
+    void (*dense_rows)(const oct_dwf_plan *pl, const float *in, int64_t cs, int channels, int64_t rows,
+                       const float *w, const float *bias, int nm, const float *res, const oct_act *act, float *y,
+                       int64_t y_cs);
 } oct_dwf_kernels;
+
+enum {
+    OCT_DWF_DENSE_M = 4,    /* output channels per dense_rows call */
+    OCT_DWF_DENSE_MAX_C = 4 /* input channels a dense convolution may have */
+};
 
 extern const oct_dwf_kernels oct_ref_dwf_kernels;
 /* The set for an ISA level, NULL where the row path has no kernels (only AVX-512 has them so far:
@@ -69,5 +89,16 @@ const oct_dwf_kernels *oct_dwf_kernels_selected(void);
 void oct_dwf_conv_f32(const oct_dwf_kernels *rk, const oct_dwf_plan *pl, const float *x, const float *w, float bias,
                       const float *res, const oct_act *act, float *y, int64_t r0, int64_t r1, double *sum,
                       void *scratch);
+
+/* Output rows [r0, r1) of a dense convolution (one group) over channels <= OCT_DWF_DENSE_MAX_C
+   input planes (channel c
+   at x + c * x_cs) into m output planes (channel l at y + l * y_cs), weights w [m][channels][kh][kw],
+   bias (NULL: 0) and res (NULL, or read like y). scratch: oct_dwf_dense_scratch_bytes long,
+   64-byte aligned: the padded rows of every input channel for a band, read by all the output
+   channels. */
+size_t oct_dwf_dense_scratch_bytes(const oct_dwf_plan *pl, int channels);
+void oct_dwf_dense_f32(const oct_dwf_kernels *rk, const oct_dwf_plan *pl, const float *x, int64_t x_cs, int channels,
+                       const float *w, int64_t m, const float *bias, const float *res, const oct_act *act, float *y,
+                       int64_t y_cs, int64_t r0, int64_t r1, void *scratch);
 
 #endif

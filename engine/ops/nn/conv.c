@@ -3,6 +3,7 @@
    - depthwise (one input channel per group): conv_depthwise.c;
    - pointwise (1x1, stride 1, no padding): GEMM straight on the input, no unfolding;
    - Winograd for the 3x3 stride-1 layers it takes: conv_winograd.c;
+   - image stems (at most 4 input channels, column stride 2) by output rows: conv_few.c;
    - otherwise implicit GEMM: im2col of a tile of output pixels into the thread's workspace slice,
      then W_g[Mg x K] * col[K x tile] written into the output;
    - both GEMM strategies, for layers with few output pixels (7x7, 14x14), run transposed instead:
@@ -182,6 +183,9 @@ static int conv_infer_params(oct_graph *g, oct_node *n, octet_error *err) {
     } else if (conv_winograd_fits(g, n, p)) {
         p->mode = CONV_WINOGRAD;
         return conv_plan_winograd(g, n, p, err);
+    } else if (conv_few_fits(p)) {
+        p->mode = CONV_FEW;
+        return conv_plan_few(g, n, p, err);
     } else {
         p->mode = CONV_IM2COL;
         if (pixels_as_a_fits(g, n, p)) return plan_pixels_as_a(g, n, p, err);
@@ -409,6 +413,7 @@ static int conv_run(const oct_run_ctx *ctx, const oct_node *n, octet_error *err)
     case CONV_POINTWISE: run_pointwise(ctx, n, p, x, w, bias, res, y); break;
     case CONV_WINOGRAD: conv_run_winograd(ctx, n, p, x, bias, res, y); break;
     case CONV_DIRECT: conv_run_direct(ctx, n, p, x, bias, res, y); break;
+    case CONV_FEW: conv_run_few(ctx, n, p, x, w, bias, res, y); break;
     default: run_im2col(ctx, n, p, x, w, bias, res, y); break;
     }
     return 0;
@@ -420,6 +425,7 @@ static void conv_free(void *pp) {
     free(p->packed_w);
     free(p->dw_w);
     free(p->wino);
+    free(p->few);
     conv_direct_free(p->direct);
     free(p);
 }

@@ -4,7 +4,7 @@
 
 #include "nn_common.h"
 
-enum { CONV_DEPTHWISE, CONV_POINTWISE, CONV_IM2COL, CONV_WINOGRAD, CONV_DIRECT };
+enum { CONV_DEPTHWISE, CONV_POINTWISE, CONV_IM2COL, CONV_WINOGRAD, CONV_DIRECT, CONV_FEW };
 
 typedef struct {
     oct_conv_geom geom;
@@ -21,6 +21,7 @@ typedef struct {
     const struct oct_sgemm_arch *packed_arch; /* the GEMM arch packed_w is laid out for */
     size_t packed_group_floats;               /* floats of packed_w per group */
     void *direct;    /* the direct strategy's packed weights, or NULL */
+    void *few;       /* the few-channel strategy's plan, or NULL */
     /* Pixels on the GEMM's broadcast side (layers with few output pixels, conv.c): Y^T = col^T W^T
        with the weights packed as B in packed_w; the unfolded panel is shared by the threads. */
     int pixels_as_a;
@@ -50,5 +51,12 @@ int conv_plan_direct(oct_graph *g, oct_node *n, conv_params *p, octet_error *err
 void conv_run_direct(const oct_run_ctx *ctx, const oct_node *n, const conv_params *p, const float *x,
                      const float *bias, const float *res, float *y);
 void conv_direct_free(void *direct);
+
+/* The few-channel strategy (image stems at stride 2): conv_few.c. fits() needs the geometry
+   fields of p; plan() sets the workspace. */
+int conv_few_fits(const conv_params *p);
+int conv_plan_few(oct_graph *g, oct_node *n, conv_params *p, octet_error *err);
+void conv_run_few(const oct_run_ctx *ctx, const oct_node *n, const conv_params *p, const float *x, const float *w,
+                  const float *bias, const float *res, float *y);
 
 #endif

@@ -19,8 +19,9 @@
 /* What planning keeps in p->dw_w (NULL: the ref loop). */
 typedef struct {
     oct_dw_plan plan;   /* the band kernels' */
-    int rows;           /* rplan is valid and pays: the row kernels run */
+    int rows;           /* rplan is valid and pays: the row kernels rk run */
     oct_dwf_plan rplan;
+    const oct_dwf_kernels *rk; /* the level selected at plan time: a plan fixes its kernels */
     int blocked;        /* bplan is valid and pays: the blocked kernels run on wb */
     oct_dwb_plan bplan;
     _Alignas(64) float wb[]; /* blocked: [blocks][kvol][OCT_DWB_LANES], lanes past M zero */
@@ -50,6 +51,7 @@ int conv_plan_depthwise(oct_graph *g, oct_node *n, conv_params *p, octet_error *
     if (!kept) return oct_fail(err, OCTET_ERR_NOMEM, "out of memory planning a depthwise convolution");
     kept->plan = plan;
     kept->rows = rows;
+    kept->rk = rows ? oct_dwf_kernels_selected() : NULL;
     if (rows) kept->rplan = rplan;
     kept->blocked = blocked;
     if (blocked) {
@@ -118,7 +120,7 @@ static void rows_item(void *arg, int64_t it, int tid) {
     const int64_t chunk = it % j->chunks, bb = it / j->chunks, b = bb / j->blocks, m0 = bb % j->blocks * OCT_DWB_LANES;
     const int64_t m1 = p->M - m0 < OCT_DWB_LANES ? p->M : m0 + OCT_DWB_LANES;
     const int64_t r0 = chunk * j->rows, r1 = r0 + j->rows < pl->oh ? r0 + j->rows : pl->oh;
-    const oct_dwf_kernels *rk = oct_dwf_kernels_selected();
+    const oct_dwf_kernels *rk = j->kept->rk;
     for (int64_t m = m0; m < m1; m++) {
         const int64_t c = m / p->Mg, yoff = (b * p->M + m) * p->P;
         double s = 0.0;

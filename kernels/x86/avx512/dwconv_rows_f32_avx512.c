@@ -91,7 +91,8 @@ static inline __attribute__((always_inline)) void put(__m512 acc, const float *r
     const __mmask16 keep = first_lanes(left);
     if (res) acc = _mm512_add_ps(acc, _mm512_maskz_loadu_ps(keep, res));
     acc = oct_avx512_act(act, acc);
-    _mm512_mask_storeu_ps(y, keep, acc);
+    if (left >= 16) _mm512_storeu_ps(y, acc); /* a masked store costs more even with every lane set */
+    else _mm512_mask_storeu_ps(y, keep, acc);
     if (want_sum) *total = _mm512_mask_add_ps(*total, keep, *total, acc);
 }
 
@@ -184,4 +185,115 @@ static void rows_avx512(const oct_dwf_plan *pl, const float *in, int64_t rows, c
     else rows_any(pl, in, rows, w, bias, res, act, y, sum);
 }
 
-const oct_dwf_kernels oct_avx512_dwf_kernels = {"avx512", fill_avx512, rows_avx512};
+/* ---- dense convolutions with few input channels ---------------------------------------------- */
+
+/* The taps of nv (1 or 2, compile-time) output vectors at columns c0 (and c0 + 16) of one output
+   row, for OCT_DWF_DENSE_M output channels: acc[l][v]. Each shifted input vector feeds four FMAs
+   (one per output channel), each weight broadcast two. kh, kw, sw compile-time, kw / sw <= 4; the
+   plan's phase width holds the third vector a pair loads (kw > sw: half >= 16 * vecs + 16). */
+static inline __attribute__((always_inline)) void dense_taps(const float *in, int64_t cs, int channels,
+                                                             int64_t pitch, int64_t half, int64_t c0,
+                                                             const float *w, const int kh, const int kw,
+                                                             const int sw, const int nv, __m512 acc[4][2]) {
+    const int kvol = kh * kw;
+    for (int c = 0; c < channels; c++) {
+        const float *wc = w + c * kvol; /* output channel l's at wc + l * channels * kvol */
+#pragma GCC unroll 7
+        for (int i = 0; i < kh; i++) {
+#pragma GCC unroll 2
+            for (int ph = 0; ph < sw; ph++) {
+                const float *src = in + c * cs + i * pitch + ph * half + c0;
+                const __m512 a0 = _mm512_load_ps(src);
+                const __m512 a1 = kw > sw || nv == 2 ? _mm512_load_ps(src + 16) : a0;
+                const __m512 a2 = kw > sw && nv == 2 ? _mm512_load_ps(src + 32) : a1;
+#pragma GCC unroll 7
+                for (int j = ph; j < kw; j += sw) {
+                    const __m512 v0 = shifted(a0, a1, j / sw), v1 = nv == 2 ? shifted(a1, a2, j / sw) : v0;
+#pragma GCC unroll 4
+                    for (int l = 0; l < OCT_DWF_DENSE_M; l++) {
+                        const __m512 wt = _mm512_set1_ps(wc[l * channels * kvol + i * kw + j]);
+                        acc[l][0] = _mm512_fmadd_ps(v0, wt, acc[l][0]);
+                        if (nv == 2) acc[l][1] = _mm512_fmadd_ps(v1, wt, acc[l][1]);
+                    }
+                }
+            }
+        }
+    }
+}
+
+static inline __attribute__((always_inline)) void dense_put(__m512 acc[4][2], const float *bias, int nm,
+                                                            const float *res, const oct_act *act, float *y,
+                                                            int64_t y_cs, int64_t off, int64_t left, const int nv) {
+    __m512 unused = _mm512_setzero_ps();
+    /* constant indices into acc (l < nm tested inside), so that it stays in registers */
+#pragma GCC unroll 4
+    for (int l = 0; l < OCT_DWF_DENSE_M; l++)
+#pragma GCC unroll 2
+        for (int v = 0; v < nv; v++) {
+            if (l >= nm) continue;
+            const int64_t o = l * y_cs + off + 16 * v;
+            put(_mm512_add_ps(acc[l][v], _mm512_set1_ps(bias[l])), res ? res + o : NULL, act, y + o, left - 16 * v,
+                &unused, 0);
+        }
+}
+
+static inline __attribute__((always_inline)) void dense_held(const oct_dwf_plan *pl, const float *in, int64_t cs,
+                                                             int channels, int64_t rows, const float *w,
+                                                             const float *bias, int nm, const float *res,
+                                                             const oct_act *act, float *y, int64_t y_cs,
+                                                             const int kh, const int kw, const int sw) {
+    const int64_t pitch = pl->pitch, half = pl->half, ow = pl->ow, step = pl->sh * pitch;
+    for (int64_t r = 0; r < rows; r++, in += step) {
+        int64_t c0 = 0;
+        for (; c0 + 16 < ow; c0 += 32) {
+            __m512 acc[4][2];
+            for (int l = 0; l < 4; l++) acc[l][0] = acc[l][1] = _mm512_setzero_ps();
+            dense_taps(in, cs, channels, pitch, half, c0, w, kh, kw, sw, 2, acc);
+            dense_put(acc, bias, nm, res, act, y, y_cs, r * ow + c0, ow - c0, 2);
+        }
+        if (c0 < ow) {
+            __m512 acc[4][2];
+            for (int l = 0; l < 4; l++) acc[l][0] = acc[l][1] = _mm512_setzero_ps();
+            dense_taps(in, cs, channels, pitch, half, c0, w, kh, kw, sw, 1, acc);
+            dense_put(acc, bias, nm, res, act, y, y_cs, r * ow + c0, ow - c0, 1);
+        }
+    }
+}
+
+/* Any other kernel: one unaligned load per tap and input channel, four output channels. */
+static void dense_any(const oct_dwf_plan *pl, const float *in, int64_t cs, int channels, int64_t rows,
+                      const float *w, const float *bias, int nm, const float *res, const oct_act *act, float *y,
+                      int64_t y_cs) {
+    const int kh = pl->kh, kw = pl->kw, sw = pl->sw, kvol = kh * kw;
+    const int64_t pitch = pl->pitch, half = pl->half, ow = pl->ow, step = pl->sh * pitch;
+    for (int64_t r = 0; r < rows; r++, in += step)
+        for (int64_t c0 = 0; c0 < ow; c0 += OCT_DWF_COLS) {
+            __m512 acc[4][2];
+            for (int l = 0; l < 4; l++) acc[l][0] = acc[l][1] = _mm512_setzero_ps();
+            for (int c = 0; c < channels; c++)
+                for (int i = 0; i < kh; i++)
+                    for (int j = 0; j < kw; j++) {
+                        const __m512 v = _mm512_loadu_ps(in + c * cs + i * pitch + (j % sw) * half + c0 + j / sw);
+                        for (int l = 0; l < OCT_DWF_DENSE_M; l++)
+                            acc[l][0] = _mm512_fmadd_ps(
+                                v, _mm512_set1_ps(w[(l * channels + c) * kvol + i * kw + j]), acc[l][0]);
+                    }
+            dense_put(acc, bias, nm, res, act, y, y_cs, r * ow + c0, ow - c0, 1);
+        }
+}
+
+static void dense_rows_avx512(const oct_dwf_plan *pl, const float *in, int64_t cs, int channels, int64_t rows,
+                              const float *w, const float *bias, int nm, const float *res, const oct_act *act,
+                              float *y, int64_t y_cs) {
+    if (pl->kh == 3 && pl->kw == 3 && pl->sw == 2)
+        dense_held(pl, in, cs, channels, rows, w, bias, nm, res, act, y, y_cs, 3, 3, 2);
+    else if (pl->kh == 7 && pl->kw == 7 && pl->sw == 2)
+        dense_held(pl, in, cs, channels, rows, w, bias, nm, res, act, y, y_cs, 7, 7, 2);
+    else if (pl->kh == 5 && pl->kw == 5 && pl->sw == 2)
+        dense_held(pl, in, cs, channels, rows, w, bias, nm, res, act, y, y_cs, 5, 5, 2);
+    else if (pl->kh == 3 && pl->kw == 3 && pl->sw == 1)
+        dense_held(pl, in, cs, channels, rows, w, bias, nm, res, act, y, y_cs, 3, 3, 1);
+    else dense_any(pl, in, cs, channels, rows, w, bias, nm, res, act, y, y_cs);
+}
+
+const oct_dwf_kernels oct_avx512_dwf_kernels = {"avx512", fill_avx512, rows_avx512, dense_rows_avx512};
