@@ -13,6 +13,7 @@
      them), and the ops through sessions. */
 #include <check.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -99,54 +100,80 @@ static void abs_sums(const oct_conv_geom *g, const float *x, const float *w, dou
         }
 }
 
+/* One fp32 depthwise channel's random case and its reference (oct_ref_conv_depthwise). */
+typedef struct {
+    const dw_case *c;
+    oct_conv_geom g;
+    int act_kind, with_res;
+    int64_t P;
+    float *x, *w, *res, *ref, *y, bias;
+    double *mag;
+    oct_act act;
+    const float *r; /* res, or NULL without a residual */
+} f32_data;
+
+static void f32_data_make(const dw_case *c, const oct_conv_geom *g, int act_kind, int with_res, f32_data *d) {
+    d->c = c, d->g = *g, d->act_kind = act_kind, d->with_res = with_res;
+    const int64_t in = c->ih * c->iw, K = c->kh * c->kw, P = d->P = g->out[1] * g->out[2];
+    d->x = malloc(sizeof(float) * (size_t)in), d->w = malloc(sizeof(float) * (size_t)K);
+    d->res = malloc(sizeof(float) * (size_t)P), d->ref = malloc(sizeof(float) * (size_t)P);
+    d->y = malloc(sizeof(float) * (size_t)(P + 16));
+    d->mag = malloc(sizeof(double) * (size_t)P);
+    for (int64_t i = 0; i < in; i++) d->x[i] = 2.f * frand();
+    for (int64_t i = 0; i < K; i++) d->w[i] = frand();
+    for (int64_t i = 0; i < P; i++) d->res[i] = frand();
+    d->bias = frand();
+    d->act = (oct_act){act_kind, act_kind == 2 ? -0.5f : act_kind == 7 ? 0.2f : 0.1f, act_kind == 2 ? 0.75f : 0.5f};
+    d->r = with_res ? d->res : NULL;
+    oct_ref_conv_depthwise(g, d->x, d->w, d->bias, d->r, &d->act, d->ref);
+    abs_sums(g, d->x, d->w, d->mag);
+}
+
+static void f32_data_free(f32_data *d) { free(d->x), free(d->w), free(d->res), free(d->ref), free(d->y), free(d->mag); }
+
+/* Checks d->y against the reference, the guard past it, and the channel sum (float partial sums
+   of up to sum_run values per lane, added in double). */
+static void f32_data_check(const f32_data *d, const char *name, double sum, int want_sum, int64_t sum_run) {
+    const dw_case *c = d->c;
+    double exact = 0.0, size = 0.0;
+    for (int64_t i = 0; i < d->P; i++) exact += d->y[i], size += fabs((double)d->y[i]);
+    const double sum_tol = want_sum ? 1e-6 * (double)(sum_run + 1) * size + 1e-12 : 0.0;
+    ck_assert_msg(fabs(sum - (want_sum ? exact : 0.0)) <= sum_tol, "%s: channel sum %.9g vs %.9g (want %d)", name, sum,
+                  exact, want_sum);
+    for (int64_t i = 0; i < d->P; i++) {
+        /* every activation here has a slope <= 1.5, so the pre-activation bound carries over */
+        const double tol = 1e-5 * (d->mag[i] + fabs(d->bias) + 2.0) + 2e-6 * fabs(d->ref[i]);
+        ck_assert_msg(fabs((double)d->y[i] - d->ref[i]) <= tol,
+                      "%s: %lldx%lld k%lldx%lld s%lldx%lld p%lld,%lld act %d res %d [%lld]: %g vs ref %g", name,
+                      (long long)c->ih, (long long)c->iw, (long long)c->kh, (long long)c->kw, (long long)c->sh,
+                      (long long)c->sw, (long long)c->ph, (long long)c->pw, d->act_kind, d->with_res, (long long)i,
+                      (double)d->y[i], (double)d->ref[i]);
+    }
+    for (int64_t i = d->P; i < d->P + 16; i++) ck_assert_msg(d->y[i] == GUARD, "%s wrote past the output", name);
+}
+
 static void check_f32_case(const dw_case *c, int act_kind, int with_res, const oct_isa *isas, int nisa) {
     oct_conv_geom g;
     if (!geom_of(c, &g)) return;
     oct_dw_plan pl;
     ck_assert_msg(oct_dw_plan_init(&g, &pl), "plan refused %lldx%lld k%lldx%lld", (long long)c->ih, (long long)c->iw,
                   (long long)c->kh, (long long)c->kw);
-    const int64_t in = c->ih * c->iw, P = g.out[1] * g.out[2], K = c->kh * c->kw;
-    float *x = malloc(sizeof(float) * (size_t)in), *w = malloc(sizeof(float) * (size_t)K);
-    float *res = malloc(sizeof(float) * (size_t)P), *ref = malloc(sizeof(float) * (size_t)P);
-    float *y = malloc(sizeof(float) * (size_t)(P + 16));
-    double *mag = malloc(sizeof(double) * (size_t)P);
-    for (int64_t i = 0; i < in; i++) x[i] = 2.f * frand();
-    for (int64_t i = 0; i < K; i++) w[i] = frand();
-    for (int64_t i = 0; i < P; i++) res[i] = frand();
-    const float bias = frand();
-    const oct_act act = {act_kind, act_kind == 2 ? -0.5f : act_kind == 7 ? 0.2f : 0.1f,
-                         act_kind == 2 ? 0.75f : 0.5f};
-    const float *r = with_res ? res : NULL;
-    oct_ref_conv_depthwise(&g, x, w, bias, r, &act, ref);
-    abs_sums(&g, x, w, mag);
+    f32_data d;
+    f32_data_make(c, &g, act_kind, with_res, &d);
     void *scratch = scratch_for(&pl);
     for (int l = 0; l < nisa; l++) {
         const oct_dw_kernels *k = select_level(isas[l]);
-        for (int64_t i = 0; i < P + 16; i++) y[i] = GUARD;
+        for (int64_t i = 0; i < d.P + 16; i++) d.y[i] = GUARD;
         /* the channel sum of a fused GlobalAveragePool: every other case, so that want_sum = 0
            is run as well (and must report nothing) */
         const int want_sum = (int)((c->ih + c->kw + act_kind + with_res) & 1);
-        const double sum = oct_dw_conv_f32(k, &pl, x, w, bias, r, &act, y, want_sum, scratch);
-        double exact = 0.0, size = 0.0;
-        for (int64_t i = 0; i < P; i++) exact += y[i], size += fabs((double)y[i]);
-        /* float partial sums over a band (a few thousand values in 4 to 16 lanes), added in double */
-        const double sum_tol = want_sum ? 1e-6 * (double)(pl.band * pl.ow / 4 + 1) * size + 1e-12 : 0.0;
-        ck_assert_msg(fabs(sum - (want_sum ? exact : 0.0)) <= sum_tol, "%s: channel sum %.9g vs %.9g (want %d)",
-                      k->name, sum, exact, want_sum);
-        for (int64_t i = 0; i < P; i++) {
-            /* every activation here has a slope <= 1.5, so the pre-activation bound carries over */
-            const double tol = 1e-5 * (mag[i] + fabs(bias) + 2.0) + 2e-6 * fabs(ref[i]);
-            ck_assert_msg(fabs((double)y[i] - ref[i]) <= tol,
-                          "%s: %lldx%lld k%lldx%lld s%lldx%lld p%lld,%lld act %d res %d [%lld]: %g vs ref %g", k->name,
-                          (long long)c->ih, (long long)c->iw, (long long)c->kh, (long long)c->kw, (long long)c->sh,
-                          (long long)c->sw, (long long)c->ph, (long long)c->pw, act_kind, with_res, (long long)i,
-                          (double)y[i], (double)ref[i]);
-        }
-        for (int64_t i = P; i < P + 16; i++) ck_assert_msg(y[i] == GUARD, "%s wrote past the output", k->name);
+        const double sum = oct_dw_conv_f32(k, &pl, d.x, d.w, d.bias, d.r, &d.act, d.y, want_sum, scratch);
+        /* a band's few thousand values in 4 to 16 lanes */
+        f32_data_check(&d, k->name, sum, want_sum, pl.band * pl.ow / 4);
     }
     restore_level();
     free(scratch);
-    free(x), free(w), free(res), free(ref), free(y), free(mag);
+    f32_data_free(&d);
 }
 
 /* The shapes: the networks' own, then edges of every kind. */
@@ -644,19 +671,8 @@ static void check_rows_f32(const dw_case *c, int act_kind, int with_res, int var
                       (long long)c->ih, (long long)c->iw, (long long)c->kh, (long long)c->kw, (long long)c->sw);
         return;
     }
-    const int64_t in = c->ih * c->iw, P = g.out[1] * g.out[2], K = c->kh * c->kw;
-    float *x = malloc(sizeof(float) * (size_t)in), *w = malloc(sizeof(float) * (size_t)K);
-    float *res = malloc(sizeof(float) * (size_t)P), *ref = malloc(sizeof(float) * (size_t)P);
-    float *y = malloc(sizeof(float) * (size_t)(P + 16));
-    double *mag = malloc(sizeof(double) * (size_t)P);
-    for (int64_t i = 0; i < in; i++) x[i] = 2.f * frand();
-    for (int64_t i = 0; i < K; i++) w[i] = frand();
-    for (int64_t i = 0; i < P; i++) res[i] = frand();
-    const float bias = frand();
-    const oct_act act = {act_kind, act_kind == 2 ? -0.5f : act_kind == 7 ? 0.2f : 0.1f, act_kind == 2 ? 0.75f : 0.5f};
-    const float *r = with_res ? res : NULL;
-    oct_ref_conv_depthwise(&g, x, w, bias, r, &act, ref);
-    abs_sums(&g, x, w, mag);
+    f32_data d;
+    f32_data_make(c, &g, act_kind, with_res, &d);
     void *scratch = aligned_alloc(64, oct_dwf_scratch_bytes(&pl));
     ck_assert_ptr_nonnull(scratch);
     const int64_t mid = variant % 3 == 0 ? 0 : variant % 3 == 1 ? pl.oh / 2 : pl.band + 1;
@@ -665,29 +681,17 @@ static void check_rows_f32(const dw_case *c, int act_kind, int with_res, int var
         const oct_dwf_kernels *rk = li < 0 ? &oct_ref_dwf_kernels : oct_dwf_kernels_for(isas[li]);
         if (!rk) continue;
         memset(scratch, 0xff, oct_dwf_scratch_bytes(&pl)); /* garbage (NaN), as the arena may hold */
-        for (int64_t i = 0; i < P + 16; i++) y[i] = GUARD;
+        for (int64_t i = 0; i < d.P + 16; i++) d.y[i] = GUARD;
         const int want_sum = (li + variant) % 2 == 0;
         double sum = 0.0;
-        oct_dwf_conv_f32(rk, &pl, x, w, bias, r, &act, y, 0, cut, want_sum ? &sum : NULL, scratch);
-        oct_dwf_conv_f32(rk, &pl, x, w, bias, r, &act, y, cut, pl.oh, want_sum ? &sum : NULL, scratch);
-        double exact = 0.0, size = 0.0;
-        for (int64_t i = 0; i < P; i++) exact += y[i], size += fabs((double)y[i]);
-        /* float partial sums over a band in 16 lanes, added in double */
-        const double sum_tol = want_sum ? 1e-6 * (double)(pl.band * pl.ow / 16 + 1) * size + 1e-12 : 0.0;
-        ck_assert_msg(fabs(sum - (want_sum ? exact : 0.0)) <= sum_tol, "%s rows: channel sum %.9g vs %.9g (want %d)",
-                      rk->name, sum, exact, want_sum);
-        for (int64_t i = 0; i < P; i++) {
-            const double tol = 1e-5 * (mag[i] + fabs(bias) + 2.0) + 2e-6 * fabs(ref[i]);
-            ck_assert_msg(fabs((double)y[i] - ref[i]) <= tol,
-                          "%s rows: %lldx%lld k%lldx%lld s%lldx%lld p%lld,%lld act %d res %d [%lld]: %g vs ref %g",
-                          rk->name, (long long)c->ih, (long long)c->iw, (long long)c->kh, (long long)c->kw,
-                          (long long)c->sh, (long long)c->sw, (long long)c->ph, (long long)c->pw, act_kind, with_res,
-                          (long long)i, (double)y[i], (double)ref[i]);
-        }
-        for (int64_t i = P; i < P + 16; i++) ck_assert_msg(y[i] == GUARD, "%s rows wrote past the output", rk->name);
+        oct_dwf_conv_f32(rk, &pl, d.x, d.w, d.bias, d.r, &d.act, d.y, 0, cut, want_sum ? &sum : NULL, scratch);
+        oct_dwf_conv_f32(rk, &pl, d.x, d.w, d.bias, d.r, &d.act, d.y, cut, pl.oh, want_sum ? &sum : NULL, scratch);
+        char name[64];
+        snprintf(name, sizeof name, "%s rows", rk->name);
+        f32_data_check(&d, name, sum, want_sum, pl.band * pl.ow / 16); /* a band in 16 lanes */
     }
     free(scratch);
-    free(x), free(w), free(res), free(ref), free(y), free(mag);
+    f32_data_free(&d);
 }
 
 static void rows_f32_variant(const dw_case *c, int variant, const oct_isa *isas, int nisa) {
