@@ -665,7 +665,9 @@ static void check_rows_f32(const dw_case *c, int act_kind, int with_res, int var
     oct_conv_geom g;
     if (!geom_of(c, &g)) return;
     oct_dwf_plan pl;
-    if (!oct_dwf_plan_init(&g, &pl)) {
+    /* both layouts of stride-2 rows, in turn */
+    const int layout = variant % 2 ? OCT_DWF_PLAIN : OCT_DWF_PHASES;
+    if (!oct_dwf_plan_init(&g, layout, &pl)) {
         oct_dw_plan base;
         ck_assert_msg(c->sw > 2 || !oct_dw_plan_init(&g, &base), "row plan refused %lldx%lld k%lldx%lld s%lld",
                       (long long)c->ih, (long long)c->iw, (long long)c->kh, (long long)c->kw, (long long)c->sw);
@@ -711,7 +713,9 @@ START_TEST(rows_f32_every_epilogue) {
                              {30, 113, 3, 3, 2, 2, 1, 1, 0, 0}, {20, 64, 5, 5, 1, 2, 2, 1, 2, 3}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         for (int act = 0; act <= 8; act++)
-            for (int res = 0; res <= 1; res++) check_rows_f32(&cases[i], act, res, act + res, isas, nisa);
+            for (int res = 0; res <= 1; res++)
+                for (int layout = 0; layout <= 1; layout++)
+                    check_rows_f32(&cases[i], act, res, 2 * (act + res) + layout, isas, nisa);
 }
 END_TEST
 
@@ -723,7 +727,7 @@ static void check_dense_f32(const dw_case *c, int channels, int64_t m, int act_k
     oct_conv_geom g;
     if (!geom_of(c, &g)) return;
     oct_dwf_plan pl;
-    ck_assert(oct_dwf_plan_init(&g, &pl));
+    ck_assert(oct_dwf_plan_init(&g, OCT_DWF_PHASES, &pl));
     const int64_t in = c->ih * c->iw, P = g.out[1] * g.out[2], K = c->kh * c->kw;
     float *x = malloc(sizeof(float) * (size_t)(channels * in)), *w = malloc(sizeof(float) * (size_t)(m * channels * K));
     float *bias = malloc(sizeof(float) * (size_t)m), *res = malloc(sizeof(float) * (size_t)(m * P));

@@ -15,21 +15,31 @@ enum { MAX_PITCH = 16 * 1024, MAX_WINDOW_FLOATS = 1 << 18 };
 
 static int64_t round_up16(int64_t v) { return (v + 15) / 16 * 16; }
 
-int oct_dwf_plan_init(const oct_conv_geom *g, oct_dwf_plan *pl) {
+int oct_dwf_plan_init(const oct_conv_geom *g, int layout, oct_dwf_plan *pl) {
     oct_dw_plan base; /* the same window coverage as the band path */
     memset(pl, 0, sizeof *pl);
     if (!oct_dw_plan_init(g, &base)) return 0;
     pl->ih = base.ih, pl->iw = base.iw, pl->oh = base.oh, pl->ow = base.ow;
     pl->kh = base.kh, pl->kw = base.kw, pl->sh = base.sh, pl->sw = base.sw, pl->ph = base.ph, pl->pw = base.pw;
     if (pl->sw > 2 || pl->iw > MAX_PITCH || pl->pw > MAX_PITCH || pl->ow > MAX_PITCH) return 0;
-    /* a phase holds the 16-float loads of the last output vector at every tap, and a row every
-       padded column of the input */
     const int64_t vecs = (pl->ow + OCT_DWF_COLS - 1) / OCT_DWF_COLS;
-    int64_t half = (vecs - 1) * OCT_DWF_COLS + (pl->kw - 1) / pl->sw + OCT_DWF_COLS;
-    const int64_t cover = (pl->pw + pl->iw + pl->sw - 1) / pl->sw;
-    if (half < cover) half = cover;
-    pl->half = round_up16(half);
-    pl->pitch = pl->sw * pl->half;
+    pl->layout = pl->sw == 2 && layout == OCT_DWF_PHASES ? OCT_DWF_PHASES : OCT_DWF_PLAIN;
+    if (pl->layout == OCT_DWF_PHASES) {
+        /* a phase holds the 16-float loads of the last output vector at every tap (and the one
+           after, which the loops load as the second of a pair), and a row every padded column */
+        int64_t half = (vecs - 1) * OCT_DWF_COLS + (pl->kw - 1) / pl->sw + OCT_DWF_COLS;
+        const int64_t cover = (pl->pw + pl->iw + pl->sw - 1) / pl->sw;
+        if (half < cover) half = cover;
+        pl->half = round_up16(half);
+        pl->pitch = pl->sw * pl->half;
+    } else {
+        /* a row holds the three aligned 16-float loads from the last vector's first window (stride
+           2; stride 1: two, plus the taps' reach), and every padded column */
+        int64_t pitch = pl->sw == 2 ? (vecs - 1) * 2 * OCT_DWF_COLS + 3 * OCT_DWF_COLS
+                                    : (vecs - 1) * OCT_DWF_COLS + pl->kw - 1 + OCT_DWF_COLS;
+        if (pitch < pl->pw + pl->iw) pitch = pl->pw + pl->iw;
+        pl->pitch = pl->half = round_up16(pitch);
+    }
     if (pl->pitch > MAX_PITCH || pl->pitch * pl->kh > MAX_WINDOW_FLOATS) return 0;
     int64_t band = (BAND_FLOATS / pl->pitch - pl->kh) / pl->sh + 1;
     if (band < 1) band = 1;
@@ -92,7 +102,7 @@ static void fill_ref(const oct_dwf_plan *pl, const float *x, int64_t first, int6
         if (ir < 0 || ir >= pl->ih) continue;
         for (int64_t ic = 0; ic < pl->iw; ic++) {
             const int64_t q = ic + pl->pw;
-            dst[(q % pl->sw) * pl->half + q / pl->sw] = x[ir * pl->iw + ic];
+            dst[pl->layout == OCT_DWF_PHASES ? (q % pl->sw) * pl->half + q / pl->sw : q] = x[ir * pl->iw + ic];
         }
     }
 }
@@ -103,10 +113,8 @@ static void rows_ref(const oct_dwf_plan *pl, const float *in, int64_t rows, cons
     for (int64_t r = 0; r < rows; r++)
         for (int64_t c = 0; c < pl->ow; c++) {
             float acc = bias;
-            for (int i = 0; i < pl->kh; i++) {
-                const float *row = in + (r * pl->sh + i) * pl->pitch;
-                for (int j = 0; j < pl->kw; j++) acc += row[(j % pl->sw) * pl->half + c + j / pl->sw] * w[i * pl->kw + j];
-            }
+            for (int i = 0; i < pl->kh; i++)
+                for (int j = 0; j < pl->kw; j++) acc += in[oct_dwf_at(pl, r, i, j, c)] * w[i * pl->kw + j];
             if (res) acc += res[r * pl->ow + c];
             const float v = oct_act_apply(act, acc);
             y[r * pl->ow + c] = v;
@@ -125,11 +133,8 @@ static void dense_rows_ref(const oct_dwf_plan *pl, const float *in, int64_t cs, 
                 float acc = bias[l];
                 for (int c = 0; c < channels; c++) {
                     const float *wc = w + (l * channels + c) * kvol;
-                    for (int i = 0; i < pl->kh; i++) {
-                        const float *row = in + c * cs + (r * pl->sh + i) * pl->pitch;
-                        for (int j = 0; j < pl->kw; j++)
-                            acc += row[(j % pl->sw) * pl->half + col + j / pl->sw] * wc[i * pl->kw + j];
-                    }
+                    for (int i = 0; i < pl->kh; i++)
+                        for (int j = 0; j < pl->kw; j++) acc += in[c * cs + oct_dwf_at(pl, r, i, j, col)] * wc[i * pl->kw + j];
                 }
                 const int64_t o = l * y_cs + r * pl->ow + col;
                 if (res) acc += res[o];

@@ -28,7 +28,7 @@ int conv_few_fits(const conv_params *p) {
     if (!rk || p->group != 1 || p->Cg > OCT_DWF_DENSE_MAX_C || g->in[0] != 1 || g->k[0] != 1 || g->stride[2] != 2 ||
         g->k[2] > 5)
         return 0;
-    return oct_dwf_plan_init(g, &pl);
+    return oct_dwf_plan_init(g, OCT_DWF_PHASES, &pl);
 }
 
 int conv_plan_few(oct_graph *g, oct_node *n, conv_params *p, octet_error *err) {
@@ -36,7 +36,7 @@ int conv_plan_few(oct_graph *g, oct_node *n, conv_params *p, octet_error *err) {
     conv_few_plan *f = malloc(sizeof *f);
     if (!f) return oct_fail(err, OCTET_ERR_NOMEM, "out of memory planning a convolution");
     f->rk = oct_dwf_kernels_selected();
-    if (!f->rk || !oct_dwf_plan_init(&p->geom, &f->pl)) {
+    if (!f->rk || !oct_dwf_plan_init(&p->geom, OCT_DWF_PHASES, &f->pl)) {
         free(f);
         return oct_fail(err, OCTET_ERR_INTERNAL, "Conv '%s': the few-channel plan refused its geometry", n->name);
     }

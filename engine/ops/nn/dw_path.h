@@ -46,15 +46,18 @@ static inline int dw_rows_pays(const oct_conv_geom *g, int64_t mg, oct_dwr_plan 
 /* Input columns from which the fp32 row path beats the blocked one, at column stride 1 and 2.
    Measured with AVX-512 (one thread, both paths alternating in one process, MobileNetV2 and
    EfficientNet-B0 layers): stride 1 wins 1.45-1.85x at 112 and 56 columns but loses 0.86x at 28
-   (two vectors per row, 12 of 16 lanes in the second, and the per-row copy); stride 2 wins 1.13x
-   at 112 columns, loses 0.77x at 56 and 0.4x at 28 (the even / odd split of each input row costs
-   more than the taps of the few output vectors it feeds). */
+   (two vectors per row, 12 of 16 lanes in the second, and the per-row copy); stride 2 (plain rows,
+   VPERMT2PS taps) wins 1.25x at 112 columns (MobileNetV2 features.2: 0.30 -> 0.22 ms with the
+   blocked path at 0.30), is even at 56 (MobileNetV2 1.07x, but 0.77x on EfficientNet's 5x5 with
+   the SE squeeze) and loses at 28 (0.67x). */
 enum { DW_ROWS_F32_MIN_WIDTH_S1 = 56, DW_ROWS_F32_MIN_WIDTH_S2 = 112 };
 
 /* 1 when the fp32 row path of kernels/ref/dwconv_rows_f32.h covers geometry g (pl filled), the
    selected ISA level has its kernels and the plane is wide enough for them to win. */
 static inline int dw_rows_f32_pays(const oct_conv_geom *g, oct_dwf_plan *pl) {
-    if (!oct_dwf_kernels_selected() || !oct_dwf_plan_init(g, pl)) return 0;
+    /* the permute loop of plain rows at column stride 2 takes 3x3 and 5x5 windows */
+    const int held = (g->k[1] == 3 && g->k[2] == 3) || (g->k[1] == 5 && g->k[2] == 5);
+    if (!oct_dwf_kernels_selected() || !oct_dwf_plan_init(g, held ? OCT_DWF_PLAIN : OCT_DWF_PHASES, pl)) return 0;
     return pl->iw >= (pl->sw == 1 ? DW_ROWS_F32_MIN_WIDTH_S1 : DW_ROWS_F32_MIN_WIDTH_S2);
 }
 
