@@ -13,6 +13,11 @@
    - int8: depthwise QLinearConv -> QLinearGlobalAveragePool fuses and gives the bytes of the
      unfused pair bit for bit (uint8 and int8, band kernels and ref loop, 1 and 2 threads, every
      ISA level), the pooled bytes also against a direct computation;
+   - the fp32 excite moved into a pointwise projection (Mul(y, s) -> 1x1 Conv becomes the Conv
+     scaling its weights): either operand order, a scale per image or shared, bias, residual,
+     against a double reference and the unfused plan (OCTET_NO_FUSE_SE=1), every ISA level, 1
+     and 2 threads; small planes and wide projections keep the Mul; the calibration network gets
+     the Mul back and computes the same;
    - the int8 excite, QLinearMul of a tensor by one value per plane (either operand), small planes
      (spread over the planes first) and large ones, bit for bit against the formula of
      qops_kernels.h, at every ISA level and 1 and 2 threads. */
@@ -335,6 +340,121 @@ static const q_case Q_CASES[] = {
 };
 enum { N_Q = sizeof Q_CASES / sizeof Q_CASES[0] };
 
+/* ---- the excite moved into the projection ---------------------------------------------------- */
+
+typedef struct {
+    int64_t n, c, h, w, m;
+    int scale_first, scale_per_image, bias, residual;
+    int fuses; /* expected: the Mul is taken into the Conv */
+} excite_case;
+
+/* z = Conv1x1(Mul(y, s)) (+ r), outputs z; y, s (and r) graph inputs. */
+static oct_graph *excite_graph(const excite_case *c, const float *w, const float *b) {
+    oct_graph *g = oct_graph_new();
+    g->opset = 13;
+    g->name = strdup("excite");
+    const int64_t yd[4] = {c->n, c->c, c->h, c->w}, sd[4] = {c->scale_per_image ? c->n : 1, c->c, 1, 1};
+    const int64_t wd[4] = {c->m, c->c, 1, 1}, rd[4] = {c->n, c->m, c->h, c->w};
+    const int y = test_graph_input(g, "y", OCTET_FLOAT, 4, yd), s = test_graph_input(g, "s", OCTET_FLOAT, 4, sd);
+    const int r = c->residual ? test_graph_input(g, "r", OCTET_FLOAT, 4, rd) : -1;
+    const int wv = test_graph_const(g, "W", OCTET_FLOAT, 4, wd, w);
+    const int bv = c->bias ? test_graph_const(g, "B", OCTET_FLOAT, 1, &c->m, b) : -1;
+    const int prod = test_graph_node_out(g, "", "Mul", 2, c->scale_first ? (int[]){s, y} : (int[]){y, s});
+    int z = test_graph_node_out(g, "", "Conv", c->bias ? 3 : 2, (int[]){prod, wv, bv});
+    if (c->residual) z = test_graph_node_out(g, "", "Add", 2, (int[]){z, r});
+    g->outputs = malloc(sizeof(int));
+    g->outputs[g->n_outputs++] = z;
+    return g;
+}
+
+static const excite_case EXCITE_CASES[] = {
+    {1, 32, 12, 12, 16, 1, 0, 1, 0, 1},  /* 144 pixels, the scale first */
+    {2, 24, 11, 13, 40, 0, 1, 0, 1, 1},  /* batch 2, a scale per image, no bias, a residual */
+    {2, 20, 16, 9, 24, 1, 0, 1, 1, 1},   /* batch 2 sharing one scale */
+    {1, 16, 10, 10, 8, 0, 0, 1, 0, 0},   /* 100 pixels: the Mul stays */
+    {1, 16, 11, 11, 130, 0, 0, 1, 0, 0}, /* more output channels than pixels: the Mul stays */
+};
+enum { N_EXCITE = sizeof EXCITE_CASES / sizeof EXCITE_CASES[0] };
+
+START_TEST(excite_moves_into_projection) {
+    const excite_case *c = &EXCITE_CASES[_i];
+    const int64_t P = c->h * c->w, ny = c->n * c->c * P, nz = c->n * c->m * P, ns = (c->scale_per_image ? c->n : 1) * c->c;
+    float *y = malloc(sizeof(float) * (size_t)ny), *r = malloc(sizeof(float) * (size_t)nz);
+    float *w = malloc(sizeof(float) * (size_t)(c->m * c->c)), *b = malloc(sizeof(float) * (size_t)c->m);
+    float *sc = malloc(sizeof(float) * (size_t)ns);
+    double *want = malloc(sizeof(double) * (size_t)nz);
+    for (int64_t i = 0; i < ny; i++) y[i] = frand(-1.f, 2.f);
+    for (int64_t i = 0; i < nz; i++) r[i] = frand(-1.f, 1.f);
+    for (int64_t i = 0; i < c->m * c->c; i++) w[i] = frand(-0.5f, 0.5f);
+    for (int64_t i = 0; i < c->m; i++) b[i] = frand(-0.3f, 0.3f);
+    for (int64_t i = 0; i < ns; i++) sc[i] = frand(0.f, 1.f);
+    for (int64_t n = 0; n < c->n; n++)
+        for (int64_t o = 0; o < c->m; o++)
+            for (int64_t p = 0; p < P; p++) {
+                double v = c->bias ? b[o] : 0.0;
+                for (int64_t k = 0; k < c->c; k++)
+                    v += (double)w[o * c->c + k] * y[(n * c->c + k) * P + p] * sc[(c->scale_per_image ? n : 0) * c->c + k];
+                want[(n * c->m + o) * P + p] = v + (c->residual ? r[(n * c->m + o) * P + p] : 0.0);
+            }
+    oct_graph *g = excite_graph(c, w, b);
+    const octet_tensor in[3] = {{OCTET_FLOAT, 4, {c->n, c->c, c->h, c->w}, y},
+                                {OCTET_FLOAT, 4, {c->scale_per_image ? c->n : 1, c->c, 1, 1}, sc},
+                                {OCTET_FLOAT, 4, {c->n, c->m, c->h, c->w}, r}};
+    for (int isa = 0; isa < OCT_ISA_COUNT; isa++) {
+        if (!oct_isa_supported((oct_isa)isa)) continue;
+        test_use_isa((oct_isa)isa);
+        for (int threads = 1; threads <= 2; threads++)
+            for (int no_fuse = 0; no_fuse <= 1; no_fuse++) {
+                if (no_fuse) setenv("OCTET_NO_FUSE_SE", "1", 1);
+                octet_tensor out;
+                test_plan_run(g, threads, c->fuses && !no_fuse ? 1 : 2, c->residual ? 3 : 2, in, 1, &out);
+                unsetenv("OCTET_NO_FUSE_SE");
+                const float *got = out.data;
+                for (int64_t i = 0; i < nz; i++)
+                    ck_assert_msg(fabs(got[i] - want[i]) <= 1e-5 + 1e-4 * fabs(want[i]),
+                                  "excite case %d (%s), %s, %d threads, [%lld]: %.9g, expected %.9g", _i,
+                                  no_fuse ? "unfused" : "fused", oct_isa_name((oct_isa)isa), threads, (long long)i,
+                                  got[i], want[i]);
+                octet_tensor_release(&out);
+            }
+    }
+    test_default_isa();
+    /* the calibration network gets the Mul back, under its name, and the Conv reading it */
+    if (c->fuses) {
+        octet_error err = {0};
+        oct_calib_net net;
+        ck_assert_msg(oct_calib_net_build(&net, g, in, &err) == 0, "%s", err.msg);
+        int muls = 0, convs = 0;
+        for (int k = 0; k < net.g->n_nodes; k++) {
+            const oct_node *n = &net.g->nodes[k];
+            if (n->dead) continue;
+            if (strcmp(n->op_type, "Mul") == 0) {
+                ck_assert_str_eq(n->name, "Mul");
+                ck_assert_int_eq(net.g->values[n->in[c->scale_first ? 0 : 1]].dims[2], 1);
+                muls++;
+            }
+            if (strcmp(n->op_type, "Conv") == 0) {
+                ck_assert(n->n_in == (c->bias ? 3 : 2));
+                ck_assert(net.g->values[n->in[0]].producer >= 0 &&
+                          strcmp(net.g->nodes[net.g->values[n->in[0]].producer].op_type, "Mul") == 0);
+                for (int a = 0; a < n->n_attr; a++) ck_assert(strncmp(n->attrs[a].name, "octet_excite", 12) != 0);
+                convs++;
+            }
+        }
+        ck_assert(muls == 1 && convs == 1);
+        octet_tensor got;
+        ck_assert_msg(oct_calib_net_run(&net, in, 1, NULL, NULL, &got, &err) == 0, "%s", err.msg);
+        for (int64_t i = 0; i < nz; i++)
+            ck_assert_msg(fabs(((float *)got.data)[i] - want[i]) <= 1e-5 + 1e-4 * fabs(want[i]),
+                          "calibration network [%lld]: %g vs %g", (long long)i, ((float *)got.data)[i], want[i]);
+        octet_tensor_release(&got);
+        oct_calib_net_free(&net);
+    }
+    oct_graph_free(g);
+    free(y), free(r), free(w), free(b), free(sc), free(want);
+}
+END_TEST
+
 START_TEST(int8_squeeze_fuses_bit_exact) {
     const q_case *c = &Q_CASES[_i];
     const int64_t nx = c->c * c->h * c->w;
@@ -456,6 +576,7 @@ static Suite *suite(void) {
     tcase_add_loop_test(tc, squeeze_fuses_and_matches_reference, 0, N_FUSED);
     tcase_add_test(tc, other_convs_do_not_fuse);
     tcase_add_test(tc, fused_plan_plans_again_and_calibrates);
+    tcase_add_loop_test(tc, excite_moves_into_projection, 0, N_EXCITE);
     tcase_add_loop_test(tc, int8_squeeze_fuses_bit_exact, 0, N_Q);
     tcase_add_test(tc, int8_excite_mul_bit_exact);
     suite_add_tcase(s, tc);

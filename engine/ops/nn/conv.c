@@ -98,7 +98,8 @@ static int plan_pixels_as_a(oct_graph *g, oct_node *n, conv_params *p, octet_err
 
 static int conv_infer_params(oct_graph *g, oct_node *n, octet_error *err) {
     nn_reset_params(n);
-    if (oct_check_inputs(n, 2, 3, err)) return -1;
+    const int excite = (int)oct_attr_int(n, "octet_excite", 0);
+    if (oct_check_inputs(n, 2, excite ? 4 : 3, err)) return -1;
     if (n->n_out != 1) return oct_fail(err, OCTET_ERR_FORMAT, "Conv has %d outputs, expects 1", n->n_out);
     if (nn_require_float(g, n, 0, "input", err) || nn_require_float(g, n, 1, "weight", err)) return -1;
     const oct_value *x = oct_in_val(g, n, 0), *w = oct_in_val(g, n, 1);
@@ -157,6 +158,17 @@ static int conv_infer_params(oct_graph *g, oct_node *n, octet_error *err) {
     p->in_vol = oct_geom_in_vol(&p->geom);
     p->threads = nn_plan_threads();
     n->params = p;
+    if (excite) {
+        if (!oct_node_has_input(n, 3) || nn_require_float(g, n, 3, "excite scale", err)) return -1;
+        const oct_value *sv = oct_in_val(g, n, 3);
+        if (sv->rank != x->rank || (sv->dims[0] != 1 && sv->dims[0] != p->N) || sv->dims[1] != C)
+            return oct_fail(err, OCTET_ERR_SHAPE, "excite scale '%s' must have one value per channel", sv->name);
+        for (int d = 2; d < sv->rank; d++)
+            if (sv->dims[d] != 1)
+                return oct_fail(err, OCTET_ERR_SHAPE, "excite scale '%s' must have one value per channel", sv->name);
+        p->excite = 1;
+        p->excite_per_image = sv->dims[0] == p->N && p->N > 1;
+    }
     if (nn_check_int(p->K, "the reduction size (channels x kernel volume)", err) ||
         nn_check_int(p->P, "the output volume", err) || nn_check_int(p->in_vol, "the input volume", err) ||
         nn_check_int(p->M, "the output channel count", err))
@@ -168,7 +180,9 @@ static int conv_infer_params(oct_graph *g, oct_node *n, octet_error *err) {
     /* The GEMM strategies' kernels are fixed here: the weight packing and the im2col panels follow
        their micro-tile. */
     p->packed_arch = oct_sgemm_arch_current();
-    if (conv_direct_fits(g, n, p)) {
+    if (p->excite && !pointwise)
+        return oct_fail(err, OCTET_ERR_INTERNAL, "Conv '%s': a fused excite needs a 1x1 convolution", n->name);
+    if (conv_direct_fits(g, n, p) && !p->excite) {
         p->mode = CONV_DIRECT;
         return conv_plan_direct(g, n, p, err);
     } else if (p->Cg == 1) {
@@ -176,6 +190,14 @@ static int conv_infer_params(oct_graph *g, oct_node *n, octet_error *err) {
         return conv_plan_depthwise(g, n, p, err);
     } else if (pointwise) {
         p->mode = CONV_POINTWISE;
+        if (p->excite) { /* weights scaled per run into the workspace (packed at plan time) */
+            if (p->group != 1 || !nn_input_is_const(g, n, 1))
+                return oct_fail(err, OCTET_ERR_INTERNAL, "Conv '%s': a fused excite needs constant ungrouped weights",
+                                n->name);
+            n->workspace_bytes = nn_float_bytes((int64_t)oct_sgemm_packed_a_floats(p->packed_arch, (int)p->Mg, (int)p->K));
+            if (!n->workspace_bytes) return oct_fail(err, OCTET_ERR_NOMEM, "Conv workspace size overflows");
+            return pack_gemm_weights(g, n, p, err);
+        }
         if (pixels_as_a_fits(g, n, p)) return plan_pixels_as_a(g, n, p, err);
         /* an expansion feeding a depthwise conv: output channels split as the depthwise conv splits
            them, so that each core reads its channels from its own cache (see qconv.c) */
@@ -244,17 +266,34 @@ static int conv_infer(oct_graph *g, oct_node *n, octet_error *err) {
     return 0;
 }
 
+/* The packed weights (strips of mr rows, element [k * mr + i]) times scale[k], into scaled. */
+static void scale_packed(const oct_sgemm_arch *arch, const conv_params *p, const float *packed, const float *scale,
+                         float *scaled) {
+    const int64_t mr = arch->mr, strips = (p->Mg + mr - 1) / mr;
+    for (int64_t s = 0; s < strips; s++)
+        for (int64_t k = 0; k < p->K; k++) {
+            const int64_t at = (s * p->K + k) * mr;
+            for (int64_t i = 0; i < mr; i++) scaled[at + i] = packed[at + i] * scale[k];
+        }
+}
+
 static void run_pointwise(const oct_run_ctx *ctx, const oct_node *n, const conv_params *p, const float *x,
                           const float *w, const float *bias, const float *res, float *y) {
     const int t = nn_run_threads(ctx, p->threads);
     const oct_sgemm_arch *arch = gemm_arch(p);
+    const float *excite = p->excite ? oct_in(ctx, n, 3)->data : NULL;
     for (int64_t b = 0; b < p->N; b++)
         for (int64_t gi = 0; gi < p->group; gi++) {
+            const float *ap = packed_group(p, gi);
+            if (excite && (b == 0 || p->excite_per_image)) { /* one group (conv_infer_params) */
+                scale_packed(arch, p, ap, excite + (p->excite_per_image ? b * p->C : 0), ctx->workspace);
+            }
+            if (excite) ap = ctx->workspace;
             const int64_t yoff = (b * p->M + gi * p->Mg) * p->P;
             const oct_epilogue_args e = {.alpha = 1.f, .row_bias = bias ? bias + gi * p->Mg : NULL,
                                          .res = res ? res + yoff : NULL, .ldr = p->P, .act = nn_node_act(n)};
             const nn_gemm gm = {.arch = arch, .m = (int)p->Mg, .n = (int)p->P, .k = (int)p->Cg,
-                                .a = p->packed_w ? NULL : w + gi * p->Mg * p->Cg, .ap = packed_group(p, gi), .lda = (int)p->Cg,
+                                .a = ap ? NULL : w + gi * p->Mg * p->Cg, .ap = ap, .lda = (int)p->Cg,
                                 .b = x + (b * p->C + gi * p->Cg) * p->in_vol, .ldb = (int)p->in_vol,
                                 .y = y + yoff, .ldy = (int)p->P, .e = &e, .split_rows = p->split_channels};
             nn_gemm_run(ctx, t, &gm);
@@ -403,8 +442,10 @@ static int conv_run(const oct_run_ctx *ctx, const oct_node *n, octet_error *err)
     float *y = oct_out(ctx, n, 0)->data;
     const float *res = nn_residual(ctx, n);
     if (p->N == 0 || p->P == 0) return 0;
-    if (p->pixels_as_a) {
+    if (p->pixels_as_a || p->excite) {
         if (!p->packed_w) return oct_fail(err, OCTET_ERR_INTERNAL, "Conv '%s': weights were not packed", n->name);
+    }
+    if (p->pixels_as_a) {
         run_pixels_as_a(ctx, n, p, x, bias, res, y);
         return 0;
     }

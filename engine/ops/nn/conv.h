@@ -29,6 +29,10 @@ typedef struct {
     size_t panel_bytes; /* the shared panel at the start of the workspace; slice_bytes per thread follow */
     int panel_per_thread; /* pointwise: each thread copies its own panel (then panel_bytes per thread) */
     int64_t ntiles;     /* im2col mode: pixel tiles per image, whole strips each (tile: the widest) */
+    /* An SE excite fused in (engine/passes/fuse_se.c): input 3 holds one scale per input channel
+       (per image when excite_per_image), the pointwise GEMM runs on a copy of the packed weights
+       scaled along k, made per run in the workspace. */
+    int excite, excite_per_image;
 } conv_params;
 
 /* The depthwise strategy (one input channel per group): conv_depthwise.c. Planning sets the
