@@ -1,5 +1,5 @@
 /* Conv's few-channel strategy: dense 2-D convolutions over at most OCT_DWF_DENSE_MAX_C input
-   channels at column stride 2 (image stems: 3 channels, 3x3 / 7x7 windows), by output rows
+   channels at column stride 2 with windows up to 5 wide (image stems: 3 channels, 3x3), by output rows
    (kernels/ref/dwconv_rows_f32.h). im2col would write 27..147 values per output pixel that then
    feed only 32..64 multiply-adds each; here every input channel's rows are copied once per band
    into a padded L1 scratch and each loaded vector feeds four output channels. Work items are
