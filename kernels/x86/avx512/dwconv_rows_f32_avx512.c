@@ -1,6 +1,6 @@
 /* The padded copy and the row loop of the fp32 depthwise row path (ref/dwconv_rows_f32.h) with
    AVX-512: 16 output columns per vector, one FMA per tap, the weights of the common kernels (3x3,
-   5x5 at column stride 1 and 2) held in registers, two accumulators per vector so that the tap
+   5x5) held in registers, two accumulators per vector so that the tap
    chain is half as long; epilogue in registers before the one store. */
 #include <immintrin.h>
 
@@ -21,18 +21,13 @@ static void fill_split(const oct_dwf_plan *pl, const float *row, float *dst) {
     float *od = dst + ((pl->pw + 1) & 1) * pl->half + (pl->pw + 1) / 2;
     for (int64_t ic = 0; ic < pl->iw; ic += 32) {
         const int64_t left = pl->iw - ic;
-        __m512 a, b;
-        if (left >= 32) {
-            a = _mm512_loadu_ps(row + ic);
-            b = _mm512_loadu_ps(row + ic + 16);
-        } else {
-            a = _mm512_maskz_loadu_ps(first_lanes(left), row + ic);
-            b = _mm512_maskz_loadu_ps(first_lanes(left - 16), row + ic + 16);
-        }
-        if (left >= 32) { /* plain stores: a masked one costs more even with every lane set */
+        if (left >= 32) { /* plain loads and stores: a masked store costs more even with every lane set */
+            const __m512 a = _mm512_loadu_ps(row + ic), b = _mm512_loadu_ps(row + ic + 16);
             _mm512_storeu_ps(ev + ic / 2, _mm512_permutex2var_ps(a, even, b));
             _mm512_storeu_ps(od + ic / 2, _mm512_permutex2var_ps(a, odd, b));
         } else {
+            const __m512 a = _mm512_maskz_loadu_ps(first_lanes(left), row + ic);
+            const __m512 b = _mm512_maskz_loadu_ps(first_lanes(left - 16), row + ic + 16);
             _mm512_mask_storeu_ps(ev + ic / 2, first_lanes((left + 1) / 2), _mm512_permutex2var_ps(a, even, b));
             _mm512_mask_storeu_ps(od + ic / 2, first_lanes(left / 2), _mm512_permutex2var_ps(a, odd, b));
         }
@@ -101,44 +96,40 @@ static inline __attribute__((always_inline)) void put(__m512 acc, const float *r
     if (want_sum) *total = _mm512_mask_add_ps(*total, keep, *total, acc);
 }
 
-/* The taps of nr (1 or 2) output rows at columns [c0, c0 + 16), the second row one scratch row
-   below the first (row stride 1), into acc[row][tap parity]. Each scratch row and phase the rows
-   read is two aligned loads (rows and phases start on 64 bytes, c0 on 16 floats); the taps at
+/* The taps of nr (1 or 2) output rows at columns [c0, c0 + 16) at column stride 1, the second
+   row one scratch row below the first (row stride 1), into acc[row][tap parity]. Each scratch row
+   the rows read is two aligned loads (rows start on 64 bytes, c0 on 16 floats); the taps at
    offsets 1..4 are VALIGND of the pair, where unaligned loads would split a cache line on 15 of
    16 offsets; two rows share the kh - 1 scratch rows they both read. */
-static inline __attribute__((always_inline)) void taps(const float *in, int64_t pitch, int64_t half, int64_t c0,
-                                                       const __m512 *wv, const int kh, const int kw, const int sw,
-                                                       const int nr, __m512 acc[2][2]) {
+static inline __attribute__((always_inline)) void taps(const float *in, int64_t pitch, int64_t c0, const __m512 *wv,
+                                                       const int kh, const int kw, const int nr, __m512 acc[2][2]) {
 #pragma GCC unroll 6
     for (int ii = 0; ii < kh + nr - 1; ii++) {
-#pragma GCC unroll 2
-        for (int ph = 0; ph < sw; ph++) {
-            const float *src = in + ii * pitch + ph * half + c0;
-            const __m512 a0 = _mm512_load_ps(src), a1 = kw > sw ? _mm512_load_ps(src + 16) : a0;
+        const float *src = in + ii * pitch + c0;
+        const __m512 a0 = _mm512_load_ps(src), a1 = kw > 1 ? _mm512_load_ps(src + 16) : a0;
 #pragma GCC unroll 5
-            for (int j = ph; j < kw; j += sw) {
-                const __m512 v = shifted(a0, a1, j / sw);
+        for (int j = 0; j < kw; j++) {
+            const __m512 v = shifted(a0, a1, j);
 #pragma GCC unroll 2
-                for (int q = 0; q < nr; q++) {
-                    const int i = ii - q;
-                    if (i >= 0 && i < kh) acc[q][j & 1] = _mm512_fmadd_ps(v, wv[i * kw + j], acc[q][j & 1]);
-                }
+            for (int q = 0; q < nr; q++) {
+                const int i = ii - q;
+                if (i >= 0 && i < kh) acc[q][j & 1] = _mm512_fmadd_ps(v, wv[i * kw + j], acc[q][j & 1]);
             }
         }
     }
 }
 
-/* Output rows of a band for the kernels whose weights sit in registers (kh, kw, sw compile-time
-   constants; kw / sw <= 4): rows in pairs at row stride 1 (four independent accumulator chains,
-   and the shared scratch rows read once), else one at a time. */
+/* Output rows of a band at column stride 1 for the kernels whose weights sit in registers (kh, kw
+   compile-time constants, kw <= 5): rows in pairs at row stride 1 (four independent accumulator
+   chains, and the shared scratch rows read once), else one at a time. */
 static inline __attribute__((always_inline)) void rows_held(const oct_dwf_plan *pl, const float *in, int64_t rows,
                                                             const float *w, float bias, const float *res,
                                                             const oct_act *act, float *y, double *sum, const int kh,
-                                                            const int kw, const int sw) {
+                                                            const int kw) {
     __m512 wv[25];
 #pragma GCC unroll 25
     for (int t = 0; t < kh * kw; t++) wv[t] = _mm512_set1_ps(w[t]);
-    const int64_t pitch = pl->pitch, half = pl->half, ow = pl->ow, step = pl->sh * pitch;
+    const int64_t pitch = pl->pitch, ow = pl->ow, step = pl->sh * pitch;
     const __m512 vb = _mm512_set1_ps(bias), zero = _mm512_setzero_ps();
     __m512 total = zero;
     int64_t r = 0;
@@ -146,7 +137,7 @@ static inline __attribute__((always_inline)) void rows_held(const oct_dwf_plan *
         for (; r + 2 <= rows; r += 2, in += 2 * pitch) {
             for (int64_t c0 = 0; c0 < ow; c0 += OCT_DWF_COLS) {
                 __m512 acc[2][2] = {{vb, zero}, {vb, zero}};
-                taps(in, pitch, half, c0, wv, kh, kw, sw, 2, acc);
+                taps(in, pitch, c0, wv, kh, kw, 2, acc);
                 for (int q = 0; q < 2; q++)
                     put(_mm512_add_ps(acc[q][0], acc[q][1]), res ? res + (r + q) * ow + c0 : NULL, act,
                         y + (r + q) * ow + c0, ow - c0, &total, sum != NULL);
@@ -155,7 +146,7 @@ static inline __attribute__((always_inline)) void rows_held(const oct_dwf_plan *
     for (; r < rows; r++, in += step)
         for (int64_t c0 = 0; c0 < ow; c0 += OCT_DWF_COLS) {
             __m512 acc[2][2] = {{vb, zero}, {zero, zero}};
-            taps(in, pitch, half, c0, wv, kh, kw, sw, 1, acc);
+            taps(in, pitch, c0, wv, kh, kw, 1, acc);
             put(_mm512_add_ps(acc[0][0], acc[0][1]), res ? res + r * ow + c0 : NULL, act, y + r * ow + c0, ow - c0,
                 &total, sum != NULL);
         }
@@ -227,11 +218,10 @@ static void rows_avx512(const oct_dwf_plan *pl, const float *in, int64_t rows, c
     if (plain2 && pl->kh == 3 && pl->kw == 3) rows_s2perm(pl, in, rows, w, bias, res, act, y, sum, 3, 3);
     else if (plain2 && pl->kh == 5 && pl->kw == 5) rows_s2perm(pl, in, rows, w, bias, res, act, y, sum, 5, 5);
     else if (plain2) oct_ref_dwf_kernels.rows(pl, in, rows, w, bias, res, act, y, sum); /* not planned so */
-    else if (pl->kh == 3 && pl->kw == 3 && pl->sw == 1) rows_held(pl, in, rows, w, bias, res, act, y, sum, 3, 3, 1);
-    else if (pl->kh == 3 && pl->kw == 3) rows_held(pl, in, rows, w, bias, res, act, y, sum, 3, 3, 2);
-    else if (pl->kh == 5 && pl->kw == 5 && pl->sw == 1) rows_held(pl, in, rows, w, bias, res, act, y, sum, 5, 5, 1);
-    else if (pl->kh == 5 && pl->kw == 5) rows_held(pl, in, rows, w, bias, res, act, y, sum, 5, 5, 2);
-    else rows_any(pl, in, rows, w, bias, res, act, y, sum);
+    else if (pl->sw == 1 && pl->kh == 3 && pl->kw == 3) rows_held(pl, in, rows, w, bias, res, act, y, sum, 3, 3);
+    else if (pl->sw == 1 && pl->kh == 5 && pl->kw == 5) rows_held(pl, in, rows, w, bias, res, act, y, sum, 5, 5);
+    else rows_any(pl, in, rows, w, bias, res, act, y, sum); /* and stride-2 phases, which dw_path.h does not plan
+                                                               for 3x3 / 5x5 */
 }
 
 /* ---- dense convolutions with few input channels ---------------------------------------------- */
