@@ -60,6 +60,11 @@ extern const oct_misc_kernel_set oct_avx512_misc_kernels;
 /* AVX-512 VBMI: oct_avx512_misc_kernels with a VPERMI2B table lookup. */
 extern const oct_misc_kernel_set oct_avx512vbmi_misc_kernels;
 void oct_vbmi_qlut(const uint8_t *x, int64_t n, const uint8_t table[256], uint8_t *y);
+/* AVX-512BW 8-bit max pooling (x86/avx512/maxpool8_avx512.c), the maxpool_u8/s8 of both AVX-512
+   sets for the geometries oct_avx512_maxpool8_fits accepts (row stride 1 or 2, k[2] <= 4). */
+int oct_avx512_maxpool8_fits(const oct_conv_geom *g);
+void oct_avx512_maxpool_u8(const oct_conv_geom *g, const uint8_t *x, uint8_t *y);
+void oct_avx512_maxpool_s8(const oct_conv_geom *g, const int8_t *x, int8_t *y);
 #endif
 #if defined(__aarch64__)
 extern const oct_misc_kernel_set oct_neon_misc_kernels;

@@ -104,8 +104,24 @@ enum { MAX_ROWS = 64 };
     }
 
 DEFINE_MAXPOOL_VEC(maxpool_f32, float, -FLT_MAX, oct_ref_maxpool_f32)
+#if defined(OCT_MISC_MAXPOOL8_AVX512)
+/* The AVX-512 sets take the hand-written byte kernel where it fits (x86/avx512/maxpool8_avx512.c):
+   the row-buffer loop above leaves the stride-2 column step to scalar code. */
+DEFINE_MAXPOOL_VEC(maxpool_u8_rows, uint8_t, 0, oct_ref_maxpool_u8)
+DEFINE_MAXPOOL_VEC(maxpool_s8_rows, int8_t, INT8_MIN, oct_ref_maxpool_s8)
+int oct_tmp_pool_old; /* TEMP A/B */
+static void maxpool_u8(const oct_conv_geom *g, const uint8_t *x, uint8_t *y) {
+    if (!oct_tmp_pool_old && oct_avx512_maxpool8_fits(g)) oct_avx512_maxpool_u8(g, x, y);
+    else maxpool_u8_rows(g, x, y);
+}
+static void maxpool_s8(const oct_conv_geom *g, const int8_t *x, int8_t *y) {
+    if (oct_avx512_maxpool8_fits(g)) oct_avx512_maxpool_s8(g, x, y);
+    else maxpool_s8_rows(g, x, y);
+}
+#else
 DEFINE_MAXPOOL_VEC(maxpool_u8, uint8_t, 0, oct_ref_maxpool_u8)
 DEFINE_MAXPOOL_VEC(maxpool_s8, int8_t, INT8_MIN, oct_ref_maxpool_s8)
+#endif
 
 /* [lo, hi) of one dim's window inside the input and the divisor extent of count_include_pad, as
    kernels/ref/pool.c computes them. */

@@ -38,6 +38,7 @@ static void qconv_free(void *pp) {
     free(p->const_mult);
     free(p->const_wzp);
     qconv_direct_free(p->direct);
+    qconv_lanes_free(p->lanes);
     free(p);
 }
 
@@ -143,6 +144,7 @@ static int qconv_pack(oct_graph *g, const oct_node *n, qconv_params *p, octet_er
     const uint8_t *wd = w->data;
     if (p->mode == QCONV_DEPTHWISE) return qconv_pack_depthwise(p, wd, err);
     if (p->mode == QCONV_DIRECT) return qconv_pack_direct(p, wd, err);
+    if (p->mode == QCONV_LANES) return qconv_pack_lanes(p, wd, err);
     const size_t bytes = p->ks->qweights_bytes((int)p->M, (int)p->K);
     if (!bytes) return oct_fail(err, OCTET_ERR_NOMEM, "packed weight size overflows");
     p->packed_buf = aligned_alloc(64, quant_align64(bytes));
@@ -232,6 +234,8 @@ static int qconv_plan_work(oct_graph *g, oct_node *n, qconv_params *p, octet_err
         if (qconv_plan_depthwise(p, err)) return -1;
     } else if (p->mode == QCONV_DIRECT) {
         if (qconv_plan_direct(p, err)) return -1;
+    } else if (p->mode == QCONV_LANES) {
+        if (qconv_plan_lanes(p, err)) return -1;
     } else if (qconv_plan_gemm(p, outer, want, err)) {
         return -1;
     }
@@ -340,6 +344,7 @@ static int qconv_infer_common(oct_graph *g, oct_node *n, int qlinear, octet_erro
     p->out_s8 = qlinear && oct_in_val(g, n, p->in.y_zp)->dtype == OCTET_INT8;
     p->mode = p->Cg == 1 ? QCONV_DEPTHWISE : QCONV_GEMM;
     if (qconv_direct_fits(g, n, p)) p->mode = QCONV_DIRECT;
+    if (qconv_lanes_fits(g, n, p)) p->mode = QCONV_LANES;
     p->ks = quant_kernels();
     p->unfold = oct_qpanel_kernels_selected();
     if (qconv_plan_work(g, n, p, err)) return -1;
@@ -457,6 +462,7 @@ static int qconv_run(const oct_run_ctx *ctx, const oct_node *n, octet_error *err
     }
     if (p->mode == QCONV_DEPTHWISE) qconv_run_depthwise(ctx, p, &a);
     else if (p->mode == QCONV_DIRECT) qconv_run_direct(ctx, p, &a);
+    else if (p->mode == QCONV_LANES) qconv_run_lanes(ctx, p, &a);
     else run_gemm(ctx, p, &a);
     return 0;
 }

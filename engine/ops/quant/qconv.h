@@ -7,7 +7,7 @@
 #include "qpanel_isa.h"
 #include "quant_common.h"
 
-enum { QCONV_DEPTHWISE, QCONV_GEMM, QCONV_DIRECT };
+enum { QCONV_DEPTHWISE, QCONV_GEMM, QCONV_DIRECT, QCONV_LANES };
 
 /* Input slots of the two ops; -1 where an op has no such input. */
 typedef struct {
@@ -38,6 +38,7 @@ typedef struct {
     oct_qweights packed;
     void *dw_w; /* the depthwise strategy's plan and int8-domain weights (qconv_depthwise.c) */
     void *direct; /* the direct strategy's plan and packed weights (qconv_direct.c), or NULL */
+    void *lanes;  /* the channel-lane strategy's (qconv_lanes.c), or NULL */
     int has_table;      /* a fused activation table maps every stored byte (fuse_qlut.c) */
     uint8_t table[256];
     /* When the scales and zero points are constants (as in every exported model): the
@@ -82,5 +83,16 @@ int qconv_plan_direct(qconv_params *p, octet_error *err);
 int qconv_pack_direct(qconv_params *p, const uint8_t *w, octet_error *err);
 void qconv_run_direct(const oct_run_ctx *ctx, const qconv_params *p, const qconv_run_args *a);
 void qconv_direct_free(void *direct);
+
+/* True when every weight zero point of the (constant) weights is 0 in the int8 domain. */
+int qconv_weight_zp_is_zero(oct_graph *g, const oct_node *n, const qconv_params *p);
+
+/* The channel-lane strategy (2-D, one group, a window larger than 1x1, QLinearConv without an
+   activation table, AVX-512 VNNI): qconv_lanes.c, with the direct strategy's contract. */
+int qconv_lanes_fits(oct_graph *g, const oct_node *n, const qconv_params *p);
+int qconv_plan_lanes(qconv_params *p, octet_error *err);
+int qconv_pack_lanes(qconv_params *p, const uint8_t *w, octet_error *err);
+void qconv_run_lanes(const oct_run_ctx *ctx, const qconv_params *p, const qconv_run_args *a);
+void qconv_lanes_free(void *lanes);
 
 #endif

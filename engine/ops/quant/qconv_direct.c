@@ -30,8 +30,7 @@ typedef struct {
     uint8_t *w;                 /* [group][w_bytes] */
 } qconv_direct_plan;
 
-/* True when every weight zero point of the (constant) input is 0 in the int8 domain. */
-static int weight_zp_is_zero(oct_graph *g, const oct_node *n, const qconv_params *p) {
+int qconv_weight_zp_is_zero(oct_graph *g, const oct_node *n, const qconv_params *p) {
     const int shift = p->w_u8 ? 128 : 0;
     if (!oct_node_has_input(n, p->in.w_zp)) return shift == 0;
     const oct_value *z = &g->values[n->in[p->in.w_zp]];
@@ -74,7 +73,7 @@ int qconv_direct_fits(oct_graph *g, const oct_node *n, const qconv_params *p) {
         if (geo->stride[i] != 1) return 0;
     if (p->Cg == 1 && p->group > 1) return 0; /* real depthwise layers keep their loop */
     if (geo->k[2] > OCT_DCONV_KW_MAX || (geo->k[2] - 1) * geo->dil[2] > OCT_DCONV_REACH_MAX) return 0;
-    if (g->values[n->in[p->in.w]].kind != OCT_VAL_CONST || !weight_zp_is_zero(g, n, p)) return 0;
+    if (g->values[n->in[p->in.w]].kind != OCT_VAL_CONST || !qconv_weight_zp_is_zero(g, n, p)) return 0;
     if (!oct_dconv_select()->s8_simd) return 0;
     const int three_d = geo->out[0] > 1 || geo->k[0] > 1;
     if (p->kvol == 1) return 0; /* 1x1: the GEMM reads the input directly already */

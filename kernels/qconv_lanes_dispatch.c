@@ -1,0 +1,21 @@
+/* The channel-lane int8 convolution set for an ISA level (ref/qconv_lanes.h). Only AVX-512 VNNI
+   has a twin; elsewhere the op keeps its other strategies (the ref twin serves the tests). */
+#include "kernels.h"
+#include "ref/qconv_lanes.h"
+
+#if defined(__x86_64__)
+extern const oct_lconv_kernels oct_vnni_lconv_kernels;
+#endif
+
+const oct_lconv_kernels *oct_lconv_kernels_for(oct_isa isa) {
+#if defined(__x86_64__)
+    if (isa == OCT_ISA_VNNI && oct_isa_supported(OCT_ISA_AVX512) && __builtin_cpu_supports("avx512vnni"))
+        return &oct_vnni_lconv_kernels;
+#endif
+    (void)isa;
+    return NULL;
+}
+
+const oct_lconv_kernels *oct_lconv_kernels_selected(void) {
+    return oct_lconv_kernels_for(oct_kernels()->isa);
+}

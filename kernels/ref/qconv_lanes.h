@@ -1,0 +1,83 @@
+/* Channel-lane int8 convolution (QLinearConv, 2-D, one group): output channels in the vector
+   lanes, pixels broadcast, no im2col.
+
+   The implicit GEMM unfolds K = C * KH * KW bytes per output pixel (9x the input for a 3x3 conv)
+   and, with pixels in the lanes, wastes most of a vector on small planes (7x7 = 49 pixels fill
+   4 vectors of 16). Here a band of input rows is repacked once into a slab of pixels
+   [row][column][C4] (C4 = C rounded up to 4: 4 consecutive channels per 4-byte group, the halo
+   holding the input zero point); a register tile then holds a few output pixels x up to 64 output
+   channels, each pixel's 4 channel bytes at a tap are broadcast to all lanes, and the weights of 16
+   channels x 4 bytes are one vector. Any stride or dilation is a pixel's slab offset; the plane
+   size costs nothing. The write-back requantizes each pixel's channel vectors, and a strip of
+   pixels is transposed to the NCHW output rows.
+
+   Weights are packed at plan time as [channel block of 64][kh][kw][channel group][64 lanes][4]
+   int8 (uint8 weights shifted to int8), zero past M and past C. Weight zero points must be 0 in the
+   int8 domain: the write-back subtracts only the input zero point's term x_zp * sum(w). Sums wrap
+   modulo 2^32 like every int8 kernel here, and the requantization is oct_requant_one's float
+   sequence, so every twin stores the same bytes. */
+#ifndef OCT_QCONV_LANES_H
+#define OCT_QCONV_LANES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "nn_kernels.h"
+#include "quant_kernels.h"
+
+/* Output channels per packed block (four 16-lane vectors); the most kernel taps (KH * KW). */
+enum { OCT_LCONV_MB = 64, OCT_LCONV_TAPS_MAX = 121 };
+
+typedef struct {
+    oct_conv_geom g;     /* 2-D: out[0] = k[0] = 1 */
+    int64_t C, M;        /* input and output channels */
+    int64_t C4;          /* bytes per slab pixel: C rounded up to 4 */
+    int64_t cgroups;     /* C4 / 4 */
+    int64_t mblocks;     /* ceil(M / 64) */
+} oct_lconv_shape;
+
+/* Fills s; returns 0, or -1 when the geometry is not 2-D or has more than OCT_LCONV_TAPS_MAX taps. */
+int oct_lconv_shape_init(oct_lconv_shape *s, const oct_conv_geom *g, int64_t C, int64_t M);
+
+/* A band of output rows [oh0, oh0 + nh) and the slab of input rows it reads: input rows
+   [ih0, ih0 + rows), columns [-pad, wp - pad), each pixel C4 bytes, rows `pitch` bytes apart. */
+typedef struct {
+    int64_t oh0, nh, ih0, rows, wp, pitch;
+} oct_lconv_band;
+
+/* Fills b and returns the slab's bytes; 0 when the size overflows. */
+size_t oct_lconv_band_init(const oct_lconv_shape *s, int64_t oh0, int64_t nh, oct_lconv_band *b);
+
+/* Bytes of the packed weights; 0 when the size overflows. */
+size_t oct_lconv_wbytes(const oct_lconv_shape *s);
+/* Packs w[M][C][KH][KW] (int8, or uint8 when w_u8) and sets wsum[m] = sum of channel m's int8
+   weights. */
+void oct_lconv_pack(const oct_lconv_shape *s, const uint8_t *w, int w_u8, int8_t *buf, int32_t *wsum);
+
+/* Run-time arguments for one image. */
+typedef struct {
+    const oct_lconv_shape *s;
+    const int8_t *w;       /* packed */
+    const int32_t *wsum;   /* [M] */
+    int32_t x_zp;          /* input zero point, uint8 domain */
+    const oct_requant *rq; /* rows = output channels; no table */
+    uint8_t *y;            /* [M][OH * OW] */
+} oct_lconv_args;
+
+typedef struct {
+    const char *name;
+    /* Fills the slab of band b from x[C][IH][IW] (each byte ^ x_xor; outside the input: pad). */
+    void (*repack)(const oct_lconv_shape *s, const uint8_t *x, uint8_t x_xor, uint8_t pad, const oct_lconv_band *b,
+                   uint8_t *slab);
+    /* Output channel blocks [mb0, mb1) of every pixel of band b, from its slab. */
+    void (*conv)(const oct_lconv_args *a, const uint8_t *slab, const oct_lconv_band *b, int64_t mb0, int64_t mb1);
+} oct_lconv_kernels;
+
+extern const oct_lconv_kernels oct_ref_lconv_kernels;
+
+/* The set for an ISA level, NULL where the level has none (the op then plans another strategy):
+   AVX-512 VNNI only. */
+const oct_lconv_kernels *oct_lconv_kernels_for(oct_isa isa);
+const oct_lconv_kernels *oct_lconv_kernels_selected(void);
+
+#endif
