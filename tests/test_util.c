@@ -128,6 +128,13 @@ void test_attr_ints_fill(oct_graph *g, int k, const char *name, int n, int64_t v
     for (int i = 0; i < n; i++) a->ints[i] = v;
 }
 
+void test_attr_ints(oct_graph *g, int k, const char *name, int n, const int64_t *v) {
+    oct_attr *a = new_attr(g, k, name, OCT_ATTR_INTS);
+    a->n = n;
+    a->ints = checked(malloc(sizeof(int64_t) * (size_t)(n > 0 ? n : 1)));
+    memcpy(a->ints, v, sizeof(int64_t) * (size_t)n);
+}
+
 void test_random_requant(int (*rin)(int lo, int hi), int rows, float unit, int per_row, int with_bias, int out_s8,
                          int narrow, float *scale, int32_t *bias, oct_requant *q) {
     for (int r = 0; r < rows; r++) {

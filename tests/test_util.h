@@ -41,6 +41,8 @@ int test_graph_node_out(oct_graph *g, const char *domain, const char *type, int 
 void test_attr_float(oct_graph *g, int k, const char *name, float v);
 void test_attr_string(oct_graph *g, int k, const char *name, const char *v);
 void test_attr_ints_fill(oct_graph *g, int k, const char *name, int n, int64_t v);
+/* An INTS attribute holding v[0..n). */
+void test_attr_ints(oct_graph *g, int k, const char *name, int n, const int64_t *v);
 
 /* A random requantization of `rows` rows for the int8 kernel tests, drawn with the caller's
    rin(lo, hi): multipliers in (0, 1e5 * unit], biases in [-5e4, 5e4] (stored only with_bias),
