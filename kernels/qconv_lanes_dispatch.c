@@ -4,13 +4,13 @@
 #include "ref/qconv_lanes.h"
 
 #if defined(__x86_64__)
-extern const oct_lconv_kernels oct_vnni_lconv_kernels;
+extern const oct_lconv_kernels oct_vnni_lconv_kernels, oct_vbmi_lconv_kernels;
 #endif
 
 const oct_lconv_kernels *oct_lconv_kernels_for(oct_isa isa) {
 #if defined(__x86_64__)
     if (isa == OCT_ISA_VNNI && oct_isa_supported(OCT_ISA_AVX512) && __builtin_cpu_supports("avx512vnni"))
-        return &oct_vnni_lconv_kernels;
+        return __builtin_cpu_supports("avx512vbmi") ? &oct_vbmi_lconv_kernels : &oct_vnni_lconv_kernels;
 #endif
     (void)isa;
     return NULL;

@@ -47,6 +47,7 @@ typedef struct {
     float *scale;
     int32_t *bias;
     oct_requant rq;
+    uint8_t table[256];
 } lcase;
 
 static void lcase_init(lcase *c, const lshape *s, int variant) {
@@ -74,6 +75,10 @@ static void lcase_init(lcase *c, const lshape *s, int variant) {
     const float unit = 2e-7f / sqrtf((float)(s->C * s->KH * s->KW));
     test_random_requant(rin, (int)s->M, unit, c->per_row, c->with_bias, c->out_s8, c->narrow, c->scale, c->bias,
                         &c->rq);
+    if (variant % 2) { /* a fused activation table: any byte permutation */
+        for (int i = 0; i < 256; i++) c->table[i] = (uint8_t)(i * 167 + 13);
+        c->rq.table = c->table;
+    }
 }
 
 static void lcase_free(lcase *c) { free(c->x), free(c->w), free(c->scale), free(c->bias); }
@@ -97,7 +102,7 @@ static void naive(const lcase *c, uint8_t *y) {
                             const uint8_t wr = c->w[((m * s->C + ci) * s->KH + kh) * s->KW + kw];
                             acc += (int64_t)xv * (c->w_u8 ? wr - 128 : (int8_t)wr);
                         }
-                y[(m * OH + oh) * OW + ow] = (uint8_t)oct_requant_one(&c->rq, (int)m, (int32_t)acc, lo, hi);
+                y[(m * OH + oh) * OW + ow] = oct_requant_byte(&c->rq, oct_requant_one(&c->rq, (int)m, (int32_t)acc, lo, hi));
             }
 }
 
@@ -136,6 +141,7 @@ START_TEST(kernels_match_the_plain_loop) {
         const oct_lconv_kernels *sets[2] = {&oct_ref_lconv_kernels, oct_lconv_kernels_for(OCT_ISA_VNNI)};
         for (int k = 0; k < 2; k++) {
             if (!sets[k] || (k == 1 && !oct_isa_supported(OCT_ISA_VNNI))) continue;
+            if (c.rq.table && !sets[k]->maps_tables) continue;
             for (int64_t nh = 1; nh <= c.g.out[1]; nh = nh * 3 + 1) {
                 memset(y, 0x5A, (size_t)yn + 64);
                 run_kernels(sets[k], &c, nh, y);
@@ -182,7 +188,7 @@ static oct_graph *qlinearconv_graph(const lcase *c, const float *sw, float sx, f
     const int64_t xd[4] = {1, s->C, s->IH, s->IW}, wd[4] = {s->M, s->C, s->KH, s->KW}, md = s->M;
     const int xi = test_graph_input(g, "x", xt, 4, xd);
     const uint8_t xz = (uint8_t)(c->x_zp - (c->x_s8 ? 128 : 0)), wz = c->w_u8 ? 128 : 0, yz = (uint8_t)c->rq.zp;
-    const int in[9] = {xi,
+    int in[10] = {xi,
                        test_graph_f32(g, "sx", sx),
                        test_graph_const(g, "xz", xt, 0, NULL, &xz),
                        test_graph_const(g, "w", wt, 4, wd, c->w),
@@ -191,7 +197,12 @@ static oct_graph *qlinearconv_graph(const lcase *c, const float *sw, float sx, f
                        test_graph_f32(g, "sy", sy),
                        test_graph_const(g, "yz", c->out_s8 ? OCTET_INT8 : OCTET_UINT8, 0, NULL, &yz),
                        test_graph_const(g, "b", OCTET_INT32, 1, &md, c->bias)};
-    const int ni = test_graph_node(g, "", "QLinearConv", 9, in);
+    const int ni = test_graph_node(g, "", "QLinearConv", c->rq.table ? 10 : 9, in);
+    if (c->rq.table) {
+        const int64_t td = 256;
+        g->nodes[ni].in[9] = test_graph_const(g, "table", OCTET_UINT8, 1, &td, c->rq.table);
+        test_attr_ints_fill(g, ni, "octet_output_table", 0, 1);
+    }
     const int64_t pads[4] = {s->pt, s->pl, s->pb, s->pr}, strides[2] = {s->sh, s->sw}, dil[2] = {s->dh, s->dw};
     test_attr_ints(g, ni, "pads", 4, pads);
     test_attr_ints(g, ni, "strides", 2, strides);
@@ -204,7 +215,7 @@ START_TEST(qlinearconv_plans_lanes_and_matches) {
     const lshape *s = &shapes[_i];
     lcase c;
     lcase_init(&c, s, 5 + _i);
-    c.with_bias = 1;
+    c.rq.bias = c.bias; /* the op always gets the bias input */
     /* the op computes its multipliers as s_x * s_w / s_y in float: build the case's from those */
     const float sx = 0.02f, sy = 0.5f;
     float *sw = malloc(sizeof(float) * (size_t)s->M);
@@ -225,7 +236,8 @@ START_TEST(qlinearconv_plans_lanes_and_matches) {
             uint8_t *y = run_graph(g, c.x, threads);
             const qconv_params *p = g->nodes[0].params;
             const int small = s->KH * s->KW > 1 || oct_geom_out_vol(&c.g) <= 100;
-            const int expect = vnni && oct_lconv_kernels_selected() && s->C >= 16 && small;
+            const oct_lconv_kernels *ks = oct_lconv_kernels_selected();
+            const int expect = vnni && ks && (!c.rq.table || ks->maps_tables) && s->C >= 16 && small;
             ck_assert_msg((p->mode == QCONV_LANES) == expect, "shape %d: mode %d", _i, p->mode);
             for (int64_t i = 0; i < yn; i++)
                 ck_assert_msg(y[i] == want[i], "shape %d threads %d vnni %d: byte %lld is %u, want %u", _i, threads,

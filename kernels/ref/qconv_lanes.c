@@ -97,4 +97,4 @@ static void ref_conv(const oct_lconv_args *a, const uint8_t *slab, const oct_lco
         }
 }
 
-const oct_lconv_kernels oct_ref_lconv_kernels = {"ref", ref_repack, ref_conv};
+const oct_lconv_kernels oct_ref_lconv_kernels = {"ref", ref_repack, ref_conv, 1};

@@ -60,7 +60,7 @@ typedef struct {
     const int8_t *w;       /* packed */
     const int32_t *wsum;   /* [M] */
     int32_t x_zp;          /* input zero point, uint8 domain */
-    const oct_requant *rq; /* rows = output channels; no table */
+    const oct_requant *rq; /* rows = output channels; a table only for sets that map tables */
     uint8_t *y;            /* [M][OH * OW] */
 } oct_lconv_args;
 
@@ -71,12 +71,13 @@ typedef struct {
                    uint8_t *slab);
     /* Output channel blocks [mb0, mb1) of every pixel of band b, from its slab. */
     void (*conv)(const oct_lconv_args *a, const uint8_t *slab, const oct_lconv_band *b, int64_t mb0, int64_t mb1);
+    int maps_tables; /* conv applies oct_requant.table (the SIMD twin needs VBMI for it) */
 } oct_lconv_kernels;
 
 extern const oct_lconv_kernels oct_ref_lconv_kernels;
 
 /* The set for an ISA level, NULL where the level has none (the op then plans another strategy):
-   AVX-512 VNNI only. */
+   AVX-512 VNNI only, mapping tables where the CPU has VBMI. */
 const oct_lconv_kernels *oct_lconv_kernels_for(oct_isa isa);
 const oct_lconv_kernels *oct_lconv_kernels_selected(void);
 

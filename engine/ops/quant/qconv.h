@@ -88,8 +88,8 @@ void qconv_direct_free(void *direct);
 int qconv_weight_zp_is_zero(oct_graph *g, const oct_node *n, const qconv_params *p);
 
 /* The channel-lane strategy (2-D, one group, >= 16 input channels, a window larger than 1x1 or a
-   small plane, QLinearConv without an activation table, AVX-512 VNNI): qconv_lanes.c, with the
-   direct strategy's contract. */
+   small plane, QLinearConv, AVX-512 VNNI; fused activation tables with VBMI): qconv_lanes.c, with
+   the direct strategy's contract. */
 int qconv_lanes_fits(oct_graph *g, const oct_node *n, const qconv_params *p);
 int qconv_plan_lanes(qconv_params *p, octet_error *err);
 int qconv_pack_lanes(qconv_params *p, const uint8_t *w, octet_error *err);

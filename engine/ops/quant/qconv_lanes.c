@@ -39,8 +39,9 @@ static int lanes_enabled(void) {
 enum { POINTWISE_LANES_MAX_PIXELS = 100 };
 
 int qconv_lanes_fits(oct_graph *g, const oct_node *n, const qconv_params *p) {
-    if (!lanes_enabled() || !oct_lconv_kernels_selected()) return 0;
-    if (!p->qlinear || p->has_table || p->group != 1 || p->C < 16) return 0;
+    const oct_lconv_kernels *ks = oct_lconv_kernels_selected();
+    if (!lanes_enabled() || !ks || (p->has_table && !ks->maps_tables)) return 0;
+    if (!p->qlinear || p->group != 1 || p->C < 16) return 0;
     if (p->kvol == 1 && p->P > POINTWISE_LANES_MAX_PIXELS) return 0;
     if (g->values[n->in[p->in.w]].kind != OCT_VAL_CONST || !qconv_weight_zp_is_zero(g, n, p)) return 0;
     oct_lconv_shape s;

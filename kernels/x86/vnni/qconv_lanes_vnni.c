@@ -7,11 +7,13 @@
    per-lane constants (oct_requant_one's float sequence: VMAXPS keeps lo on NaN, VCVTPS2DQ rounds
    to nearest even) into an L1 stage of [pixel][64 channel bytes]; each 16 pixels of a strip are
    then transposed by four rounds of in-lane unpacks and stored as 16-byte runs of the NCHW output
-   rows. The slab repack runs the same transposition the other way: 16 channel rows of 64 input
-   columns become 64 pixels of 16 channel bytes. */
+   rows, through a fused activation table by VPERMI2B where the CPU has VBMI. The slab repack runs
+   the same transposition the other way: 16 channel rows of 64 input columns become 64 pixels of 16
+   channel bytes. */
 #include <immintrin.h>
 #include <string.h>
 
+#include "qlut_vbmi.h"
 #include "ref/qconv_lanes.h"
 
 enum { LANES = 16, STRIP = 48, STAGE_ROW = 64 };
@@ -150,8 +152,10 @@ static inline __attribute__((always_inline)) void tile(const uint8_t *slab, cons
             _mm_store_si128((__m128i *)(void *)(stage + p * STAGE_ROW + v * LANES), requant(acc[p][v], q->add[v], q->mul[v], q));
 }
 
-/* Pixels [0, n) of the stage (mv channels) to y[channel * P + pixel]. */
-static void store_strip(const uint8_t *stage, int64_t n, int64_t mv, uint8_t *y, int64_t P) {
+/* Pixels [0, n) of the stage (mv channels) to y[channel * P + pixel], each byte through tab when
+   there is one. */
+static inline __attribute__((always_inline)) void store_strip(const uint8_t *stage, int64_t n, int64_t mv,
+                                                             uint8_t *y, int64_t P, const oct_vbmi_table *tab) {
     for (int64_t g0 = 0; g0 < n; g0 += 16) {
         const int64_t cnt = n - g0 < 16 ? n - g0 : 16;
         const __mmask16 m = (__mmask16)(cnt == 16 ? 0xFFFF : (1u << cnt) - 1);
@@ -160,17 +164,30 @@ static void store_strip(const uint8_t *stage, int64_t n, int64_t mv, uint8_t *y,
         for (int i = 0; i < 16; i++)
             r[i] = i < cnt ? _mm512_load_si512(stage + (g0 + i) * STAGE_ROW) : _mm512_setzero_si512();
         transpose16x64(r, out);
-#pragma GCC unroll 4
-        for (int L = 0; L < 4; L++)
 #pragma GCC unroll 16
-            for (int e = 0; e < 16; e++) {
+        for (int e = 0; e < 16; e++) {
+            const __m512i v = tab ? oct_vbmi_lookup(tab, out[e]) : out[e];
+#pragma GCC unroll 4
+            for (int L = 0; L < 4; L++) {
                 const int64_t ch = 16 * L + e;
                 if (ch >= mv) continue;
                 uint8_t *d = y + ch * P + g0;
-                if (cnt == 16) _mm_storeu_si128((__m128i *)(void *)d, lane_of(out[e], L));
-                else _mm_mask_storeu_epi8(d, m, lane_of(out[e], L));
+                if (cnt == 16) _mm_storeu_si128((__m128i *)(void *)d, lane_of(v, L));
+                else _mm_mask_storeu_epi8(d, m, lane_of(v, L));
             }
+        }
     }
+}
+
+static void store_strip_plain(const uint8_t *stage, int64_t n, int64_t mv, uint8_t *y, int64_t P) {
+    store_strip(stage, n, mv, y, P, NULL);
+}
+
+/* Only reached through oct_vbmi_lconv_kernels, on CPUs with VBMI. */
+static OCT_VBMI_TARGET void store_strip_table(const uint8_t *stage, int64_t n, int64_t mv, uint8_t *y, int64_t P,
+                                              const uint8_t table[256]) {
+    const oct_vbmi_table tab = oct_vbmi_table_load(table);
+    store_strip(stage, n, mv, y, P, &tab);
 }
 
 static void block_constants(const oct_lconv_args *a, int64_t m0, int64_t mv, block_rq *q) {
@@ -225,9 +242,11 @@ static void vnni_conv(const oct_lconv_args *a, const uint8_t *slab, const oct_lc
                     else if (nv == 2) tile(slab, poff + tp, wb, toff, taps, s->cgroups, 8, 2, &q, st);
                     else tile(slab, poff + tp, wb, toff, taps, s->cgroups, 8, 1, &q, st);
                 }
-            store_strip(stage, n, mv, yb + q0, P);
+            if (a->rq->table) store_strip_table(stage, n, mv, yb + q0, P, a->rq->table);
+            else store_strip_plain(stage, n, mv, yb + q0, P);
         }
     }
 }
 
-const oct_lconv_kernels oct_vnni_lconv_kernels = {"vnni", vnni_repack, vnni_conv};
+const oct_lconv_kernels oct_vnni_lconv_kernels = {"vnni", vnni_repack, vnni_conv, 0};
+const oct_lconv_kernels oct_vbmi_lconv_kernels = {"vnni+vbmi", vnni_repack, vnni_conv, 1};
