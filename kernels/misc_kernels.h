@@ -14,7 +14,8 @@
 
    The vector sets are one portable source (kernels/vec/misc_vec.c) that the compiler vectorises
    under each ISA's flags, plus hand-written table lookups where the compiler cannot (AVX-512 VBMI
-   VPERMI2B, NEON TBL). The pooling entries take dilation 1 only and write no indices; the ops
+   VPERMI2B, NEON TBL) and the AVX-512 8-bit max pooling (masked byte loads, stride-2 column picks
+   by VPMOVWB or VPERMT2B, which the compiler does not find). The pooling entries take dilation 1 only and write no indices; the ops
    send other cases to ref. */
 #ifndef OCT_MISC_KERNELS_H
 #define OCT_MISC_KERNELS_H
@@ -60,11 +61,15 @@ extern const oct_misc_kernel_set oct_avx512_misc_kernels;
 /* AVX-512 VBMI: oct_avx512_misc_kernels with a VPERMI2B table lookup. */
 extern const oct_misc_kernel_set oct_avx512vbmi_misc_kernels;
 void oct_vbmi_qlut(const uint8_t *x, int64_t n, const uint8_t table[256], uint8_t *y);
-/* AVX-512BW 8-bit max pooling (x86/avx512/maxpool8_avx512.c), the maxpool_u8/s8 of both AVX-512
-   sets for the geometries oct_avx512_maxpool8_fits accepts (row stride 1 or 2, k[2] <= 4). */
+/* 8-bit max pooling for the geometries oct_avx512_maxpool8_fits accepts (row stride 1 or 2,
+   k[2] <= 4): the maxpool_u8/s8 of oct_avx512_misc_kernels with AVX-512BW
+   (x86/avx512/maxpool8_avx512.c) and of oct_avx512vbmi_misc_kernels with VPERMT2B
+   (x86/avx512/maxpool8_vbmi.c). */
 int oct_avx512_maxpool8_fits(const oct_conv_geom *g);
 void oct_avx512_maxpool_u8(const oct_conv_geom *g, const uint8_t *x, uint8_t *y);
 void oct_avx512_maxpool_s8(const oct_conv_geom *g, const int8_t *x, int8_t *y);
+void oct_vbmi_maxpool_u8(const oct_conv_geom *g, const uint8_t *x, uint8_t *y);
+void oct_vbmi_maxpool_s8(const oct_conv_geom *g, const int8_t *x, int8_t *y);
 #endif
 #if defined(__aarch64__)
 extern const oct_misc_kernel_set oct_neon_misc_kernels;

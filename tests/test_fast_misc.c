@@ -76,40 +76,107 @@ static const pool_case POOL_CASES[] = {
 };
 enum { N_POOL_CASES = sizeof POOL_CASES / sizeof POOL_CASES[0] };
 
-START_TEST(maxpool_matches_ref) {
+/* The sets that pool: every level's, plus on x86 the AVX-512 set without VBMI when the CPU's
+   AVX-512 level picks the VBMI one, so both 8-bit max pooling kernels run here. */
+static int pool_sets(const oct_misc_kernel_set *sets[OCT_ISA_COUNT + 1]) {
     oct_isa isas[OCT_ISA_COUNT];
-    const oct_misc_kernel_set *sets[OCT_ISA_COUNT];
-    const int nl = levels(isas, sets);
+    int n = levels(isas, sets);
+#if defined(__x86_64__)
+    int has_plain = 0, has_vbmi = 0;
+    for (int l = 0; l < n; l++) {
+        has_plain |= sets[l] == &oct_avx512_misc_kernels;
+        has_vbmi |= sets[l] == &oct_avx512vbmi_misc_kernels;
+    }
+    if (has_vbmi && !has_plain) sets[n++] = &oct_avx512_misc_kernels;
+#endif
+    return n;
+}
+
+/* Max pooling of one geometry at every set against ref, for float, uint8 and int8 (random
+   bytes, so int8 sees negative values); the 8-bit outputs get a guard byte past the end. */
+static void check_maxpool(const oct_conv_geom *g, const char *what, int ci) {
+    const oct_misc_kernel_set *sets[OCT_ISA_COUNT + 1];
+    const int nl = pool_sets(sets);
+    const int64_t ni = oct_geom_in_vol(g), no = oct_geom_out_vol(g);
+    float *x = malloc(sizeof(float) * (size_t)ni), *r = malloc(sizeof(float) * (size_t)no),
+          *y = malloc(sizeof(float) * (size_t)(no + 1));
+    uint8_t *xb = malloc((size_t)ni), *rb = malloc((size_t)no), *yb = malloc((size_t)no + 1);
+    for (int64_t i = 0; i < ni; i++) {
+        x[i] = frand(-4.f, 4.f);
+        xb[i] = (uint8_t)urand();
+    }
+    oct_ref_maxpool_f32(g, x, r, NULL);
+    for (int l = 0; l < nl; l++) {
+        y[no] = 777.f;
+        sets[l]->maxpool_f32(g, x, y);
+        ck_assert_msg(y[no] == 777.f, "%s %s %d wrote past the output", sets[l]->name, what, ci);
+        for (int64_t i = 0; i < no; i++)
+            ck_assert_msg(y[i] == r[i], "%s maxpool f32 %s %d [%lld]: %g, ref %g", sets[l]->name, what, ci,
+                          (long long)i, y[i], r[i]);
+    }
+    for (int is_s8 = 0; is_s8 < 2; is_s8++) {
+        if (is_s8) oct_ref_maxpool_s8(g, (const int8_t *)xb, (int8_t *)rb, NULL);
+        else oct_ref_maxpool_u8(g, xb, rb, NULL);
+        for (int l = 0; l < nl; l++) {
+            memset(yb, 0x5a, (size_t)no + 1);
+            if (is_s8) sets[l]->maxpool_s8(g, (const int8_t *)xb, (int8_t *)yb);
+            else sets[l]->maxpool_u8(g, xb, yb);
+            ck_assert_msg(yb[no] == 0x5a, "%s %s %d wrote past the output", sets[l]->name, what, ci);
+            for (int64_t i = 0; i < no; i++)
+                ck_assert_msg(yb[i] == rb[i], "%s maxpool %s %s %d [%lld]: %d, ref %d", sets[l]->name,
+                              is_s8 ? "s8" : "u8", what, ci, (long long)i, is_s8 ? (int8_t)yb[i] : yb[i],
+                              is_s8 ? (int8_t)rb[i] : rb[i]);
+        }
+    }
+    free(x), free(r), free(y), free(xb), free(rb), free(yb);
+}
+
+START_TEST(maxpool_matches_ref) {
     for (int ci = 0; ci < N_POOL_CASES; ci++) {
         const oct_conv_geom g = geom_of(&POOL_CASES[ci]);
-        const int64_t ni = oct_geom_in_vol(&g), no = oct_geom_out_vol(&g);
-        float *x = malloc(sizeof(float) * (size_t)ni), *r = malloc(sizeof(float) * (size_t)no),
-              *y = malloc(sizeof(float) * (size_t)(no + 1));
-        uint8_t *xb = malloc((size_t)ni), *rb = malloc((size_t)no), *yb = malloc((size_t)no + 1);
-        for (int64_t i = 0; i < ni; i++) {
-            x[i] = frand(-4.f, 4.f);
-            xb[i] = (uint8_t)urand();
-        }
-        oct_ref_maxpool_f32(&g, x, r, NULL);
-        for (int l = 0; l < nl; l++) {
-            y[no] = 777.f;
-            sets[l]->maxpool_f32(&g, x, y);
-            ck_assert_msg(y[no] == 777.f, "%s case %d wrote past the output", sets[l]->name, ci);
-            for (int64_t i = 0; i < no; i++)
-                ck_assert_msg(y[i] == r[i], "%s maxpool f32 case %d [%lld]: %g, ref %g", sets[l]->name, ci,
-                              (long long)i, y[i], r[i]);
-        }
-        oct_ref_maxpool_u8(&g, xb, rb, NULL);
-        for (int l = 0; l < nl; l++) {
-            sets[l]->maxpool_u8(&g, xb, yb);
-            ck_assert_msg(memcmp(yb, rb, (size_t)no) == 0, "%s maxpool u8 case %d", sets[l]->name, ci);
-        }
-        oct_ref_maxpool_s8(&g, (const int8_t *)xb, (int8_t *)rb, NULL);
-        for (int l = 0; l < nl; l++) {
-            sets[l]->maxpool_s8(&g, (const int8_t *)xb, (int8_t *)yb);
-            ck_assert_msg(memcmp(yb, rb, (size_t)no) == 0, "%s maxpool s8 case %d", sets[l]->name, ci);
-        }
-        free(x), free(r), free(y), free(xb), free(rb), free(yb);
+        check_maxpool(&g, "case", ci);
+    }
+}
+END_TEST
+
+/* The 8-bit AVX-512 kernels' cases (row stride 1 or 2, up to 4 window columns) swept over
+   widths around their 64- and 128-column blocks, every column pad below the window and the
+   ceil-mode overhang: masks at both row ends, one block or several, tiny rows. */
+START_TEST(maxpool_row_blocks_match_ref) {
+    static const int64_t WIDTHS[] = {1, 2, 3, 5, 31, 63, 64, 65, 66, 112, 113, 126, 127, 128, 129, 130, 131, 191, 256, 259};
+    int ci = 0;
+    for (size_t wi = 0; wi < sizeof WIDTHS / sizeof WIDTHS[0]; wi++)
+        for (int64_t sw = 1; sw <= 2; sw++)
+            for (int64_t kw = 1; kw <= 4; kw++)
+                for (int64_t pw = 0; pw < kw; pw++)
+                    for (int64_t over = 0; over < sw; over++, ci++) {
+                        if (WIDTHS[wi] + 2 * pw < kw) continue;
+                        const pool_case c = {{1, 5, WIDTHS[wi]}, {1, 3, kw}, {1, 2, sw}, {0, 1, pw}, {0, 1, pw + over}};
+                        const oct_conv_geom g = geom_of(&c);
+                        check_maxpool(&g, "row blocks", ci);
+                    }
+}
+END_TEST
+
+/* Window rows: 3-D windows of several depths (the generic row count), windows whose rows all
+   lie in padding (pad >= kernel, which the kernels allow), more window rows than the AVX-512
+   kernels take (to the row-buffer loop), and wider rows than their block table. */
+START_TEST(maxpool_window_rows_match_ref) {
+    static const pool_case CASES[] = {
+        {{6, 7, 70}, {3, 3, 3}, {2, 2, 2}, {1, 1, 1}, {1, 1, 1}},
+        {{5, 9, 130}, {2, 2, 2}, {2, 2, 2}, {0, 0, 0}, {1, 1, 0}},
+        {{3, 3, 20}, {1, 2, 2}, {1, 2, 2}, {0, 2, 2}, {0, 2, 2}},    /* all-padding rows and columns */
+        {{4, 4, 9}, {2, 2, 3}, {2, 1, 1}, {3, 0, 1}, {3, 0, 1}},     /* all-padding depths */
+        {{9, 9, 40}, {9, 9, 2}, {1, 1, 2}, {0, 0, 0}, {0, 0, 0}},    /* 81 window rows */
+        {{8, 8, 33}, {4, 4, 4}, {2, 2, 2}, {1, 1, 1}, {1, 1, 1}},    /* 16 window rows, 4 columns */
+        {{1, 2, 2100}, {1, 1, 2}, {1, 1, 1}, {0, 0, 0}, {0, 0, 0}},  /* 2099 outputs: past the table */
+        {{1, 2, 4100}, {1, 2, 3}, {1, 1, 2}, {0, 0, 1}, {0, 0, 1}},
+        {{1, 1, 1}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}, {0, 0, 0}},
+        {{1, 1, 1}, {1, 3, 3}, {1, 2, 2}, {0, 1, 1}, {0, 1, 1}},
+    };
+    for (int ci = 0; ci < (int)(sizeof CASES / sizeof CASES[0]); ci++) {
+        const oct_conv_geom g = geom_of(&CASES[ci]);
+        check_maxpool(&g, "window rows", ci);
     }
 }
 END_TEST
@@ -386,6 +453,8 @@ int main(void) {
     TCase *tc = tcase_create("kernels");
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, maxpool_matches_ref);
+    tcase_add_test(tc, maxpool_row_blocks_match_ref);
+    tcase_add_test(tc, maxpool_window_rows_match_ref);
     tcase_add_test(tc, avgpool_matches_ref);
     tcase_add_test(tc, quantize_matches_ref);
     tcase_add_test(tc, dequantize_matches_ref);

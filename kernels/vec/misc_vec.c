@@ -105,17 +105,24 @@ enum { MAX_ROWS = 64 };
 
 DEFINE_MAXPOOL_VEC(maxpool_f32, float, -FLT_MAX, oct_ref_maxpool_f32)
 #if defined(OCT_MISC_MAXPOOL8_AVX512)
-/* The AVX-512 sets take the hand-written byte kernel where it fits (x86/avx512/maxpool8_avx512.c):
-   the row-buffer loop above leaves the stride-2 column step to scalar code. */
+/* The AVX-512 sets take the hand-written byte kernels where they fit (x86/avx512/maxpool8_*.c),
+   the row-buffer loop above elsewhere. */
 DEFINE_MAXPOOL_VEC(maxpool_u8_rows, uint8_t, 0, oct_ref_maxpool_u8)
 DEFINE_MAXPOOL_VEC(maxpool_s8_rows, int8_t, INT8_MIN, oct_ref_maxpool_s8)
-int oct_tmp_pool_old; /* TEMP A/B */
 static void maxpool_u8(const oct_conv_geom *g, const uint8_t *x, uint8_t *y) {
-    if (!oct_tmp_pool_old && oct_avx512_maxpool8_fits(g)) oct_avx512_maxpool_u8(g, x, y);
+    if (oct_avx512_maxpool8_fits(g)) oct_avx512_maxpool_u8(g, x, y);
     else maxpool_u8_rows(g, x, y);
 }
 static void maxpool_s8(const oct_conv_geom *g, const int8_t *x, int8_t *y) {
     if (oct_avx512_maxpool8_fits(g)) oct_avx512_maxpool_s8(g, x, y);
+    else maxpool_s8_rows(g, x, y);
+}
+static void maxpool_u8_vbmi(const oct_conv_geom *g, const uint8_t *x, uint8_t *y) {
+    if (oct_avx512_maxpool8_fits(g)) oct_vbmi_maxpool_u8(g, x, y);
+    else maxpool_u8_rows(g, x, y);
+}
+static void maxpool_s8_vbmi(const oct_conv_geom *g, const int8_t *x, int8_t *y) {
+    if (oct_avx512_maxpool8_fits(g)) oct_vbmi_maxpool_s8(g, x, y);
     else maxpool_s8_rows(g, x, y);
 }
 #else
@@ -300,8 +307,8 @@ const oct_misc_kernel_set OCT_MISC_SET = {
 const oct_misc_kernel_set OCT_MISC_VBMI_SET = {
     .name = OCT_MISC_NAME "+vbmi",
     .maxpool_f32 = maxpool_f32,
-    .maxpool_u8 = maxpool_u8,
-    .maxpool_s8 = maxpool_s8,
+    .maxpool_u8 = maxpool_u8_vbmi,
+    .maxpool_s8 = maxpool_s8_vbmi,
     .avgpool_f32 = avgpool_f32,
     .quantize_f32_u8 = quantize_f32_u8,
     .quantize_f32_s8 = quantize_f32_s8,

@@ -135,8 +135,6 @@ static int maxpool_run(const oct_run_ctx *ctx, const oct_node *n, octet_error *e
     const void *x = oct_in(ctx, n, 0)->data;
     void *y = oct_out(ctx, n, 0)->data;
     int64_t *idx = n->n_out > 1 && n->out[1] >= 0 ? oct_out(ctx, n, 1)->data : NULL;
-    extern int oct_tmp_pool_old; /* TEMP A/B */
-    oct_tmp_pool_old = getenv("OCT_POOL_OLD") != NULL;
     pool_job j = {p, x, y, idx, oct_misc_kernels()};
     oct_parallel_for(ctx, nn_run_threads(ctx, p->threads), p->planes,
                      !idx && p->unit_dilation ? maxpool_plane_fast : maxpool_plane_ref, &j);
