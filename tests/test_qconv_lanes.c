@@ -180,12 +180,12 @@ static void *run_graph(oct_graph *g, const void *x, int threads) {
 
 /* A QLinearConv of the case whose multipliers s_x * s_w / s_y equal the case's, with a Relu fused
    when the case clamps. */
-static oct_graph *qlinearconv_graph(const lcase *c, const float *sw, float sx, float sy) {
+static oct_graph *qlinearconv_graph(const lcase *c, int64_t batch, const float *sw, float sx, float sy) {
     const lshape *s = c->s;
     oct_graph *g = oct_graph_new();
     g->opset = 17;
     const octet_dtype xt = c->x_s8 ? OCTET_INT8 : OCTET_UINT8, wt = c->w_u8 ? OCTET_UINT8 : OCTET_INT8;
-    const int64_t xd[4] = {1, s->C, s->IH, s->IW}, wd[4] = {s->M, s->C, s->KH, s->KW}, md = s->M;
+    const int64_t xd[4] = {batch, s->C, s->IH, s->IW}, wd[4] = {s->M, s->C, s->KH, s->KW}, md = s->M;
     const int xi = test_graph_input(g, "x", xt, 4, xd);
     const uint8_t xz = (uint8_t)(c->x_zp - (c->x_s8 ? 128 : 0)), wz = c->w_u8 ? 128 : 0, yz = (uint8_t)c->rq.zp;
     int in[10] = {xi,
@@ -225,28 +225,35 @@ START_TEST(qlinearconv_plans_lanes_and_matches) {
     }
     c.rq.qmin = c.out_s8 ? -128 : 0; /* no fused activation: the type's range */
     c.rq.qmax = c.out_s8 ? 127 : 255;
-    const int64_t yn = s->M * oct_geom_out_vol(&c.g);
-    uint8_t *want = malloc((size_t)yn);
-    naive(&c, want);
+    /* odd shapes run a batch of two images (the second one random) */
+    const int64_t batch = 1 + _i % 2, xn = s->C * s->IH * s->IW, yn = s->M * oct_geom_out_vol(&c.g);
+    uint8_t *x = malloc((size_t)(batch * xn)), *want = malloc((size_t)(batch * yn));
+    uint8_t *first = c.x;
+    for (int64_t b = 0; b < batch; b++) {
+        for (int64_t i = 0; i < xn; i++) x[b * xn + i] = b ? (uint8_t)rin(0, 255) : first[i];
+        c.x = x + b * xn;
+        naive(&c, want + b * yn);
+    }
+    c.x = first;
     for (int vnni = 0; vnni < 2; vnni++)
         for (int threads = 1; threads <= 2; threads++) {
             if (vnni && !oct_isa_supported(OCT_ISA_VNNI)) continue;
             test_use_isa(vnni ? OCT_ISA_VNNI : OCT_ISA_REF);
-            oct_graph *g = qlinearconv_graph(&c, sw, sx, sy);
-            uint8_t *y = run_graph(g, c.x, threads);
+            oct_graph *g = qlinearconv_graph(&c, batch, sw, sx, sy);
+            uint8_t *y = run_graph(g, x, threads);
             const qconv_params *p = g->nodes[0].params;
             const int small = s->KH * s->KW > 1 || oct_geom_out_vol(&c.g) <= 100;
             const oct_lconv_kernels *ks = oct_lconv_kernels_selected();
             const int expect = vnni && ks && (!c.rq.table || ks->maps_tables) && s->C >= 16 && small;
             ck_assert_msg((p->mode == QCONV_LANES) == expect, "shape %d: mode %d", _i, p->mode);
-            for (int64_t i = 0; i < yn; i++)
+            for (int64_t i = 0; i < batch * yn; i++)
                 ck_assert_msg(y[i] == want[i], "shape %d threads %d vnni %d: byte %lld is %u, want %u", _i, threads,
                               vnni, (long long)i, y[i], want[i]);
             free(y);
             oct_graph_free(g);
         }
     test_default_isa();
-    free(want), free(sw);
+    free(x), free(want), free(sw);
     lcase_free(&c);
 }
 END_TEST
