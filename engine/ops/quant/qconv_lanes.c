@@ -66,8 +66,8 @@ static void choose_bands(const qconv_params *p, qconv_lanes_plan *d) {
         int64_t most = OH * OW / BAND_MIN_PIXELS; /* bands of at least BAND_MIN_PIXELS */
         if (most > OH) most = OH;
         if (most < 1) most = 1;
-        const int64_t need = (want + p->N - 1) / p->N;
-        if (bands < need) bands = need < most ? need : most > bands ? most : bands;
+        const int64_t need = (want + p->N - 1) / p->N, target = need < most ? need : most;
+        if (bands < target) bands = target;
         if (p->N * bands < want) {
             const int64_t more = (want + p->N * bands - 1) / (p->N * bands);
             mchunks = more < s->mblocks ? more : s->mblocks;
