@@ -31,7 +31,7 @@ static const lshape shapes[] = {
     {32, 32, 11, 9, 1, 3, 1, 2, 1, 1, 0, 1, 0, 0},   /* 1x3, column stride 2, left pad only */
     {16, 48, 20, 70, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},  /* rows wider than one 64-column repack */
     {3, 16, 12, 12, 7, 7, 2, 2, 1, 1, 3, 3, 3, 3},   /* a stem: 3 channels, 7x7 / 2 */
-    {64, 64, 56, 56, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},  /* ResNet's first stage */
+    {64, 64, 30, 30, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},  /* ResNet's first stage (channels), a smaller plane */
     {32, 40, 7, 7, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0},    /* 1x1 on a small plane: lanes */
     {32, 40, 11, 11, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0},  /* 1x1 on 121 pixels: the GEMM */
 };
