@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "engine/ops/quant/qconv.h"
+#include "kernels/quant_isa.h"
 #include "kernels/ref/qconv_lanes.h"
 #include "test_util.h"
 
@@ -138,8 +139,12 @@ START_TEST(kernels_match_the_plain_loop) {
         const int64_t yn = s->M * oct_geom_out_vol(&c.g);
         uint8_t *want = malloc((size_t)yn), *y = malloc((size_t)yn + 64);
         naive(&c, want);
-        const oct_lconv_kernels *sets[2] = {&oct_ref_lconv_kernels, oct_lconv_kernels_for(OCT_ISA_VNNI)};
-        for (int k = 0; k < 2; k++) {
+        /* ref, the set the CPU's 'vnni' level picks, and the 256-bit one where the CPU has AVX-VNNI */
+        const oct_lconv_kernels *sets[3] = {&oct_ref_lconv_kernels, oct_lconv_kernels_for(OCT_ISA_VNNI), NULL};
+#if defined(__x86_64__)
+        if (oct_cpu_has_avxvnni()) sets[2] = &oct_avxvnni_lconv_kernels;
+#endif
+        for (int k = 0; k < 3; k++) {
             if (!sets[k] || (k == 1 && !oct_isa_supported(OCT_ISA_VNNI))) continue;
             if (c.rq.table && !sets[k]->maps_tables) continue;
             for (int64_t nh = 1; nh <= c.g.out[1]; nh = nh * 3 + 1) {

@@ -77,7 +77,11 @@ typedef struct {
 extern const oct_lconv_kernels oct_ref_lconv_kernels;
 
 /* The set for an ISA level, NULL where the level has none (the op then plans another strategy):
-   AVX-512 VNNI only, mapping tables where the CPU has VBMI. */
+   the 'vnni' level only, 512-bit with AVX-512 (mapping tables where the CPU has VBMI), else 256-bit
+   with AVX-VNNI. */
+#if defined(__x86_64__)
+extern const oct_lconv_kernels oct_avxvnni_lconv_kernels; /* for tests on CPUs that also have AVX-512 */
+#endif
 const oct_lconv_kernels *oct_lconv_kernels_for(oct_isa isa);
 const oct_lconv_kernels *oct_lconv_kernels_selected(void);
 
