@@ -21,6 +21,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "nn_kernels.h"
 #include "quant_kernels.h"
@@ -47,6 +48,45 @@ typedef struct {
 
 /* Fills b and returns the slab's bytes; 0 when the size overflows. */
 size_t oct_lconv_band_init(const oct_lconv_shape *s, int64_t oh0, int64_t nh, oct_lconv_band *b);
+
+/* The SIMD twins' shared walk of a band's slab. */
+
+/* Pads slab row r of band b (srow) and returns its input row: the whole row when that lies outside
+   the input (then -1), else the columns outside the input's, which are [*lo, *hi). */
+static inline int64_t oct_lconv_pad_row(const oct_lconv_shape *s, const oct_lconv_band *b, int64_t r, uint8_t pad,
+                                        uint8_t *srow, int64_t *lo, int64_t *hi) {
+    const int64_t pw = s->g.pad[2], IW = s->g.in[2], ih = b->ih0 + r;
+    *lo = pw < b->wp ? pw : b->wp;
+    *hi = pw + IW < b->wp ? pw + IW : b->wp;
+    if (ih < 0 || ih >= s->g.in[1] || *hi <= *lo) {
+        memset(srow, pad, (size_t)b->pitch);
+        return -1;
+    }
+    memset(srow, pad, (size_t)(*lo * s->C4));
+    memset(srow + *hi * s->C4, pad, (size_t)((b->wp - *hi) * s->C4));
+    return ih;
+}
+
+/* Slab offsets of the taps, toff[kh * KW + kw] (from a pixel's top-left input byte). */
+static inline void oct_lconv_tap_offsets(const oct_lconv_shape *s, const oct_lconv_band *b, int64_t *toff) {
+    const oct_conv_geom *g = &s->g;
+    for (int64_t kh = 0; kh < g->k[1]; kh++)
+        for (int64_t kw = 0; kw < g->k[2]; kw++)
+            toff[kh * g->k[2] + kw] = kh * g->dil[1] * b->pitch + kw * g->dil[2] * s->C4;
+}
+
+/* Slab offsets of the band's pixels [q0, q0 + n) (row-major over its output rows) into poff[0, n),
+   and of pixel q0 again into poff[n, count): tiles compute whole, the extras are never stored. */
+static inline void oct_lconv_pixel_offsets(const oct_lconv_shape *s, const oct_lconv_band *b, int64_t q0, int64_t n,
+                                           int64_t count, int64_t *poff) {
+    const int64_t OW = s->g.out[2], row_step = s->g.stride[1] * b->pitch, col_step = s->g.stride[2] * s->C4;
+    int64_t oh = q0 / OW, ow = q0 % OW;
+    for (int64_t i = 0; i < n; i++) {
+        poff[i] = oh * row_step + ow * col_step;
+        if (++ow == OW) ow = 0, oh++;
+    }
+    for (int64_t i = n; i < count; i++) poff[i] = poff[0];
+}
 
 /* Bytes of the packed weights; 0 when the size overflows. */
 size_t oct_lconv_wbytes(const oct_lconv_shape *s);

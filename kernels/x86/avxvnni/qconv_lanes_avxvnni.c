@@ -68,19 +68,13 @@ static void avxvnni_repack(const oct_lconv_shape *s, const uint8_t *x, uint8_t x
         oct_ref_lconv_kernels.repack(s, x, x_xor, pad, b, slab);
         return;
     }
-    const oct_conv_geom *g = &s->g;
-    const int64_t IH = g->in[1], IW = g->in[2], pw = g->pad[2], plane = IH * IW, C4 = s->C4;
-    const int64_t lo = pw < b->wp ? pw : b->wp, hi = pw + IW < b->wp ? pw + IW : b->wp;
+    const int64_t IW = s->g.in[2], pw = s->g.pad[2], plane = s->g.in[1] * IW, C4 = s->C4;
     const __m256i vx = _mm256_set1_epi8((char)x_xor);
     for (int64_t r = 0; r < b->rows; r++) {
         uint8_t *srow = slab + r * b->pitch;
-        const int64_t ih = b->ih0 + r;
-        if (ih < 0 || ih >= IH || hi <= lo) {
-            memset(srow, pad, (size_t)b->pitch);
-            continue;
-        }
-        memset(srow, pad, (size_t)(lo * C4));
-        memset(srow + hi * C4, pad, (size_t)((b->wp - hi) * C4));
+        int64_t lo, hi; /* slab columns holding input columns lo - pw .. hi - pw */
+        const int64_t ih = oct_lconv_pad_row(s, b, r, pad, srow, &lo, &hi);
+        if (ih < 0) continue;
         int64_t z = lo;
         for (; z + 32 <= hi; z += 32) /* whole 32-column steps; no masked byte loads on AVX2 */
             for (int64_t c0 = 0; c0 < s->C; c0 += 16)
@@ -203,12 +197,10 @@ static void avxvnni_conv(const oct_lconv_args *a, const uint8_t *slab, const oct
                          int64_t mb1) {
     const oct_lconv_shape *s = a->s;
     const oct_conv_geom *g = &s->g;
-    const int64_t KH = g->k[1], KW = g->k[2], OW = g->out[2], P = g->out[1] * OW, taps = KH * KW;
+    const int64_t OW = g->out[2], P = g->out[1] * OW, taps = g->k[1] * g->k[2];
     const int64_t block_bytes = taps * s->cgroups * OCT_LCONV_MB * 4, npx = b->nh * OW;
-    const int64_t row_step = g->stride[1] * b->pitch, col_step = g->stride[2] * s->C4;
     int64_t toff[OCT_LCONV_TAPS_MAX];
-    for (int64_t kh = 0; kh < KH; kh++)
-        for (int64_t kw = 0; kw < KW; kw++) toff[kh * KW + kw] = kh * g->dil[1] * b->pitch + kw * g->dil[2] * s->C4;
+    oct_lconv_tap_offsets(s, b, toff);
     _Alignas(64) uint8_t stage[STRIP * STAGE_ROW];
     int64_t poff[STRIP];
     for (int64_t mb = mb0; mb < mb1; mb++) {
@@ -219,10 +211,7 @@ static void avxvnni_conv(const oct_lconv_args *a, const uint8_t *slab, const oct
         uint8_t *yb = a->y + m0 * P + b->oh0 * OW;
         for (int64_t q0 = 0; q0 < npx; q0 += STRIP) {
             const int64_t n = npx - q0 < STRIP ? npx - q0 : STRIP;
-            for (int64_t i = 0; i < STRIP; i++) { /* pixels past n repeat the first: computed, never stored */
-                const int64_t ql = q0 + (i < n ? i : 0);
-                poff[i] = ql / OW * row_step + ql % OW * col_step;
-            }
+            oct_lconv_pixel_offsets(s, b, q0, n, STRIP, poff);
             for (int v0 = 0; v0 * LANES < mv; v0 += 2)
                 for (int64_t tp = 0; tp < n; tp += NP)
                     tile(slab, poff + tp, wb, toff, taps, s->cgroups, v0, &q, stage + tp * STAGE_ROW);
