@@ -15,8 +15,8 @@
    The vector sets are one portable source (kernels/vec/misc_vec.c) that the compiler vectorises
    under each ISA's flags, plus hand-written table lookups where the compiler cannot (AVX-512 VBMI
    VPERMI2B, NEON TBL) and the AVX-512 8-bit max pooling (masked byte loads, stride-2 column picks
-   by VPMOVWB or VPERMT2B, which the compiler does not find). The pooling entries take dilation 1 only and write no indices; the ops
-   send other cases to ref. */
+   by VPMOVWB or VPERMT2B, which the compiler does not find). The pooling entries take dilation 1
+   only and write no indices; the ops send other cases to ref. */
 #ifndef OCT_MISC_KERNELS_H
 #define OCT_MISC_KERNELS_H
 

@@ -26,6 +26,17 @@ static inline const void *mp8_addr(const void *base, int64_t off) {
     return (const void *)((uintptr_t)base + (uintptr_t)off);
 }
 
+/* Calls ROWS(args..., kd, kh, kw, sw) with constant window dims for the shapes both kernels compile
+   straight-line (3x3/2 of ResNet, 2x2/2 and 2x2x2/2 of U-Nets, 3x3/1), with the run-time ones else. */
+#define MP8_BY_SHAPE(KD, KH, KW, SW, ROWS, ...)                                                      \
+    do {                                                                                            \
+        if ((KD) == 1 && (KH) == 3 && (KW) == 3 && (SW) == 2) ROWS(__VA_ARGS__, 1, 3, 3, 2);         \
+        else if ((KD) == 1 && (KH) == 2 && (KW) == 2 && (SW) == 2) ROWS(__VA_ARGS__, 1, 2, 2, 2);    \
+        else if ((KD) == 2 && (KH) == 2 && (KW) == 2 && (SW) == 2) ROWS(__VA_ARGS__, 2, 2, 2, 2);    \
+        else if ((KD) == 1 && (KH) == 3 && (KW) == 3 && (SW) == 1) ROWS(__VA_ARGS__, 1, 3, 3, 1);    \
+        else ROWS(__VA_ARGS__, KD, KH, KW, SW);                                                     \
+    } while (0)
+
 /* clamp(v, 0, n - 1) */
 static inline int64_t mp8_clamp(int64_t v, int64_t n) { return v < 0 ? 0 : v >= n ? n - 1 : v; }
 

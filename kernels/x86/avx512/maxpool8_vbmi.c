@@ -93,13 +93,8 @@ static void blocks_of(const oct_conv_geom *g, mp8v_blocks *bl) {
         if (g->out[2] <= 0) return; /* no block */                                                  \
         mp8v_blocks bl;                                                                             \
         blocks_of(g, &bl);                                                                          \
-        for (int64_t od = 0; od < g->out[0]; od++) {                                                \
-            if (KD == 1 && KH == 3 && KW == 3 && SW == 2) NAME##_rows(g, &bl, x, y, od, 1, 3, 3, 2); \
-            else if (KD == 1 && KH == 2 && KW == 2 && SW == 2) NAME##_rows(g, &bl, x, y, od, 1, 2, 2, 2); \
-            else if (KD == 2 && KH == 2 && KW == 2 && SW == 2) NAME##_rows(g, &bl, x, y, od, 2, 2, 2, 2); \
-            else if (KD == 1 && KH == 3 && KW == 3 && SW == 1) NAME##_rows(g, &bl, x, y, od, 1, 3, 3, 1); \
-            else NAME##_rows(g, &bl, x, y, od, KD, KH, KW, SW);                                     \
-        }                                                                                           \
+        for (int64_t od = 0; od < g->out[0]; od++)                                                  \
+            MP8_BY_SHAPE(KD, KH, KW, SW, NAME##_rows, g, &bl, x, y, od);                            \
     }
 
 DEFINE_MAXPOOL8_VBMI(oct_vbmi_maxpool_u8, uint8_t, _mm512_max_epu8, 0)
