@@ -113,6 +113,8 @@ void oct_sgemm_run(const oct_sgemm_arch *arch, const oct_sgemm_call *q) {
     }
     const float *a = q->a, *b = q->b;
     const int lda = q->lda, ldb = q->ldb;
+    /* B packed ahead of time is a layer's weights, read from memory rather than cache. */
+    const oct_sgemm_tile_fn tile = q->bp && arch->tile_stream ? arch->tile_stream : arch->tile;
 
     for (int p0 = 0; p0 < k; p0 += kc_blk) {
         const int kc = min_int(k - p0, kc_blk);
@@ -155,7 +157,7 @@ void oct_sgemm_run(const oct_sgemm_arch *arch, const oct_sgemm_call *q) {
                             if (te.res) te.res += (int64_t)i * te.ldr + j;
                             tep = &te;
                         }
-                        arch->tile(rows, cols, kc, astrip, bstrip, bs, crow + j, (size_t)q->ldc, load, tep);
+                        tile(rows, cols, kc, astrip, bstrip, bs, crow + j, (size_t)q->ldc, load, tep);
                     }
                 }
             }

@@ -9,6 +9,10 @@
 
 #include "ref/nn_kernels.h"
 
+/* The micro-tile: c[rows x cols] (+= if load) ap-strip * b-strip over kc, see oct_sgemm_arch.tile. */
+typedef void (*oct_sgemm_tile_fn)(int rows, int cols, int kc, const float *ap, const float *b, size_t bs, float *c,
+                                  size_t ldc, int load, const oct_epilogue_args *e);
+
 typedef struct oct_sgemm_arch {
     const char *name;
     int mr, nr;     /* micro-tile rows (broadcast side, from A) and columns (vector side, from B) */
@@ -21,8 +25,11 @@ typedef struct oct_sgemm_arch {
        b + p * bs: bs == nr for a packed strip, or ldb when reading B in place (then the tile must not
        read past cols). rows <= mr, cols <= nr. When e is not NULL the tile applies it in its
        write-back; e is then relative to the tile's origin and e->c_cs is 0 or 1. */
-    void (*tile)(int rows, int cols, int kc, const float *ap, const float *b, size_t bs, float *c,
-                 size_t ldc, int load, const oct_epilogue_args *e);
+    oct_sgemm_tile_fn tile;
+    /* Optional (NULL: tile): tile() for a B strip packed contiguously (bs == its padded width) that
+       streams from memory rather than cache - weights packed once, Winograd's U - prefetching the
+       strip ahead of its loads. */
+    oct_sgemm_tile_fn tile_stream;
     int reads_b_in_place; /* tile() honours cols on its B loads, so B need not be packed */
     /* Optional (NULL: a scalar copy): dst[j * ldd + i] = src[i * lds + j] for i, j < 8, the block
        copy of oct_sgemm_store_transposed. */

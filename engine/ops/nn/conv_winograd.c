@@ -226,12 +226,13 @@ static void gemm_tiles_as_columns(const oct_sgemm_arch *arch, int64_t nr, const 
 static void gemm_tiles_as_rows(const oct_sgemm_arch *arch, int64_t nr, const float *u, const float *v,
                                int64_t mc, int64_t nt, int64_t C, float *y) {
     const int64_t mr = arch->mr;
+    const oct_sgemm_tile_fn tile = arch->tile_stream ? arch->tile_stream : arch->tile; /* U from memory */
     for (int64_t p0 = 0; p0 < C; p0 += KC) {
         const int kc = (int)min64(KC, C - p0);
         for (int64_t j = 0; j < mc; j += nr)
             for (int64_t i = 0; i < nt; i += mr)
-                arch->tile((int)min64(mr, nt - i), (int)min64(nr, mc - j), kc, v + i * C + p0 * mr,
-                           u + j * C + p0 * nr, (size_t)nr, y + i * mc + j, (size_t)mc, p0 > 0, NULL);
+                tile((int)min64(mr, nt - i), (int)min64(nr, mc - j), kc, v + i * C + p0 * mr, u + j * C + p0 * nr,
+                     (size_t)nr, y + i * mc + j, (size_t)mc, p0 > 0, NULL);
     }
 }
 

@@ -4,7 +4,9 @@
    for the broadcast fits the 16 registers), 12 FMAs per 8 loads per k step, enough independent chains
    to cover the FMA latency on two pipes. Edges are separate instantiations (rows 1..6, 1..2 vectors)
    with maskload/maskstore on the last vector, so B can also be read in place. On the last k block the
-   fused epilogue is applied to the accumulators before they are stored. */
+   fused epilogue is applied to the accumulators before they are stored. The streaming twins
+   (tile_stream) also prefetch the B strip PF_FLOATS ahead, for weights read from memory (see the
+   AVX-512 tile). */
 #include <immintrin.h>
 #include <stdint.h>
 
@@ -12,7 +14,7 @@
 #include "../../sgemm_blocked.h"
 #include "sgemm_avx2_act.h"
 
-enum { MR = 6, NR = 16, NV = NR / 8 };
+enum { MR = 6, NR = 16, NV = NR / 8, PF_FLOATS = 2048 };
 
 /* Lanes [0, cols) of 8 set, as maskload/maskstore want them (sign bit per lane). */
 static inline __m256i lanes(int cols) {
@@ -59,7 +61,7 @@ static inline __attribute__((always_inline)) void tile_body(const int rows, cons
                                                             const float *restrict ap,
                                                             const float *restrict b, size_t bs, float *c,
                                                             size_t ldc, __m256i last, int full, int load,
-                                                            const oct_epilogue_args *e) {
+                                                            const oct_epilogue_args *e, const int stream) {
     __m256 acc[MR][NV];
 #pragma GCC unroll 6
     for (int i = 0; i < rows; i++)
@@ -67,6 +69,8 @@ static inline __attribute__((always_inline)) void tile_body(const int rows, cons
         for (int v = 0; v < nv; v++) acc[i][v] = _mm256_setzero_ps();
     for (int p = 0; p < kc; p++, ap += MR, b += bs) {
         __m256 bv[NV];
+        /* a contiguous B strip: the line this tile reads PF_FLOATS further on (one per 16 floats) */
+        if (stream) _mm_prefetch((const char *)(b + PF_FLOATS), _MM_HINT_T0);
 #pragma GCC unroll 2
         for (int v = 0; v < nv; v++)
             bv[v] = v == nv - 1 && !full ? _mm256_maskload_ps(b + 8 * v, last) : _mm256_loadu_ps(b + 8 * v);
@@ -99,17 +103,14 @@ static inline __attribute__((always_inline)) void tile_body(const int rows, cons
 typedef void (*tile_fn)(int kc, const float *ap, const float *b, size_t bs, float *c, size_t ldc,
                         __m256i last, int load, const oct_epilogue_args *e);
 
-/* F: a full last vector (the common case skips the masks entirely); M: a masked one. */
-#define TILE_FN(R, V)                                                                                   \
-    static void tile_##R##x##V##F(int kc, const float *ap, const float *b, size_t bs, float *c,          \
-                                  size_t ldc, __m256i last, int load, const oct_epilogue_args *e) {     \
-        tile_body(R, V, kc, ap, b, bs, c, ldc, last, 1, load, e);                                       \
-    }                                                                                                   \
-    static void tile_##R##x##V##M(int kc, const float *ap, const float *b, size_t bs, float *c,          \
-                                  size_t ldc, __m256i last, int load, const oct_epilogue_args *e) {     \
-        tile_body(R, V, kc, ap, b, bs, c, ldc, last, 0, load, e);                                       \
+/* F: a full last vector (the common case skips the masks entirely); M: a masked one; S: streaming. */
+#define TILE_FN(R, V, FULL, KIND, STREAM)                                                               \
+    static void tile_##R##x##V##KIND(int kc, const float *ap, const float *b, size_t bs, float *c,       \
+                                     size_t ldc, __m256i last, int load, const oct_epilogue_args *e) {  \
+        tile_body(R, V, kc, ap, b, bs, c, ldc, last, FULL, load, e, STREAM);                            \
     }
-#define TILE_ROW(R) TILE_FN(R, 1) TILE_FN(R, 2)
+#define TILE_KINDS(R, V) TILE_FN(R, V, 1, F, 0) TILE_FN(R, V, 0, M, 0) TILE_FN(R, V, 1, FS, 1) TILE_FN(R, V, 0, MS, 1)
+#define TILE_ROW(R) TILE_KINDS(R, 1) TILE_KINDS(R, 2)
 TILE_ROW(1)
 TILE_ROW(2)
 TILE_ROW(3)
@@ -117,9 +118,9 @@ TILE_ROW(4)
 TILE_ROW(5)
 TILE_ROW(6)
 
-#define TILE_ENTRY(R) {{tile_##R##x1F, tile_##R##x1M}, {tile_##R##x2F, tile_##R##x2M}}
-static const tile_fn tiles[MR][NV][2] = {TILE_ENTRY(1), TILE_ENTRY(2), TILE_ENTRY(3),
-                                         TILE_ENTRY(4), TILE_ENTRY(5), TILE_ENTRY(6)};
+#define TILE_ENTRY(R, S) {{tile_##R##x1F##S, tile_##R##x1M##S}, {tile_##R##x2F##S, tile_##R##x2M##S}}
+#define TILE_TABLE(S) {TILE_ENTRY(1, S), TILE_ENTRY(2, S), TILE_ENTRY(3, S), TILE_ENTRY(4, S), TILE_ENTRY(5, S), TILE_ENTRY(6, S)}
+static const tile_fn tiles[MR][NV][2] = TILE_TABLE(), streams[MR][NV][2] = TILE_TABLE(S);
 
 static void tile(int rows, int cols, int kc, const float *ap, const float *b, size_t bs, float *c,
                  size_t ldc, int load, const oct_epilogue_args *e) {
@@ -127,10 +128,16 @@ static void tile(int rows, int cols, int kc, const float *ap, const float *b, si
     tiles[rows - 1][nv - 1][rem != 8](kc, ap, b, bs, c, ldc, lanes(rem), load, e);
 }
 
+static void tile_stream(int rows, int cols, int kc, const float *ap, const float *b, size_t bs, float *c,
+                        size_t ldc, int load, const oct_epilogue_args *e) {
+    const int nv = (cols + 7) / 8, rem = cols - 8 * (nv - 1);
+    streams[rows - 1][nv - 1][rem != 8](kc, ap, b, bs, c, ldc, lanes(rem), load, e);
+}
+
 /* kc x 16 of B (16 KB) plus the 6 KB A strip sit in a 32 KB L1; the B block (kc x nc, 256 KB) in L2. */
 const oct_sgemm_arch oct_avx2_sgemm_arch = {
     .name = "avx2", .mr = MR, .nr = NR, .kc = 256, .mc = 516, .nc = 256,
-    .pack_a = pack_a, .pack_b = pack_b, .tile = tile, .reads_b_in_place = 1,
+    .pack_a = pack_a, .pack_b = pack_b, .tile = tile, .tile_stream = tile_stream, .reads_b_in_place = 1,
 };
 
 void oct_avx2_sgemm(int m, int n, int k, const float *a, int lda, const float *b, int ldb, float *c,

@@ -5,7 +5,10 @@
    column edges are separate instantiations of the same inline body (rows 1..8, 1..3 vectors) with a
    lane mask on the last vector, so an edge costs no wasted FMAs and needs no scratch tile. On the
    last k block the fused epilogue (alpha, row bias, C, residual, activation) is applied to the
-   accumulators before they are stored, so the output is written once. */
+   accumulators before they are stored, so the output is written once. The streaming twins
+   (tile_stream) also prefetch the B strip PF_FLOATS ahead, for B packed once and read from memory:
+   the hardware prefetchers alone kept weights of Winograd's U and of pixels-as-rows layers at
+   9-12 GB/s (of ~30 a core streams), see the arch's tile_stream in sgemm_blocked.h. */
 #include <immintrin.h>
 #include <stdint.h>
 
@@ -13,7 +16,9 @@
 #include "../../sgemm_blocked.h"
 #include "sgemm_avx512_act.h"
 
-enum { MR = 8, NR = 48, NV = NR / 16 };
+/* PF_FLOATS: 8 KB, ~100 ns of the stream at the tile's pace; 2, 4 and 12 KB measured slower on
+   Winograd's U (Zen 5). */
+enum { MR = 8, NR = 48, NV = NR / 16, PF_FLOATS = 2048 };
 
 /* The first `cols` of 16 lanes. */
 static inline __mmask16 lanes(int cols) { return cols >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << cols) - 1u); }
@@ -88,7 +93,7 @@ static inline __attribute__((always_inline)) void tile_body(const int rows, cons
                                                             const float *restrict ap,
                                                             const float *restrict b, size_t bs, float *c,
                                                             size_t ldc, __mmask16 last, int load,
-                                                            const oct_epilogue_args *e) {
+                                                            const oct_epilogue_args *e, const int stream) {
     __m512 acc[MR][NV];
 #pragma GCC unroll 8
     for (int i = 0; i < rows; i++)
@@ -96,6 +101,9 @@ static inline __attribute__((always_inline)) void tile_body(const int rows, cons
         for (int v = 0; v < nv; v++) acc[i][v] = _mm512_setzero_ps();
     for (int p = 0; p < kc; p++, ap += MR, b += bs) {
         __m512 bv[NV];
+        if (stream) /* a contiguous B strip: the lines this tile reads PF_FLOATS further on */
+#pragma GCC unroll 3
+            for (int v = 0; v < nv; v++) _mm_prefetch((const char *)(b + PF_FLOATS + 16 * v), _MM_HINT_T0);
 #pragma GCC unroll 3
         for (int v = 0; v < nv; v++)
             bv[v] = v == nv - 1 ? _mm512_maskz_loadu_ps(last, b + 16 * v) : _mm512_loadu_ps(b + 16 * v);
@@ -126,7 +134,11 @@ typedef void (*tile_fn)(int kc, const float *ap, const float *b, size_t bs, floa
 #define TILE_FN(R, V)                                                                                   \
     static void tile_##R##x##V(int kc, const float *ap, const float *b, size_t bs, float *c, size_t ldc, \
                                __mmask16 last, int load, const oct_epilogue_args *e) {                  \
-        tile_body(R, V, kc, ap, b, bs, c, ldc, last, load, e);                                          \
+        tile_body(R, V, kc, ap, b, bs, c, ldc, last, load, e, 0);                                       \
+    }                                                                                                   \
+    static void stream_##R##x##V(int kc, const float *ap, const float *b, size_t bs, float *c,           \
+                                 size_t ldc, __mmask16 last, int load, const oct_epilogue_args *e) {    \
+        tile_body(R, V, kc, ap, b, bs, c, ldc, last, load, e, 1);                                       \
     }
 #define TILE_ROW(R) TILE_FN(R, 1) TILE_FN(R, 2) TILE_FN(R, 3)
 TILE_ROW(1)
@@ -144,17 +156,30 @@ static const tile_fn tiles[MR][NV] = {
     {tile_7x1, tile_7x2, tile_7x3}, {tile_8x1, tile_8x2, tile_8x3},
 };
 
+static const tile_fn streams[MR][NV] = {
+    {stream_1x1, stream_1x2, stream_1x3}, {stream_2x1, stream_2x2, stream_2x3}, {stream_3x1, stream_3x2, stream_3x3},
+    {stream_4x1, stream_4x2, stream_4x3}, {stream_5x1, stream_5x2, stream_5x3}, {stream_6x1, stream_6x2, stream_6x3},
+    {stream_7x1, stream_7x2, stream_7x3}, {stream_8x1, stream_8x2, stream_8x3},
+};
+
 static void tile(int rows, int cols, int kc, const float *ap, const float *b, size_t bs, float *c,
                  size_t ldc, int load, const oct_epilogue_args *e) {
     const int nv = (cols + 15) / 16;
     tiles[rows - 1][nv - 1](kc, ap, b, bs, c, ldc, lanes(cols - 16 * (nv - 1)), load, e);
 }
 
+static void tile_stream(int rows, int cols, int kc, const float *ap, const float *b, size_t bs, float *c,
+                        size_t ldc, int load, const oct_epilogue_args *e) {
+    const int nv = (cols + 15) / 16;
+    streams[rows - 1][nv - 1](kc, ap, b, bs, c, ldc, lanes(cols - 16 * (nv - 1)), load, e);
+}
+
 /* kc x NR of B (48 KB) streams from L2 per tile; the 8 KB A strip stays in L1; the kc x nc B block
    (480 KB) fits the 1 MB L2 of current AVX-512 cores with room for the A strip and C. */
 const oct_sgemm_arch oct_avx512_sgemm_arch = {
     .name = "avx512", .mr = MR, .nr = NR, .kc = 256, .mc = 512, .nc = 480,
-    .pack_a = pack_a, .pack_b = pack_b, .tile = tile, .reads_b_in_place = 1, .transpose8x8 = transpose_block,
+    .pack_a = pack_a, .pack_b = pack_b, .tile = tile, .tile_stream = tile_stream, .reads_b_in_place = 1,
+    .transpose8x8 = transpose_block,
 };
 
 void oct_avx512_sgemm(int m, int n, int k, const float *a, int lda, const float *b, int ldb, float *c,
