@@ -122,9 +122,11 @@ static void check_gemm_case(const oct_sgemm_arch *arch, const gemm_case *gc) {
 START_TEST(sgemm_run_matches_ref) {
     oct_isa isas[OCT_ISA_COUNT];
     const int nl = levels(isas);
-    /* Edges of every kind, more than one k block, B wider than the B block, no k at all. */
-    static const int shapes[][3] = {{1, 1, 1},    {1, 1000, 37}, {7, 5, 3},       {8, 48, 256}, {9, 49, 257},
-                                    {13, 97, 300}, {64, 200, 16}, {70, 130, 300}, {3, 17, 0},  {17, 2100, 9}};
+    /* Edges of every kind, more than one k block, B wider than the B block, no k at all, a reduction
+       long enough for the B-strips-outer order of two packed operands. */
+    static const int shapes[][3] = {{1, 1, 1},      {1, 1000, 37}, {7, 5, 3},       {8, 48, 256},
+                                    {9, 49, 257},   {13, 97, 300}, {64, 200, 16},   {70, 130, 300},
+                                    {3, 17, 0},     {17, 2100, 9}, {17, 100, 2100}};
     for (int li = 0; li < nl; li++) {
         select_isa(isas[li]);
         const oct_sgemm_arch *arch = oct_sgemm_arch_current();
