@@ -16,7 +16,7 @@
 #include "../../sgemm_blocked.h"
 #include "sgemm_avx512_act.h"
 
-/* PF_FLOATS: 8 KB, ~100 ns of the stream at the tile's pace; 2, 4 and 12 KB measured slower on
+/* PF_FLOATS: 8 KB, ~100 ns of the stream at the tile's pace; 1, 2 and 4 KB measured slower on
    Winograd's U (Zen 5). */
 enum { MR = 8, NR = 48, NV = NR / 16, PF_FLOATS = 2048 };
 
