@@ -118,20 +118,25 @@ TILE_ROW(4)
 TILE_ROW(5)
 TILE_ROW(6)
 
+/* [stream][rows - 1][vectors - 1][masked last vector] */
 #define TILE_ENTRY(R, S) {{tile_##R##x1F##S, tile_##R##x1M##S}, {tile_##R##x2F##S, tile_##R##x2M##S}}
 #define TILE_TABLE(S) {TILE_ENTRY(1, S), TILE_ENTRY(2, S), TILE_ENTRY(3, S), TILE_ENTRY(4, S), TILE_ENTRY(5, S), TILE_ENTRY(6, S)}
-static const tile_fn tiles[MR][NV][2] = TILE_TABLE(), streams[MR][NV][2] = TILE_TABLE(S);
+static const tile_fn tiles[2][MR][NV][2] = {TILE_TABLE(), TILE_TABLE(S)};
+
+static inline void run_tile(int stream, int rows, int cols, int kc, const float *ap, const float *b, size_t bs,
+                            float *c, size_t ldc, int load, const oct_epilogue_args *e) {
+    const int nv = (cols + 7) / 8, rem = cols - 8 * (nv - 1);
+    tiles[stream][rows - 1][nv - 1][rem != 8](kc, ap, b, bs, c, ldc, lanes(rem), load, e);
+}
 
 static void tile(int rows, int cols, int kc, const float *ap, const float *b, size_t bs, float *c,
                  size_t ldc, int load, const oct_epilogue_args *e) {
-    const int nv = (cols + 7) / 8, rem = cols - 8 * (nv - 1);
-    tiles[rows - 1][nv - 1][rem != 8](kc, ap, b, bs, c, ldc, lanes(rem), load, e);
+    run_tile(0, rows, cols, kc, ap, b, bs, c, ldc, load, e);
 }
 
 static void tile_stream(int rows, int cols, int kc, const float *ap, const float *b, size_t bs, float *c,
                         size_t ldc, int load, const oct_epilogue_args *e) {
-    const int nv = (cols + 7) / 8, rem = cols - 8 * (nv - 1);
-    streams[rows - 1][nv - 1][rem != 8](kc, ap, b, bs, c, ldc, lanes(rem), load, e);
+    run_tile(1, rows, cols, kc, ap, b, bs, c, ldc, load, e);
 }
 
 /* kc x 16 of B (16 KB) plus the 6 KB A strip sit in a 32 KB L1; the B block (kc x nc, 256 KB) in L2. */

@@ -150,28 +150,27 @@ TILE_ROW(6)
 TILE_ROW(7)
 TILE_ROW(8)
 
-static const tile_fn tiles[MR][NV] = {
-    {tile_1x1, tile_1x2, tile_1x3}, {tile_2x1, tile_2x2, tile_2x3}, {tile_3x1, tile_3x2, tile_3x3},
-    {tile_4x1, tile_4x2, tile_4x3}, {tile_5x1, tile_5x2, tile_5x3}, {tile_6x1, tile_6x2, tile_6x3},
-    {tile_7x1, tile_7x2, tile_7x3}, {tile_8x1, tile_8x2, tile_8x3},
-};
+/* [stream][rows - 1][vectors - 1] */
+#define TILE_ROW_OF(P, R) {P##_##R##x1, P##_##R##x2, P##_##R##x3}
+#define TILE_SET(P)                                                                                      \
+    {TILE_ROW_OF(P, 1), TILE_ROW_OF(P, 2), TILE_ROW_OF(P, 3), TILE_ROW_OF(P, 4), TILE_ROW_OF(P, 5),     \
+     TILE_ROW_OF(P, 6), TILE_ROW_OF(P, 7), TILE_ROW_OF(P, 8)}
+static const tile_fn tiles[2][MR][NV] = {TILE_SET(tile), TILE_SET(stream)};
 
-static const tile_fn streams[MR][NV] = {
-    {stream_1x1, stream_1x2, stream_1x3}, {stream_2x1, stream_2x2, stream_2x3}, {stream_3x1, stream_3x2, stream_3x3},
-    {stream_4x1, stream_4x2, stream_4x3}, {stream_5x1, stream_5x2, stream_5x3}, {stream_6x1, stream_6x2, stream_6x3},
-    {stream_7x1, stream_7x2, stream_7x3}, {stream_8x1, stream_8x2, stream_8x3},
-};
+static inline void run_tile(int stream, int rows, int cols, int kc, const float *ap, const float *b, size_t bs,
+                            float *c, size_t ldc, int load, const oct_epilogue_args *e) {
+    const int nv = (cols + 15) / 16;
+    tiles[stream][rows - 1][nv - 1](kc, ap, b, bs, c, ldc, lanes(cols - 16 * (nv - 1)), load, e);
+}
 
 static void tile(int rows, int cols, int kc, const float *ap, const float *b, size_t bs, float *c,
                  size_t ldc, int load, const oct_epilogue_args *e) {
-    const int nv = (cols + 15) / 16;
-    tiles[rows - 1][nv - 1](kc, ap, b, bs, c, ldc, lanes(cols - 16 * (nv - 1)), load, e);
+    run_tile(0, rows, cols, kc, ap, b, bs, c, ldc, load, e);
 }
 
 static void tile_stream(int rows, int cols, int kc, const float *ap, const float *b, size_t bs, float *c,
                         size_t ldc, int load, const oct_epilogue_args *e) {
-    const int nv = (cols + 15) / 16;
-    streams[rows - 1][nv - 1](kc, ap, b, bs, c, ldc, lanes(cols - 16 * (nv - 1)), load, e);
+    run_tile(1, rows, cols, kc, ap, b, bs, c, ldc, load, e);
 }
 
 /* kc x NR of B (48 KB) streams from L2 per tile; the 8 KB A strip stays in L1; the kc x nc B block
