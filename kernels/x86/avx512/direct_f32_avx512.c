@@ -6,6 +6,7 @@
 #include <immintrin.h>
 
 #include "direct_isa.h"
+#include "sgemm_avx512_act.h"
 
 enum { LANES = 16, NV = 3 };
 
@@ -15,25 +16,7 @@ static const float zero_row[OCT_DCONV_REACH_MAX + LANES];
 /* Epilogue and store of one accumulator: y = act(acc + res), lanes in `mask`. */
 static inline void store_out(const oct_dconv_f32 *a, __m512 v, int64_t off, __mmask16 mask) {
     if (a->res) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, a->res + off));
-    switch (a->act.kind) {
-    case 0: break;
-    case 1: v = _mm512_max_ps(v, _mm512_setzero_ps()); break; /* NaN -> 0 as ref */
-    case 2: /* NaN stays NaN as ref: vmaxps/vminps return the second operand on NaN */
-        v = _mm512_min_ps(_mm512_set1_ps(a->act.beta), _mm512_max_ps(_mm512_set1_ps(a->act.alpha), v));
-        break;
-    case 3: {
-        const __mmask16 neg = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_LT_OQ);
-        v = _mm512_mask_mul_ps(v, neg, v, _mm512_set1_ps(a->act.alpha));
-        break;
-    }
-    default: {
-        float t[LANES];
-        _mm512_storeu_ps(t, v);
-        for (int l = 0; l < LANES; l++) t[l] = oct_act_apply(&a->act, t[l]);
-        v = _mm512_loadu_ps(t);
-        break;
-    }
-    }
+    v = oct_avx512_act(&a->act, v);
     _mm512_mask_storeu_ps(a->y + off, mask, v);
 }
 

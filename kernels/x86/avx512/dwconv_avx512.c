@@ -6,6 +6,7 @@
 #include <immintrin.h>
 
 #include "dwconv_isa.h"
+#include "sgemm_avx512_act.h"
 
 static inline __mmask16 first_lanes(int64_t count) {
     return count >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << count) - 1);
@@ -117,66 +118,16 @@ static void taps_avx512(const float *base, const int64_t *off, const float *w, i
     }
 }
 
-/* e^x, Cephes' expf scheme: x = n ln2 + r with |r| <= ln2/2, a degree-6 polynomial for e^r, then
-   2^n by VSCALEFPS; within 2 ulp of expf over the clamped range, where 2^n stays normal. */
-static inline __m512 exp512(__m512 x) {
-    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.3f)), _mm512_set1_ps(88.0f));
-    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-    const __m512 e = _mm512_add_ps(_mm512_fmadd_ps(_mm512_mul_ps(p, r), r, r), _mm512_set1_ps(1.f));
-    return _mm512_scalef_ps(e, n);
-}
-
-/* oct_act_apply on 16 lanes for the kinds it has a vector form of (see vector_act). Comparisons
-   are ordered like ref's so that NaN comes out the same. */
-static inline __m512 act512(__m512 v, int kind, __m512 alpha, __m512 beta) {
-    const __m512 zero = _mm512_setzero_ps(), one = _mm512_set1_ps(1.f);
-    switch (kind) {
-    case 1: return _mm512_max_ps(v, zero);
-    case 2: return _mm512_min_ps(beta, _mm512_max_ps(alpha, v));
-    case 3: return _mm512_mask_mul_ps(v, _mm512_cmp_ps_mask(v, zero, _CMP_LT_OQ), v, alpha);
-    case 4: return _mm512_div_ps(one, _mm512_add_ps(one, exp512(_mm512_sub_ps(zero, v))));
-    case 5: return _mm512_div_ps(v, _mm512_add_ps(one, exp512(_mm512_sub_ps(zero, v))));
-    case 6: {
-        __m512 t = _mm512_add_ps(_mm512_div_ps(v, _mm512_set1_ps(6.f)), _mm512_set1_ps(0.5f));
-        return _mm512_mul_ps(v, _mm512_min_ps(_mm512_max_ps(t, zero), one));
-    }
-    case 7: {
-        __m512 t = _mm512_add_ps(_mm512_mul_ps(alpha, v), beta);
-        return _mm512_min_ps(_mm512_max_ps(t, zero), one);
-    }
-    default: return v;
-    }
-}
-
-static int vector_act(int kind) { return kind >= 0 && kind <= 7; }
-
 static void epilogue_avx512(const float *acc, int64_t ld_acc, int64_t rows, int64_t n, float bias,
                             const float *res, const oct_act *act, float *y, double *sum) {
-    const int kind = act->kind;
-    const __m512 vb = _mm512_set1_ps(bias), alpha = _mm512_set1_ps(act->alpha), beta = _mm512_set1_ps(act->beta);
+    const __m512 vb = _mm512_set1_ps(bias);
     __m512 band_sum = _mm512_setzero_ps();
     for (int64_t r = 0; r < rows; r++, acc += ld_acc, y += n, res = res ? res + n : NULL)
         for (int64_t i = 0; i < n; i += 16) {
             const __mmask16 m = first_lanes(n - i);
             __m512 v = _mm512_add_ps(_mm512_loadu_ps(acc + i), vb); /* acc has slack */
             if (res) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, res + i));
-            if (vector_act(kind)) {
-                v = act512(v, kind, alpha, beta);
-            } else { /* Tanh and the rest: the scalar definition, lane by lane */
-                float lanes[16];
-                _mm512_storeu_ps(lanes, v);
-                for (int l = 0; l < 16; l++) lanes[l] = oct_act_apply(act, lanes[l]);
-                v = _mm512_loadu_ps(lanes);
-            }
+            v = oct_avx512_act(act, v);
             _mm512_mask_storeu_ps(y + i, m, v);
             band_sum = _mm512_mask_add_ps(band_sum, m, band_sum, v);
         }

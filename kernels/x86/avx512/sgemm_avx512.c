@@ -126,6 +126,8 @@ static inline __attribute__((always_inline)) void tile_body(const int rows, cons
             _mm512_mask_storeu_ps(cr + 16 * v, mk, r);
         }
     }
+    if (e && !oct_avx512_act_is_cheap(e->act.kind)) /* one pass over the tile just stored */
+        oct_avx512_act_rect(&e->act, c, (int64_t)ldc, rows, 16 * (nv - 1) + __builtin_popcount(last));
 }
 
 typedef void (*tile_fn)(int kc, const float *ap, const float *b, size_t bs, float *c, size_t ldc,

@@ -8,6 +8,7 @@
 #include <immintrin.h>
 
 #include "../../winograd_isa.h"
+#include "sgemm_avx512_act.h"
 
 enum { VL = 16, WCOLS = 80 }; /* scratch row: 4 * 16 + 2 columns used, + 4 read by the shifted loads */
 
@@ -149,31 +150,10 @@ static void input_avx512(const oct_wino_geom *g, const float *x, int64_t channel
     }
 }
 
-static inline int act_is_vector(int kind) { return kind <= 3 || kind == 6 || kind == 7; }
-
-static inline __m512 act_vector(const oct_act *a, __m512 v) {
-    const __m512 zero = _mm512_setzero_ps(), one = _mm512_set1_ps(1.f);
-    switch (a->kind) {
-    case 1: return _mm512_max_ps(v, zero);
-    case 2: return _mm512_min_ps(_mm512_max_ps(v, _mm512_set1_ps(a->alpha)), _mm512_set1_ps(a->beta));
-    case 3: return _mm512_mask_mul_ps(v, _mm512_cmp_ps_mask(v, zero, _CMP_LT_OQ), v, _mm512_set1_ps(a->alpha));
-    case 6: {
-        const __m512 t = _mm512_add_ps(_mm512_div_ps(v, _mm512_set1_ps(6.f)), _mm512_set1_ps(0.5f));
-        return _mm512_mul_ps(v, _mm512_min_ps(_mm512_max_ps(t, zero), one));
-    }
-    case 7: {
-        const __m512 t = _mm512_fmadd_ps(_mm512_set1_ps(a->alpha), v, _mm512_set1_ps(a->beta));
-        return _mm512_min_ps(_mm512_max_ps(t, zero), one);
-    }
-    default: return v;
-    }
-}
-
 static void output_avx512(const oct_wino_geom *g, const float *y, int64_t pos_stride, int64_t ld,
                           int64_t channels, int64_t t0, int64_t nt, const float *bias, const float *res,
                           const oct_act *act, float *out) {
     const int64_t plane = g->out_h * g->out_w;
-    const int vec_act = act_is_vector(act->kind);
     for (int64_t i = 0; i < nt;) {
         const int64_t ty = (t0 + i) / g->tiles_x, tx = (t0 + i) % g->tiles_x;
         const int64_t n = min64(VL, min64(g->tiles_x - tx, nt - i));
@@ -201,10 +181,9 @@ static void output_avx512(const oct_wino_geom *g, const float *y, int64_t pos_st
                 for (int q = 0; q < 4 && cm[q]; q++) {
                     __m512 s = _mm512_add_ps(r[q], bv);
                     if (res) s = _mm512_add_ps(s, _mm512_maskz_loadu_ps(cm[q], res + base + 16 * q));
-                    if (vec_act) s = act_vector(act, s);
+                    s = oct_avx512_act(act, s);
                     _mm512_mask_storeu_ps(out + base + 16 * q, cm[q], s);
                 }
-                if (!vec_act) oct_wino_finish_scalar(out + base, ncols, 0.f, NULL, act);
             }
         }
         i += n;
@@ -236,7 +215,6 @@ static void output_t_avx512(const oct_wino_geom *g, const float *y, int64_t pos_
                             int64_t channels, int64_t t0, int64_t nt, const float *bias, const float *res,
                             const oct_act *act, float *out) {
     const int64_t plane = g->out_h * g->out_w;
-    const int vec_act = act_is_vector(act->kind);
     for (int64_t i = 0; i < nt; i++) {
         const int64_t ty = (t0 + i) / g->tiles_x, tx = (t0 + i) % g->tiles_x;
         const int64_t ncols = min64(4, g->out_w - 4 * tx), nrows = min64(4, g->out_h - 4 * ty);
@@ -274,12 +252,11 @@ static void output_t_avx512(const oct_wino_geom *g, const float *y, int64_t pos_
                                 rv = with_block128(rv, _mm_maskz_loadu_ps(cm, res + (m0 + 4 * q + k) * plane + row), q);
                         sv = _mm512_add_ps(sv, rv);
                     }
-                    if (vec_act) sv = act_vector(act, sv);
+                    sv = oct_avx512_act(act, sv);
                     for (int q = 0; q < 4; q++) {
                         if (4 * q + k >= nch) continue;
                         float *dst = out + (m0 + 4 * q + k) * plane + row;
                         _mm_mask_storeu_ps(dst, cm, block128(sv, q));
-                        if (!vec_act) oct_wino_finish_scalar(dst, ncols, 0.f, NULL, act);
                     }
                 }
             }
