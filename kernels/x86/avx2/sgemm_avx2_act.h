@@ -8,6 +8,7 @@
 #include <immintrin.h>
 
 #include "../../ref/nn_kernels.h"
+#include "../logistic_poly.h"
 
 /* e^x; inputs clamped to [-87.3, 88.3] so that 2^n (n in [-126, 127]) is a normal float. */
 static inline __m256 oct_avx2_exp(__m256 x) {
@@ -33,17 +34,17 @@ static inline __m256 oct_avx2_exp(__m256 x) {
    Cody-Waite reduction, 2^n built in the exponent bits (n in [-126, 126] after the clamp), the
    reciprocal by VRCPPS and one Newton step (about 3e-7 relative error) instead of a division. */
 static inline __m256 oct_avx2_logistic(__m256 x) {
-    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.3f)), _mm256_set1_ps(87.3f));
-    const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(-1.44269504088896341f)),
+    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-OCT_LOGISTIC_CLAMP)), _mm256_set1_ps(OCT_LOGISTIC_CLAMP));
+    const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(OCT_LOGISTIC_NEG_LOG2E)),
                                      _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256 s = _mm256_fmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-    s = _mm256_fmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), s);
-    __m256 p = _mm256_set1_ps(-8.319786750e-03f);
-    p = _mm256_fmadd_ps(p, s, _mm256_set1_ps(4.190472141e-02f));
-    p = _mm256_fmadd_ps(p, s, _mm256_set1_ps(-1.666718423e-01f));
-    p = _mm256_fmadd_ps(p, s, _mm256_set1_ps(4.999898672e-01f));
-    p = _mm256_fmadd_ps(p, s, _mm256_set1_ps(-9.999998212e-01f));
-    p = _mm256_fmadd_ps(p, s, _mm256_set1_ps(1.000000119e+00f));
+    __m256 s = _mm256_fmadd_ps(n, _mm256_set1_ps(OCT_LOGISTIC_LN2_HI), x);
+    s = _mm256_fmadd_ps(n, _mm256_set1_ps(OCT_LOGISTIC_LN2_LO), s);
+    __m256 p = _mm256_set1_ps(OCT_LOGISTIC_C5);
+    p = _mm256_fmadd_ps(p, s, _mm256_set1_ps(OCT_LOGISTIC_C4));
+    p = _mm256_fmadd_ps(p, s, _mm256_set1_ps(OCT_LOGISTIC_C3));
+    p = _mm256_fmadd_ps(p, s, _mm256_set1_ps(OCT_LOGISTIC_C2));
+    p = _mm256_fmadd_ps(p, s, _mm256_set1_ps(OCT_LOGISTIC_C1));
+    p = _mm256_fmadd_ps(p, s, _mm256_set1_ps(OCT_LOGISTIC_C0));
     const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
     const __m256 d = _mm256_fmadd_ps(p, _mm256_castsi256_ps(e), _mm256_set1_ps(1.f));
     const __m256 r = _mm256_rcp_ps(d);

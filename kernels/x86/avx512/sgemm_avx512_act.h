@@ -1,14 +1,15 @@
 /* The fused epilogue of the AVX-512 GEMM tile on one vector of 16 outputs: alpha, row bias, C,
    residual and the activation (oct_act), in oct_ref_epilogue's order of operations. Sigmoid, SiLU
    use oct_avx512_logistic (about 3 ulp), Tanh a vector expf (range reduction to |r| <= ln2/2,
-   degree-7 Taylor polynomial, scalef: 1-2 ulp). Included by the AVX-512 sgemm and by the fp32
-   depthwise row loop. */
+   degree-7 Taylor polynomial, scalef: 1-2 ulp). The activations of every AVX-512 fp32 kernel: the
+   sgemm tile, the depthwise rows and bands, Winograd's output transform, direct convolution. */
 #ifndef OCT_SGEMM_AVX512_ACT_H
 #define OCT_SGEMM_AVX512_ACT_H
 
 #include <immintrin.h>
 
 #include "../../ref/nn_kernels.h"
+#include "../logistic_poly.h"
 
 /* e^x; inputs are clamped to [-87.3, 88.3] so that 2^n stays a normal float (exp(-87.3) is
    1e-38 and exp(88.3) 2e38, both far beyond where sigmoid/tanh saturate). */
@@ -56,17 +57,17 @@ static inline __m512 oct_avx512_tanh(__m512 x) {
    (relative error 1.5e-7); the reciprocal by VRCP14PS and one Newton step. x is clamped to
    +-87.3 for the exponential only, so that 2^n stays a finite normal float. */
 static inline __m512 oct_avx512_logistic(__m512 x) {
-    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.3f)), _mm512_set1_ps(87.3f));
-    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(-1.44269504088896341f)),
+    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-OCT_LOGISTIC_CLAMP)), _mm512_set1_ps(OCT_LOGISTIC_CLAMP));
+    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(OCT_LOGISTIC_NEG_LOG2E)),
                                           _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 s = _mm512_fmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-    s = _mm512_fmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), s);
-    __m512 p = _mm512_set1_ps(-8.319786750e-03f);
-    p = _mm512_fmadd_ps(p, s, _mm512_set1_ps(4.190472141e-02f));
-    p = _mm512_fmadd_ps(p, s, _mm512_set1_ps(-1.666718423e-01f));
-    p = _mm512_fmadd_ps(p, s, _mm512_set1_ps(4.999898672e-01f));
-    p = _mm512_fmadd_ps(p, s, _mm512_set1_ps(-9.999998212e-01f));
-    p = _mm512_fmadd_ps(p, s, _mm512_set1_ps(1.000000119e+00f));
+    __m512 s = _mm512_fmadd_ps(n, _mm512_set1_ps(OCT_LOGISTIC_LN2_HI), x);
+    s = _mm512_fmadd_ps(n, _mm512_set1_ps(OCT_LOGISTIC_LN2_LO), s);
+    __m512 p = _mm512_set1_ps(OCT_LOGISTIC_C5);
+    p = _mm512_fmadd_ps(p, s, _mm512_set1_ps(OCT_LOGISTIC_C4));
+    p = _mm512_fmadd_ps(p, s, _mm512_set1_ps(OCT_LOGISTIC_C3));
+    p = _mm512_fmadd_ps(p, s, _mm512_set1_ps(OCT_LOGISTIC_C2));
+    p = _mm512_fmadd_ps(p, s, _mm512_set1_ps(OCT_LOGISTIC_C1));
+    p = _mm512_fmadd_ps(p, s, _mm512_set1_ps(OCT_LOGISTIC_C0));
     const __m512 d = _mm512_add_ps(_mm512_scalef_ps(p, n), _mm512_set1_ps(1.f));
     const __m512 r = _mm512_rcp14_ps(d);
     return _mm512_mul_ps(r, _mm512_fnmadd_ps(d, r, _mm512_set1_ps(2.f)));
@@ -141,17 +142,15 @@ static inline __attribute__((always_inline)) void oct_avx512_act_rect_kind(const
 static __attribute__((noinline, unused)) void oct_avx512_act_rect(const oct_act *a, float *y, int64_t ld, int64_t rows,
                                                                   int64_t n) {
     switch (a->kind) {
+    case 1: oct_avx512_act_rect_kind(a, 1, y, ld, rows, n); break;
+    case 2: oct_avx512_act_rect_kind(a, 2, y, ld, rows, n); break;
+    case 3: oct_avx512_act_rect_kind(a, 3, y, ld, rows, n); break;
     case 4: oct_avx512_act_rect_kind(a, 4, y, ld, rows, n); break;
     case 5: oct_avx512_act_rect_kind(a, 5, y, ld, rows, n); break;
     case 6: oct_avx512_act_rect_kind(a, 6, y, ld, rows, n); break;
     case 7: oct_avx512_act_rect_kind(a, 7, y, ld, rows, n); break;
     case 8: oct_avx512_act_rect_kind(a, 8, y, ld, rows, n); break;
-    default: for (int64_t r = 0; r < rows; r++) /* the cheap kinds, for completeness */
-            for (int64_t i = 0; i < n; i += 16) {
-                const __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1u);
-                float *p = y + r * ld + i;
-                _mm512_mask_storeu_ps(p, m, oct_avx512_act_cheap(a, _mm512_maskz_loadu_ps(m, p)));
-            }
+    default: break;
     }
 }
 
