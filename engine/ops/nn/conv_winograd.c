@@ -37,6 +37,9 @@ enum { SLICE_BUDGET_FLOATS = 1 << 19, MIN_BLOCK = 16, MAX_BLOCK = 256, KC = 512 
    112x112 0.63 vs 0.62; AVX2 alike (56x56 even, 112x112 3% slower transposed). */
 enum { TRANSPOSED_MAX_TILES = 256 };
 
+/* Floats of U up to which the transposed GEMMs split tiles between threads (see choose_blocks). */
+enum { SHARED_U_MAX_FLOATS = 1 << 20 };
+
 /* The plan: geometry, blocking, then the packed transformed weights in the same allocation
    (64-byte aligned), so conv_free's one free() releases everything. */
 typedef struct {
@@ -139,11 +142,17 @@ static void choose_blocks(conv_wino *wp, const conv_params *p) {
     if (block > wp->tiles) block = wp->tiles;
     int64_t items = p->N * ((wp->tiles + block - 1) / block);
     /* Splitting tiles re-reads U for every extra block; with few tiles (transposed) U dominates, so
-       only output channels are split there. Otherwise tiles down to MIN_BLOCK first. */
-    if (!wp->transposed && items < want && block > MIN_BLOCK) {
+       only output channels are split there, unless U is small enough for every thread to read it
+       (ResNet's 128 channels at 28x28: 2.4 MB): a channel split has every thread transform all the
+       input, half of it written by the other core (measured at 2 threads: 0.51-0.63 -> 0.41-0.50 ms
+       per layer; 256 channels at 14x14, U 9.4 MB, gained nothing). Otherwise tiles down to
+       MIN_BLOCK first. */
+    const int share_u = wp->transposed && p->threads > 1 && items < want &&
+                        OCT_WINO_POS * M * C <= SHARED_U_MAX_FLOATS;
+    if (((!wp->transposed && items < want) || share_u) && block > (share_u ? unit : MIN_BLOCK)) {
         const int64_t per_image = (want + p->N - 1) / p->N;
-        int64_t b2 = round_up((wp->tiles + per_image - 1) / per_image, MIN_BLOCK);
-        if (b2 < block) block = b2 < MIN_BLOCK ? MIN_BLOCK : b2;
+        int64_t b2 = round_up((wp->tiles + per_image - 1) / per_image, share_u ? unit : MIN_BLOCK);
+        if (b2 < block) block = b2 < unit ? unit : b2;
         if (block > wp->tiles) block = wp->tiles;
         items = p->N * ((wp->tiles + block - 1) / block);
     }
