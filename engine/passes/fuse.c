@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bigmem.h"
 #include "passes.h"
 
 static int is_default_domain(const oct_node *n) {
@@ -116,7 +117,7 @@ static int fold_batchnorm(oct_graph *g, int ci, octet_error *err) {
     const float *mean = g->values[bn->in[3]].data, *var = g->values[bn->in[4]].data;
     const double eps = oct_attr_float(bn, "epsilon", 1e-5f);
     const int64_t per = wnum / M;
-    float *nw = malloc((size_t)wnum * sizeof(float)), *nb = malloc((size_t)M * sizeof(float));
+    float *nw = oct_big_alloc((size_t)wnum * sizeof(float)), *nb = malloc((size_t)M * sizeof(float));
     if (!nw || !nb) {
         free(nw);
         free(nb);

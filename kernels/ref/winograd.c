@@ -1,6 +1,8 @@
 /* Reference Winograd F(4x4, 3x3) transforms (see winograd.h): one tile at a time, in the
    separable form T^T X T = T^T (T^T X^T)^T, each 1-D transform written out with the shared
    sub-expressions that the matrices' +-1, +-2, +-4 structure allows. */
+#include <string.h>
+
 #include "winograd.h"
 
 /* B^T d for a 6-vector with stride s. */
@@ -29,18 +31,27 @@ void oct_ref_wino_weights(const float *w, int64_t m, int64_t c, float *u) {
         {1.0 / 4, 0, 0},           {-1.0 / 6, -1.0 / 6, -1.0 / 6}, {-1.0 / 6, 1.0 / 6, -1.0 / 6},
         {1.0 / 24, 1.0 / 12, 1.0 / 6}, {1.0 / 24, -1.0 / 12, 1.0 / 6}, {0, 0, 1},
     };
+    /* A block of input channels at a time through a small buffer, then one contiguous run per
+       position: stored straight, the 36 position streams lie m * c floats apart, often a multiple
+       of 4 KB, and evicted each other from L1 (a third of ResNet-18's load time). */
+    enum { CB = 64 };
+    float blk[OCT_WINO_POS][CB];
     const int64_t pos_stride = m * c;
     for (int64_t mi = 0; mi < m; mi++)
-        for (int64_t ci = 0; ci < c; ci++) {
-            const float *g = w + (mi * c + ci) * 9;
-            double gg[6][3]; /* G g */
-            for (int i = 0; i < 6; i++)
-                for (int j = 0; j < 3; j++)
-                    gg[i][j] = G[i][0] * g[j] + G[i][1] * g[3 + j] + G[i][2] * g[6 + j];
-            for (int i = 0; i < 6; i++)
-                for (int j = 0; j < 6; j++)
-                    u[(i * 6 + j) * pos_stride + mi * c + ci] =
-                        (float)(gg[i][0] * G[j][0] + gg[i][1] * G[j][1] + gg[i][2] * G[j][2]);
+        for (int64_t c0 = 0; c0 < c; c0 += CB) {
+            const int64_t cn = c - c0 < CB ? c - c0 : CB;
+            for (int64_t k = 0; k < cn; k++) {
+                const float *g = w + (mi * c + c0 + k) * 9;
+                double gg[6][3]; /* G g */
+                for (int i = 0; i < 6; i++)
+                    for (int j = 0; j < 3; j++)
+                        gg[i][j] = G[i][0] * g[j] + G[i][1] * g[3 + j] + G[i][2] * g[6 + j];
+                for (int i = 0; i < 6; i++)
+                    for (int j = 0; j < 6; j++)
+                        blk[i * 6 + j][k] = (float)(gg[i][0] * G[j][0] + gg[i][1] * G[j][1] + gg[i][2] * G[j][2]);
+            }
+            for (int p = 0; p < OCT_WINO_POS; p++)
+                memcpy(u + p * pos_stride + mi * c + c0, blk[p], (size_t)cn * sizeof(float));
         }
 }
 

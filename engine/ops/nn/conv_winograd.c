@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bigmem.h"
 #include "conv.h"
 #include "ref/winograd.h"
 #include "steal_range.h"
@@ -101,7 +102,7 @@ static void pack_u_transposed(const float *u, int64_t M, int64_t C, int64_t w, f
    channels) or, transposed, as B (strips of `cols` output channels); both cover all C. */
 static int pack_weights(conv_wino *wp, const float *w, int64_t M, int64_t C, octet_error *err) {
     const size_t plain_bytes = nn_float_bytes(OCT_WINO_POS * M * C); /* M, C checked by the caller */
-    float *plain = plain_bytes ? malloc(plain_bytes) : NULL;
+    float *plain = plain_bytes ? oct_big_alloc(plain_bytes) : NULL;
     if (!plain) return oct_fail(err, OCTET_ERR_NOMEM, "out of memory for the Winograd weights");
     oct_ref_wino_weights(w, M, C, plain);
     for (int pos = 0; pos < OCT_WINO_POS; pos++) {
@@ -180,9 +181,9 @@ int conv_plan_winograd(oct_graph *g, oct_node *n, conv_params *p, octet_error *e
                                                                                  header_bytes() / sizeof(float))
         return oct_fail(err, OCTET_ERR_NOMEM, "Winograd weights of %lld x %lld channels overflow", (long long)M,
                         (long long)C);
-    /* aligned_alloc wants a multiple of the alignment. */
+    /* whole cache lines; 4 MB and more in huge pages (bigmem.h: plan-time page faults are VM exits) */
     const size_t total = (header_bytes() + (size_t)(u_pos * OCT_WINO_POS) * sizeof(float) + 63) / 64 * 64;
-    conv_wino *wp = aligned_alloc(64, total);
+    conv_wino *wp = oct_big_alloc(total);
     if (!wp) return oct_fail(err, OCTET_ERR_NOMEM, "out of memory for the Winograd weights");
     memset(wp, 0, sizeof *wp);
     wp->u = (float *)((char *)wp + header_bytes());

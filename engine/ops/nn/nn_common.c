@@ -1,5 +1,7 @@
 /* Helpers shared by the nn ops; see nn_common.h. */
 #include "nn_common.h"
+
+#include "bigmem.h"
 #include "steal_range.h"
 #include "team.h"
 
@@ -273,7 +275,7 @@ static int pack_alloc(nn_packed *pk, size_t per_group, int groups, octet_error *
     pk->data = NULL;
     if (!per_group || per_group > SIZE_MAX / sizeof(float) / (size_t)groups)
         return oct_fail(err, OCTET_ERR_NOMEM, "packed weights size overflows");
-    pk->data = aligned_alloc(64, nn_float_bytes((int64_t)(per_group * (size_t)groups)));
+    pk->data = oct_big_alloc(nn_float_bytes((int64_t)(per_group * (size_t)groups)));
     if (!pk->data) return oct_fail(err, OCTET_ERR_NOMEM, "out of memory for %zu packed weights",
                                    per_group * (size_t)groups);
     pk->floats_per_group = per_group;
