@@ -80,8 +80,8 @@ int oct_read_file(const char *path, size_t max_bytes, void **data, size_t *size,
 
 void *oct_pb_slice_copy(const void *base, const oct_pb_slice *s, int release_pages) {
     const char *src = (const char *)base + s->offset;
-    /* large weights in huge pages: 4 KB page faults on the copies were a quarter of ResNet-50's
-       load (each one a hypervisor exit on VMs) */
+    /* large weights in huge pages: their 4 KB page faults were about a tenth of ResNet-50's load
+       (each one a hypervisor exit on VMs) */
     void *copy = oct_big_alloc(s->len ? s->len : 1);
     if (!copy) return NULL;
     memcpy(copy, src, s->len);

@@ -33,7 +33,7 @@ void oct_ref_wino_weights(const float *w, int64_t m, int64_t c, float *u) {
     };
     /* A block of input channels at a time through a small buffer, then one contiguous run per
        position: stored straight, the 36 position streams lie m * c floats apart, often a multiple
-       of 4 KB, and evicted each other from L1 (a third of ResNet-18's load time). */
+       of 4 KB, and evicted each other from L1 (a fifth of ResNet-18-BN's load time). */
     enum { CB = 64 };
     float blk[OCT_WINO_POS][CB];
     const int64_t pos_stride = m * c;
