@@ -205,7 +205,7 @@ static int conv_infer_params(oct_graph *g, oct_node *n, octet_error *err) {
     } else if (conv_winograd_fits(g, n, p)) {
         p->mode = CONV_WINOGRAD;
         return conv_plan_winograd(g, n, p, err);
-    } else if (conv_few_fits(p)) {
+    } else if (conv_few_fits(g, n, p)) {
         p->mode = CONV_FEW;
         return conv_plan_few(g, n, p, err);
     } else {
@@ -472,7 +472,7 @@ static void conv_free(void *pp) {
     free(p->packed_w);
     free(p->dw_w);
     free(p->wino);
-    free(p->few);
+    conv_few_free(p->few);
     conv_direct_free(p->direct);
     free(p);
 }

@@ -58,7 +58,8 @@ void conv_direct_free(void *direct);
 
 /* The few-channel strategy (image stems at stride 2): conv_few.c. fits() needs the geometry
    fields of p; plan() sets the workspace. */
-int conv_few_fits(const conv_params *p);
+int conv_few_fits(oct_graph *g, const oct_node *n, const conv_params *p);
+void conv_few_free(void *few);
 int conv_plan_few(oct_graph *g, oct_node *n, conv_params *p, octet_error *err);
 void conv_run_few(const oct_run_ctx *ctx, const oct_node *n, const conv_params *p, const float *x, const float *w,
                   const float *bias, const float *res, float *y);

@@ -9,33 +9,78 @@
 
 #include "conv.h"
 #include "ref/dwconv_rows_f32.h"
+#include "ref/stem_lanes.h"
 #include "team.h"
 
 typedef struct {
     const oct_dwf_kernels *rk; /* the level selected at plan time: a plan fixes its kernels */
     oct_dwf_plan pl;
     int64_t rows; /* output rows per work item */
+    /* windows wider than 5 on AVX-512: output channels in the lanes (ref/stem_lanes.h) */
+    oct_stem_rows_fn lanes;
+    oct_stem_geom sg;
+    float *wl; /* the weights packed for it */
 } conv_few_plan;
 
-int conv_few_fits(const conv_params *p) {
+/* The lane-layout kernel for this layer, or NULL: AVX-512, whole blocks of 64 output channels,
+   windows 6 to 11 wide (ResNet's 7x7 stem). */
+static oct_stem_rows_fn lanes_kernel(const conv_params *p) {
+#if defined(__x86_64__)
+    const oct_conv_geom *g = &p->geom;
+    if (oct_dwf_kernels_selected() == oct_dwf_kernels_for(OCT_ISA_AVX512) && p->M % OCT_STEM_MBLOCK == 0 &&
+        g->k[2] > 5 && g->k[2] <= 11 && g->dil[1] == 1 && g->dil[2] == 1)
+        return oct_avx512_stem_rows_f32;
+#else
+    (void)p;
+#endif
+    return NULL;
+}
+
+int conv_few_fits(oct_graph *g, const oct_node *n, const conv_params *p) {
     const char *force = getenv("OCTET_CONV_FEW");
     if (force && force[0] == '0') return 0;
     const oct_dwf_kernels *rk = oct_dwf_kernels_selected();
-    const oct_conv_geom *g = &p->geom;
+    const oct_conv_geom *ge = &p->geom;
     oct_dwf_plan pl;
-    /* 7x7 stems (ResNet) measured even with im2col + GEMM: 28 weight broadcasts per 56 FMAs per
-       kernel row keep the loop from the FMA bound; 3x3 ones (MobileNet, EfficientNet) 1.5x faster */
-    if (!rk || p->group != 1 || p->Cg > OCT_DWF_DENSE_MAX_C || g->in[0] != 1 || g->k[0] != 1 || g->stride[2] != 2 ||
-        g->k[2] > 5)
+    if (!rk || p->group != 1 || p->Cg > OCT_DWF_DENSE_MAX_C || ge->in[0] != 1 || ge->k[0] != 1 || ge->stride[2] != 2)
         return 0;
-    return oct_dwf_plan_init(g, OCT_DWF_PHASES, &pl);
+    /* Wider windows (ResNet's 7x7) take the lane kernel, which packs constant weights at plan time
+       and adds no residual: the row kernel measured even with im2col + GEMM there (28 weight
+       broadcasts per 56 FMAs per kernel row keep its loop from the FMA bound); on 3x3 stems
+       (MobileNet, EfficientNet) the row kernel is 1.5x faster than im2col. */
+    if (ge->k[2] > 5) return n->epi.residual < 0 && nn_input_is_const(g, n, 1) && lanes_kernel(p) != NULL;
+    return oct_dwf_plan_init(ge, OCT_DWF_PHASES, &pl);
+}
+
+static int plan_lanes(oct_graph *g, oct_node *n, conv_params *p, conv_few_plan *f, octet_error *err) {
+    const oct_conv_geom *ge = &p->geom;
+    p->few = f;
+    f->sg = (oct_stem_geom){.ih = ge->in[1], .iw = ge->in[2], .oh = ge->out[1], .ow = ge->out[2], .kh = ge->k[1],
+                            .kw = ge->k[2], .sh = ge->stride[1], .sw = ge->stride[2], .pt = ge->pad[1],
+                            .pl = ge->pad[2], .channels = p->Cg, .m = p->M};
+    if (g->shapes_only) return 0; /* no packing for an infer whose params are discarded */
+    f->wl = malloc(nn_float_bytes(oct_stem_weights_floats(&f->sg)));
+    if (!f->wl) return oct_fail(err, OCTET_ERR_NOMEM, "out of memory packing the weights of '%s'", n->name);
+    oct_stem_pack(&f->sg, oct_in_val(g, n, 1)->data, f->wl);
+    /* about four items per thread */
+    int64_t per_image = p->N >= 4 * (int64_t)p->threads ? 1 : (4 * (int64_t)p->threads + p->N - 1) / p->N;
+    if (per_image > f->sg.oh) per_image = f->sg.oh;
+    f->rows = (f->sg.oh + per_image - 1) / per_image;
+    p->slice_bytes = oct_stem_scratch_bytes(&f->sg);
+    if (p->slice_bytes > SIZE_MAX / (size_t)p->threads)
+        return oct_fail(err, OCTET_ERR_NOMEM, "Conv workspace size overflows");
+    n->workspace_bytes = p->slice_bytes * (size_t)p->threads;
+    n->run_unread_inputs |= 1u << 1;
+    return 0;
 }
 
 int conv_plan_few(oct_graph *g, oct_node *n, conv_params *p, octet_error *err) {
-    (void)g;
     conv_few_plan *f = malloc(sizeof *f);
     if (!f) return oct_fail(err, OCTET_ERR_NOMEM, "out of memory planning a convolution");
     f->rk = oct_dwf_kernels_selected();
+    f->lanes = p->geom.k[2] > 5 ? lanes_kernel(p) : NULL; /* conv_few_fits checked the rest */
+    f->wl = NULL;
+    if (f->lanes) return plan_lanes(g, n, p, f, err);
     if (!f->rk || !oct_dwf_plan_init(&p->geom, OCT_DWF_PHASES, &f->pl)) {
         free(f);
         return oct_fail(err, OCTET_ERR_INTERNAL, "Conv '%s': the few-channel plan refused its geometry", n->name);
@@ -68,10 +113,16 @@ static void few_item(void *arg, int64_t it, int tid) {
     const conv_params *p = j->p;
     const conv_few_plan *f = p->few;
     const int64_t b = it / j->chunks, r0 = it % j->chunks * f->rows;
-    const int64_t r1 = r0 + f->rows < f->pl.oh ? r0 + f->rows : f->pl.oh;
+    const int64_t oh = f->lanes ? f->sg.oh : f->pl.oh;
+    const int64_t r1 = r0 + f->rows < oh ? r0 + f->rows : oh;
     const uintptr_t at = (uintptr_t)j->ctx->workspace + (size_t)tid * p->slice_bytes;
     void *scratch = (void *)((at + 63) & ~(uintptr_t)63);
     const int64_t yoff = b * p->M * p->P;
+    if (f->lanes) {
+        f->lanes(&f->sg, j->x + b * p->C * p->in_vol, p->in_vol, f->wl, j->bias, &j->act, j->y + yoff, p->P, r0, r1,
+                 scratch);
+        return;
+    }
     oct_dwf_dense_f32(f->rk, &f->pl, j->x + b * p->C * p->in_vol, p->in_vol, (int)p->Cg, j->w,
                       p->M, j->bias, j->res ? j->res + yoff : NULL, &j->act, j->y + yoff, p->P, r0, r1, scratch);
 }
@@ -79,6 +130,13 @@ static void few_item(void *arg, int64_t it, int tid) {
 void conv_run_few(const oct_run_ctx *ctx, const oct_node *n, const conv_params *p, const float *x, const float *w,
                   const float *bias, const float *res, float *y) {
     const conv_few_plan *f = p->few;
-    few_job j = {ctx, p, x, w, bias, res, y, nn_node_act(n), (f->pl.oh + f->rows - 1) / f->rows};
+    const int64_t oh = f->lanes ? f->sg.oh : f->pl.oh;
+    few_job j = {ctx, p, x, w, bias, res, y, nn_node_act(n), (oh + f->rows - 1) / f->rows};
     oct_parallel_for(ctx, nn_run_threads(ctx, p->threads), p->N * j.chunks, few_item, &j);
+}
+
+void conv_few_free(void *few) {
+    conv_few_plan *f = few;
+    if (f) free(f->wl);
+    free(f);
 }
