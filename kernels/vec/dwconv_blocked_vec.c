@@ -10,6 +10,8 @@
 
 #if defined(__AVX512F__)
 #include <immintrin.h>
+
+#include "x86/avx512/transpose16_avx512.h"
 #endif
 
 #if !defined(OCT_DWB_SET) || !defined(OCT_DWB_NAME)
@@ -40,35 +42,6 @@ enum { PIX = 4 };
 static int64_t round_up16(int64_t v) { return (v + 15) / 16 * 16; }
 
 #if defined(__AVX512F__)
-/* r[i] holds row i of a 16x16 block; afterwards r[j] holds column j. */
-static inline __attribute__((always_inline)) void transpose16(__m512 r[16]) {
-    __m512 t[16];
-    for (int i = 0; i < 8; i++) {
-        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-    }
-    /* within every 128-bit lane c of r[4g + k]: column 4c + k of rows 4g..4g+3 */
-    for (int g = 0; g < 4; g++) {
-        r[4 * g] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], 0x44);
-        r[4 * g + 1] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], 0xee);
-        r[4 * g + 2] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0x44);
-        r[4 * g + 3] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0xee);
-    }
-    /* then a 4x4 transpose of 128-bit lanes among r[k], r[4 + k], r[8 + k], r[12 + k] */
-    for (int k = 0; k < 4; k++) {
-        t[k] = _mm512_shuffle_f32x4(r[k], r[4 + k], 0x88);
-        t[4 + k] = _mm512_shuffle_f32x4(r[k], r[4 + k], 0xdd);
-        t[8 + k] = _mm512_shuffle_f32x4(r[8 + k], r[12 + k], 0x88);
-        t[12 + k] = _mm512_shuffle_f32x4(r[8 + k], r[12 + k], 0xdd);
-    }
-    for (int k = 0; k < 4; k++) {
-        r[k] = _mm512_shuffle_f32x4(t[k], t[8 + k], 0x88);
-        r[8 + k] = _mm512_shuffle_f32x4(t[k], t[8 + k], 0xdd);
-        r[4 + k] = _mm512_shuffle_f32x4(t[4 + k], t[12 + k], 0x88);
-        r[12 + k] = _mm512_shuffle_f32x4(t[4 + k], t[12 + k], 0xdd);
-    }
-}
-
 /* Pixel j of a chunk of 16 to its place in the scratch, row and column advanced as it goes. */
 static inline __attribute__((always_inline)) void store_pixels(const __m512 v[16], int64_t cnt, int64_t *r, int64_t *c,
                                                                int64_t iw, float *dst, int64_t ld_row) {
@@ -142,7 +115,7 @@ static void to_lanes_f32(const float *src, int64_t cs, int nch, int64_t n, int64
         const __mmask16 k = (__mmask16)(cnt == 16 ? 0xffffu : (1u << cnt) - 1);
         __m512 v[16];
         for (int l = 0; l < 16; l++) v[l] = l < nch ? _mm512_maskz_loadu_ps(k, src + l * cs + p) : _mm512_setzero_ps();
-        transpose16(v);
+        oct_avx512_transpose16(v);
         store_pixels(v, cnt, &r, &c, iw, dst, ld_row);
     }
 }
@@ -152,7 +125,7 @@ static void from_lanes(const float *src, int64_t q, int nch, float *dst, int64_t
     for (int64_t i = 0; i < qr; i += 16) {
         __m512 r[16];
         for (int j = 0; j < 16; j++) r[j] = _mm512_load_ps(src + (i + j) * OCT_DWB_LANES);
-        transpose16(r);
+        oct_avx512_transpose16(r);
         for (int l = 0; l < nch; l++) _mm512_store_ps(dst + l * ld_dst + i, r[l]);
     }
 }

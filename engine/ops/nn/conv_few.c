@@ -15,6 +15,7 @@
 typedef struct {
     const oct_dwf_kernels *rk; /* the level selected at plan time: a plan fixes its kernels */
     oct_dwf_plan pl;
+    int64_t oh;   /* output rows */
     int64_t rows; /* output rows per work item */
     /* windows wider than 5 on AVX-512: output channels in the lanes (ref/stem_lanes.h) */
     oct_stem_rows_fn lanes;
@@ -52,25 +53,17 @@ int conv_few_fits(oct_graph *g, const oct_node *n, const conv_params *p) {
     return oct_dwf_plan_init(ge, OCT_DWF_PHASES, &pl);
 }
 
+/* The lane kernel's geometry and packed weights (none for an infer whose params are discarded). */
 static int plan_lanes(oct_graph *g, oct_node *n, conv_params *p, conv_few_plan *f, octet_error *err) {
     const oct_conv_geom *ge = &p->geom;
-    p->few = f;
     f->sg = (oct_stem_geom){.ih = ge->in[1], .iw = ge->in[2], .oh = ge->out[1], .ow = ge->out[2], .kh = ge->k[1],
                             .kw = ge->k[2], .sh = ge->stride[1], .sw = ge->stride[2], .pt = ge->pad[1],
                             .pl = ge->pad[2], .channels = p->Cg, .m = p->M};
-    if (g->shapes_only) return 0; /* no packing for an infer whose params are discarded */
+    n->run_unread_inputs |= 1u << 1;
+    if (g->shapes_only) return 0;
     f->wl = malloc(nn_float_bytes(oct_stem_weights_floats(&f->sg)));
     if (!f->wl) return oct_fail(err, OCTET_ERR_NOMEM, "out of memory packing the weights of '%s'", n->name);
     oct_stem_pack(&f->sg, oct_in_val(g, n, 1)->data, f->wl);
-    /* about four items per thread */
-    int64_t per_image = p->N >= 4 * (int64_t)p->threads ? 1 : (4 * (int64_t)p->threads + p->N - 1) / p->N;
-    if (per_image > f->sg.oh) per_image = f->sg.oh;
-    f->rows = (f->sg.oh + per_image - 1) / per_image;
-    p->slice_bytes = oct_stem_scratch_bytes(&f->sg);
-    if (p->slice_bytes > SIZE_MAX / (size_t)p->threads)
-        return oct_fail(err, OCTET_ERR_NOMEM, "Conv workspace size overflows");
-    n->workspace_bytes = p->slice_bytes * (size_t)p->threads;
-    n->run_unread_inputs |= 1u << 1;
     return 0;
 }
 
@@ -80,19 +73,29 @@ int conv_plan_few(oct_graph *g, oct_node *n, conv_params *p, octet_error *err) {
     f->rk = oct_dwf_kernels_selected();
     f->lanes = p->geom.k[2] > 5 ? lanes_kernel(p) : NULL; /* conv_few_fits checked the rest */
     f->wl = NULL;
-    if (f->lanes) return plan_lanes(g, n, p, f, err);
-    if (!f->rk || !oct_dwf_plan_init(&p->geom, OCT_DWF_PHASES, &f->pl)) {
-        free(f);
-        return oct_fail(err, OCTET_ERR_INTERNAL, "Conv '%s': the few-channel plan refused its geometry", n->name);
+    int64_t band;
+    if (f->lanes) {
+        p->few = f;
+        if (plan_lanes(g, n, p, f, err)) return -1;
+        f->oh = f->sg.oh;
+        band = 1;
+        p->slice_bytes = oct_stem_scratch_bytes(&f->sg);
+    } else {
+        if (!f->rk || !oct_dwf_plan_init(&p->geom, OCT_DWF_PHASES, &f->pl)) {
+            free(f);
+            return oct_fail(err, OCTET_ERR_INTERNAL, "Conv '%s': the few-channel plan refused its geometry", n->name);
+        }
+        p->few = f;
+        f->oh = f->pl.oh;
+        band = f->pl.band;
+        /* 64 more: the kernels' aligned vectors, the workspace may not be */
+        p->slice_bytes = oct_dwf_dense_scratch_bytes(&f->pl, (int)p->Cg) + 64;
     }
     /* about four items per thread, in whole bands */
-    const int64_t bands = (f->pl.oh + f->pl.band - 1) / f->pl.band;
+    const int64_t bands = (f->oh + band - 1) / band;
     int64_t per_image = p->N >= 4 * (int64_t)p->threads ? 1 : (4 * (int64_t)p->threads + p->N - 1) / p->N;
     if (per_image > bands) per_image = bands;
-    f->rows = (bands + per_image - 1) / per_image * f->pl.band;
-    p->few = f;
-    /* 64 more: the kernels' aligned vectors, the workspace may not be */
-    p->slice_bytes = oct_dwf_dense_scratch_bytes(&f->pl, (int)p->Cg) + 64;
+    f->rows = (bands + per_image - 1) / per_image * band;
     if (p->slice_bytes > SIZE_MAX / (size_t)p->threads)
         return oct_fail(err, OCTET_ERR_NOMEM, "Conv workspace size overflows");
     n->workspace_bytes = p->slice_bytes * (size_t)p->threads;
@@ -113,8 +116,7 @@ static void few_item(void *arg, int64_t it, int tid) {
     const conv_params *p = j->p;
     const conv_few_plan *f = p->few;
     const int64_t b = it / j->chunks, r0 = it % j->chunks * f->rows;
-    const int64_t oh = f->lanes ? f->sg.oh : f->pl.oh;
-    const int64_t r1 = r0 + f->rows < oh ? r0 + f->rows : oh;
+    const int64_t r1 = r0 + f->rows < f->oh ? r0 + f->rows : f->oh;
     const uintptr_t at = (uintptr_t)j->ctx->workspace + (size_t)tid * p->slice_bytes;
     void *scratch = (void *)((at + 63) & ~(uintptr_t)63);
     const int64_t yoff = b * p->M * p->P;
@@ -130,8 +132,7 @@ static void few_item(void *arg, int64_t it, int tid) {
 void conv_run_few(const oct_run_ctx *ctx, const oct_node *n, const conv_params *p, const float *x, const float *w,
                   const float *bias, const float *res, float *y) {
     const conv_few_plan *f = p->few;
-    const int64_t oh = f->lanes ? f->sg.oh : f->pl.oh;
-    few_job j = {ctx, p, x, w, bias, res, y, nn_node_act(n), (oh + f->rows - 1) / f->rows};
+    few_job j = {ctx, p, x, w, bias, res, y, nn_node_act(n), (f->oh + f->rows - 1) / f->rows};
     oct_parallel_for(ctx, nn_run_threads(ctx, p->threads), p->N * j.chunks, few_item, &j);
 }
 

@@ -6,36 +6,16 @@
 
 #include "../../ref/stem_lanes.h"
 #include "sgemm_avx512_act.h"
+#include "transpose16_avx512.h"
 
 /* 16 rows of 16 floats (src, rows ld apart) -> their transpose (dst rows dst_ld apart; only the
    first `cols` floats of each dst row are stored). */
-static inline void transpose16(const float *src, int64_t ld, float *dst, int64_t dst_ld, int cols) {
-    __m512 r[16], t[16];
+static inline void transpose16_store(const float *src, int64_t ld, float *dst, int64_t dst_ld, int cols) {
+    __m512 r[16];
     for (int i = 0; i < 16; i++) r[i] = _mm512_load_ps(src + i * ld);
-    for (int i = 0; i < 16; i += 2) {
-        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
-        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
-    }
-    for (int i = 0; i < 16; i += 4) {
-        r[i] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[i]), _mm512_castps_pd(t[i + 2])));
-        r[i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[i]), _mm512_castps_pd(t[i + 2])));
-        r[i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[i + 1]), _mm512_castps_pd(t[i + 3])));
-        r[i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[i + 1]), _mm512_castps_pd(t[i + 3])));
-    }
-    /* r[4b + k] holds, per 128-bit lane L, element k of rows 4L..4L+3 ... of block b: combine lanes */
-    for (int i = 0; i < 4; i++) {
-        t[i] = _mm512_shuffle_f32x4(r[i], r[4 + i], 0x88);
-        t[4 + i] = _mm512_shuffle_f32x4(r[i], r[4 + i], 0xdd);
-        t[8 + i] = _mm512_shuffle_f32x4(r[8 + i], r[12 + i], 0x88);
-        t[12 + i] = _mm512_shuffle_f32x4(r[8 + i], r[12 + i], 0xdd);
-    }
+    oct_avx512_transpose16(r);
     const __mmask16 m = (__mmask16)(cols >= 16 ? 0xFFFF : (1u << cols) - 1u);
-    for (int i = 0; i < 4; i++) {
-        _mm512_mask_storeu_ps(dst + (i) * dst_ld, m, _mm512_shuffle_f32x4(t[i], t[8 + i], 0x88));
-        _mm512_mask_storeu_ps(dst + (i + 8) * dst_ld, m, _mm512_shuffle_f32x4(t[i], t[8 + i], 0xdd));
-        _mm512_mask_storeu_ps(dst + (i + 4) * dst_ld, m, _mm512_shuffle_f32x4(t[4 + i], t[12 + i], 0x88));
-        _mm512_mask_storeu_ps(dst + (i + 12) * dst_ld, m, _mm512_shuffle_f32x4(t[4 + i], t[12 + i], 0xdd));
-    }
+    for (int i = 0; i < 16; i++) _mm512_mask_storeu_ps(dst + i * dst_ld, m, r[i]);
 }
 
 void oct_avx512_stem_rows_f32(const oct_stem_geom *g, const float *x, int64_t x_cs, const float *wl,
@@ -78,7 +58,7 @@ void oct_avx512_stem_rows_f32(const oct_stem_geom *g, const float *x, int64_t x_
             for (int64_t px = 0; px < g->ow; px += 16) {
                 const int cols = g->ow - px < 16 ? (int)(g->ow - px) : 16;
                 for (int v = 0; v < 4; v++)
-                    transpose16(stage + px * OCT_STEM_MBLOCK + 16 * v, OCT_STEM_MBLOCK,
+                    transpose16_store(stage + px * OCT_STEM_MBLOCK + 16 * v, OCT_STEM_MBLOCK,
                                 y + (m0 + 16 * v) * y_cs + r * g->ow + px, y_cs, cols);
             }
         }
